@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -76,8 +76,16 @@ ReplyText = str | Callable[[dict[str, Any]], str]
 JudgePick = str | Callable[[str, list[str] | None], str]
 """How the judge picks a label: a regex over the prompt, or ``(prompt, options) -> label``."""
 
-DEFAULT_LABEL_PATTERN = r"\b(?:Response|Candidate|Answer|Member)\s+([A-Za-z0-9][\w.-]*)"
-"""Default regex for free-text label fields: the label after ``Response``/``Candidate``…"""
+DEFAULT_LABEL_PATTERN = (
+    r"(?m)^\[([A-Za-z0-9][\w.-]*)\]\s*$"
+    r"|\b(?:Response|Candidate|Answer|Member)\s+([A-Za-z0-9][\w.-]*)"
+)
+"""Default regex for free-text label fields.
+
+It matches a label alone in brackets on its own line (``[answer_2]``, as fusion-graph's
+candidate blocks show them) or the word after ``Response``/``Candidate``/``Answer``/
+``Member`` (``Response B``). The first non-empty group of a match is the label.
+"""
 
 _LABEL_FIELD = re.compile(r"winner|label|best|choice|select|pick|prefer|chosen|rank", re.IGNORECASE)
 _MAX_HEADER_BYTES = 64 * 1024
@@ -152,13 +160,15 @@ class ModelScript:
             then the reply once the conversation holds a tool result).
         judge: Answer structured-output requests (``response_format`` json_schema, or
             tools with a forced ``tool_choice``) with an object generated from the schema.
-        judge_pick: How the judge picks labels for enum fields and fields named like
-            ``winner``/``label``: a regex whose first match in the prompt (group 1 if it
-            has groups) is the label, or a callable ``(prompt, options) -> label``
-            where ``options`` are the enum values or ``None``. By default an enum takes
-            the option that occurs first in the prompt and a free field the first match
-            of :data:`DEFAULT_LABEL_PATTERN`.
-        judge_fields: Fixed values for judge output fields, by property name.
+        judge_pick: How the judge picks labels for enum fields and for string fields
+            named like ``winner``/``label``, from the prompt (the text of the user
+            messages): a regex whose first match (its first non-empty group, if it has
+            groups) is the label, or a callable ``(prompt, options) -> label`` where
+            ``options`` are the enum values or ``None``. By default an enum takes the
+            option that occurs first in the prompt, a free field the first match of
+            :data:`DEFAULT_LABEL_PATTERN` (``"A"`` when nothing matches).
+        judge_fields: Fixed judge output values by property name, at any depth; a
+            callable value is called with the prompt.
         faults: Faults per call: entry ``i`` applies to call ``i`` (0-based) of this
             model, ``None`` means a normal answer; calls past the list are normal.
         latency: Seconds to wait before answering.
@@ -181,7 +191,6 @@ class ModelScript:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     retry_after: float = 1.0
-    _served: int = field(default=0, init=False, repr=False)
 
 
 @dataclass
@@ -273,7 +282,7 @@ def _pick_label(prompt: str, options: list[str] | None, pick: JudgePick | None) 
         return label if options is None or label in options else options[0]
     if isinstance(pick, str) or options is None:
         for match in re.finditer(pick or DEFAULT_LABEL_PATTERN, prompt):
-            label = match.group(1) if match.groups() else match.group(0)
+            label = next((g for g in match.groups() if g), match.group(0))
             if options is None or label in options:
                 return label
         return options[0] if options else "A"
@@ -507,6 +516,7 @@ class OpenAIStubServer:
         self.connections = 0
         self._port = port
         self._calls: dict[str, int] = {}
+        self._served: dict[str, int] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -537,8 +547,7 @@ class OpenAIStubServer:
         self.requests.clear()
         self.connections = 0
         self._calls.clear()
-        for script in self.models.values():
-            script._served = 0
+        self._served.clear()
 
     async def start(self) -> None:
         """Bind and start serving in the running event loop.
@@ -763,8 +772,9 @@ class OpenAIStubServer:
             _reset(writer)
             return False
 
-        answer = self._answer(script, body, fault)
-        script._served += 1
+        served = self._served.get(model, 0)
+        self._served[model] = served + 1
+        answer = self._answer(script, body, fault, served)
         prompt_tokens = (
             script.prompt_tokens
             if script.prompt_tokens is not None
@@ -953,10 +963,12 @@ class OpenAIStubServer:
 
     # ------------------------------------------------------------------ answers
 
-    def _answer(self, script: ModelScript, body: dict[str, Any], fault: Fault | None) -> _Answer:
+    def _answer(
+        self, script: ModelScript, body: dict[str, Any], fault: Fault | None, served: int
+    ) -> _Answer:
         answer = self._judge_answer(script, body) if script.judge else None
         if answer is None:
-            answer = self._scripted_answer(script, body)
+            answer = self._scripted_answer(script, body, served)
         if fault is Fault.EMPTY_CONTENT:
             return _Answer(content="", tool_calls=[])
         if fault is Fault.INVALID_TOOL_ARGS:
@@ -967,7 +979,7 @@ class OpenAIStubServer:
             return _Answer(content=None, tool_calls=broken)
         return answer
 
-    def _scripted_answer(self, script: ModelScript, body: dict[str, Any]) -> _Answer:
+    def _scripted_answer(self, script: ModelScript, body: dict[str, Any], served: int) -> _Answer:
         turns: list[Turn] = list(script.turns or [])
         if not turns and script.tool_calls:
             turns = [Turn(tool_calls=script.tool_calls)]
@@ -985,7 +997,7 @@ class OpenAIStubServer:
                 )
             return _Answer(content=_render(turn.reply, body), tool_calls=[])
         if script.replies:
-            reply = script.replies[script._served % len(script.replies)]
+            reply = script.replies[served % len(script.replies)]
             return _Answer(content=_render(reply, body), tool_calls=[])
         return _Answer(content=_render(script.reply, body), tool_calls=[])
 

@@ -305,6 +305,52 @@ async def test_judge_pick_and_fixed_fields(method: str) -> None:
         assert fixed.note is None
 
 
+class Score(BaseModel):
+    label: str = Field(description="The candidate's label, exactly as shown.")
+    score: float = Field(ge=0, le=10)
+    reason: str
+
+
+class BestOf(BaseModel):
+    winner: str
+    scores: list[Score]
+    rationale: str
+
+
+BRACKETED = (
+    "The answers (2), each under its label:\n"
+    "[answer_2]\nfour\n[end of answer_2]\n"
+    "[answer_1]\nfive\n[end of answer_1]"
+)
+
+
+async def test_judge_reads_bracketed_labels_by_default() -> None:
+    async with OpenAIStubServer({"judge": ModelScript(judge=True)}) as server:
+        verdict = await chat(server, "judge").with_structured_output(BestOf).ainvoke(BRACKETED)
+        assert isinstance(verdict, BestOf)
+        assert verdict.winner == "answer_2"
+        assert verdict.scores[0].label == "answer_2"
+        assert verdict.scores[0].score == 5.0
+        # the system prompt is not searched for labels
+        system = ("system", "Pick a label such as [answer_9].")
+        again = (
+            await chat(server, "judge")
+            .with_structured_output(BestOf)
+            .ainvoke([system, ("user", BRACKETED)])
+        )
+        assert isinstance(again, BestOf)
+        assert again.winner == "answer_2"
+
+
+def test_reset_forgets_calls_and_reply_positions() -> None:
+    with OpenAIStubServer({"beta": ModelScript(replies=["first", "second"])}) as server:
+        llm = chat(server, "beta")
+        assert llm.invoke("x").content == "first"
+        server.reset()
+        assert server.calls("beta") == 0 and server.requests == []
+        assert llm.invoke("x").content == "first"
+
+
 # langchain-openai's own stream aggregation warns while serialising the parsed model.
 @pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 async def test_judge_streams_structured_output() -> None:
