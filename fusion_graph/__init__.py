@@ -1,0 +1,45 @@
+"""fusion-graph: one prompt through a pool of LLMs, one better answer, as a LangGraph graph."""
+
+from fusion_graph.chat_model import FusionChatModel
+from fusion_graph.config import FusionConfig, Judge, Member, load_config
+from fusion_graph.errors import (
+    AllMembersFailed,
+    ConfigError,
+    FusionError,
+    FusionRunError,
+    JudgeFailed,
+    MemberFailed,
+    ProviderNotInstalled,
+)
+from fusion_graph.graph import create_fusion_graph
+from fusion_graph.node import FusionNode
+from fusion_graph.result import Candidate, FusionResult
+from fusion_graph.runner import Fusion, fuse
+from fusion_graph.usage import Usage, UsageReport
+from fusion_graph.verdicts import BestOfVerdict, CandidateScore, MergeVerdict
+
+__all__ = [
+    "AllMembersFailed",
+    "BestOfVerdict",
+    "Candidate",
+    "CandidateScore",
+    "ConfigError",
+    "Fusion",
+    "FusionChatModel",
+    "FusionConfig",
+    "FusionError",
+    "FusionNode",
+    "FusionResult",
+    "FusionRunError",
+    "Judge",
+    "JudgeFailed",
+    "Member",
+    "MemberFailed",
+    "MergeVerdict",
+    "ProviderNotInstalled",
+    "Usage",
+    "UsageReport",
+    "create_fusion_graph",
+    "fuse",
+    "load_config",
+]

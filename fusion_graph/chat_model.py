@@ -1,0 +1,105 @@
+"""``FusionChatModel``: a fusion wherever a LangChain chat model goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from fusion_graph._runtime import build_runtime
+from fusion_graph.config import FusionConfig
+from fusion_graph.node import fusion_message
+from fusion_graph.runner import Fusion
+
+__all__ = ["FusionChatModel"]
+
+
+class FusionChatModel(BaseChatModel):
+    """A chat model whose every answer is a fusion of the pool's answers.
+
+    Tools bound with ``bind_tools`` are bound to every member; the tool calls of the winning answer
+    come back as ordinary ``tool_calls``, so it can drive an agent. Fusion details (candidates,
+    verdict, usage) are in ``response_metadata["fusion"]``.
+
+    Example:
+        >>> model = FusionChatModel(config=config)
+        >>> agent = create_react_agent(model, tools)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    config: FusionConfig
+    """The fusion to run."""
+    tools: Any = Field(default=None, exclude=True)
+    """Tools the members run themselves (a ``ToolRegistry`` or a list of tools)."""
+
+    _fusions: dict[str, Fusion] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, config: FusionConfig | None = None, /, **data: Any) -> None:
+        """Create the model; the config may be given positionally."""
+        if config is not None:
+            data["config"] = config
+        super().__init__(**data)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fusion"
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools to every member; the fused answer may be a tool call."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def _fusion(self, kwargs: dict[str, Any]) -> Fusion:
+        bound = kwargs.get("tools") or []
+        choice = kwargs.get("tool_choice")
+        key = json.dumps([bound, choice], sort_keys=True, default=str)
+        if key not in self._fusions:
+            runtime = build_runtime(self.config, self.tools, bound_tools=bound, tool_choice=choice)
+            self._fusions[key] = Fusion(self.config, runtime=runtime)
+        return self._fusions[key]
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        result = await self._fusion(kwargs).run(messages)
+        message = fusion_message(result)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        coroutine = self._agenerate(messages, stop, **kwargs)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # called from sync code inside a loop
+            return pool.submit(asyncio.run, coroutine).result()

@@ -1,0 +1,344 @@
+"""Configuration of a fusion: the pool, the judge and the mode.
+
+Every invalid input raises :class:`~fusion_graph.errors.ConfigError`, which names the field and says
+how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from fusion_graph.errors import ConfigError
+
+__all__ = ["FusionConfig", "Judge", "Member", "Mode", "ModelSpec", "load_config"]
+
+Mode = Literal["best-of", "merge", "debate"]
+MODES: tuple[str, ...] = ("best-of", "merge", "debate")
+KNOWN_PROVIDERS: tuple[str, ...] = (
+    "openai",
+    "openrouter",
+    "anthropic",
+    "mistral",
+    "ollama",
+    "openai-compatible",
+    "vllm",
+    "llamacpp",
+    "lmstudio",
+    "local",
+    "fake",
+)
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class ModelSpec(BaseModel):
+    """A chat model and how to reach it: the part common to members and judges."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    model: str | BaseChatModel
+    """A spec string ``provider:model`` (e.g. ``"mistral:mistral-small-latest"``) or a chat model."""
+    name: str | None = None
+    """A unique name in the pool; derived from the model when not given."""
+    base_url: str | None = None
+    """The server's base URL, for OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio)."""
+    api_key: SecretStr | None = None
+    """The API key; when absent it is read from the provider's environment variable."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the provider's chat model (temperature, max_tokens, …)."""
+    timeout: float | None = Field(default=120.0, gt=0)
+    """Seconds one answer may take before the member counts as failed (``None``: no limit)."""
+    price_in: float = Field(default=0.0, ge=0)
+    """US dollars per million input tokens."""
+    price_out: float = Field(default=0.0, ge=0)
+    """US dollars per million output tokens."""
+    context_window: int | None = Field(default=None, gt=0)
+    """The model's context window in tokens, when known."""
+
+    def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
+        """Create a spec; the model may be given positionally: ``Member("openai:gpt-4o-mini")``."""
+        if model is not None:
+            data["model"] = model
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str | BaseChatModel) -> str | BaseChatModel:
+        if isinstance(value, str):
+            provider, sep, rest = value.partition(":")
+            if not sep or not rest.strip():
+                raise ValueError(
+                    f"{value!r} is not a model spec; write 'provider:model', e.g. "
+                    "'openai:gpt-4o-mini' (providers: " + ", ".join(KNOWN_PROVIDERS) + ")"
+                )
+            if provider not in KNOWN_PROVIDERS:
+                raise ValueError(
+                    f"unknown provider prefix {provider!r}; use one of: "
+                    + ", ".join(KNOWN_PROVIDERS)
+                )
+        return value
+
+    @property
+    def provider(self) -> str | None:
+        """The provider prefix of a spec string, or ``None`` for a model instance."""
+        return self.model.partition(":")[0] if isinstance(self.model, str) else None
+
+    @property
+    def label(self) -> str:
+        """The spec as text: the spec string, or the instance's class name."""
+        if isinstance(self.model, str):
+            return self.model
+        return type(self.model).__name__
+
+    def default_name(self) -> str:
+        """The name used when none is given: the model part of the spec, made safe."""
+        if isinstance(self.model, str):
+            base = self.model.partition(":")[2].rsplit("/", 1)[-1]
+        else:
+            base = getattr(self.model, "model_name", None) or getattr(self.model, "model", None)
+            base = base if isinstance(base, str) else type(self.model).__name__
+        return _NAME_RE.sub("-", base).strip("-") or "member"
+
+    def same_model_as(self, other: ModelSpec) -> bool:
+        """Whether both specs point at the same model on the same server."""
+        if isinstance(self.model, str) and isinstance(other.model, str):
+            return self.model == other.model and self.base_url == other.base_url
+        return self.model is other.model
+
+
+class Member(ModelSpec):
+    """A member of the pool: one chat model that answers the prompt."""
+
+
+class Judge(ModelSpec):
+    """The model that fuses the candidates into one answer."""
+
+    fallbacks: list[Judge] = Field(default_factory=list)
+    """Judges tried in order when this one fails."""
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _coerce_fallbacks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_as_spec_data(item) for item in value]
+        return value
+
+
+class FusionConfig(BaseModel):
+    """A fusion: who answers, who judges, and how.
+
+    Example:
+        >>> config = FusionConfig(
+        ...     pool=[Member("fake:yes"), Member("fake:no")],
+        ...     judge=Judge("fake:judge"),
+        ...     mode="best-of",
+        ... )
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    pool: list[Member]
+    """The members that answer in parallel (at least one)."""
+    judge: Judge | None = None
+    """The judge; when absent, the first member judges (and the result says so)."""
+    mode: Mode = "best-of"
+    """``best-of`` picks the strongest answer, ``merge`` synthesises one, ``debate`` revises first."""
+    rounds: int = Field(default=1, ge=1, le=20)
+    """Debate only: how many revision rounds after the first answers."""
+    consensus: float | None = Field(default=0.9, gt=0, le=1)
+    """Debate only: stop early when every pair of answers is at least this similar (``None``: never)."""
+    shuffle: bool = True
+    """Show the candidates to the judge in a seeded shuffled order."""
+    seed: int = 0
+    """Seed of the shuffle (mixed with the prompt, so each prompt gets its own order)."""
+    judge_free_fallback: bool = True
+    """When the judge and every fallback fail, pick the most consistent answer instead of raising."""
+    max_tool_steps: int = Field(default=8, ge=1, le=100)
+    """How many model → tools → model steps a member may take before it must answer."""
+
+    def __init__(self, /, **data: Any) -> None:
+        """Validate the configuration, raising :class:`ConfigError` on any invalid field."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _coerce_pool(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [_as_spec_data(item) for item in value]
+        return value
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _coerce_judge(cls, value: Any) -> Any:
+        return _as_spec_data(value)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _normalise_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            normal = value.strip().lower().replace("_", "-")
+            normal = "best-of" if normal in ("bestof", "best") else normal
+            if normal not in MODES:
+                raise ValueError(f"unknown mode {value!r}; use one of: {', '.join(MODES)}")
+            return normal
+        return value
+
+    @model_validator(mode="after")
+    def _name_members(self) -> FusionConfig:
+        if not self.pool:
+            raise ValueError("pool: the pool is empty; add at least one Member('provider:model')")
+        explicit: dict[str, int] = {}
+        for index, member in enumerate(self.pool):
+            if member.name is not None:
+                if member.name in explicit:
+                    raise ValueError(
+                        f"pool[{index}].name: duplicate member name {member.name!r} "
+                        f"(also pool[{explicit[member.name]}]); give each member a unique name"
+                    )
+                explicit[member.name] = index
+        taken = set(explicit)
+        named: list[Member] = []
+        for member in self.pool:
+            if member.name is None:
+                base = member.default_name()
+                name, n = base, 2
+                while name in taken:
+                    name, n = f"{base}-{n}", n + 1
+                taken.add(name)
+                member = member.model_copy(update={"name": name})
+            named.append(member)
+        object.__setattr__(self, "pool", named)
+        return self
+
+    @property
+    def member_names(self) -> list[str]:
+        """The members' names, in pool order."""
+        return [cast(str, member.name) for member in self.pool]
+
+    def member(self, name: str) -> Member:
+        """The member called ``name``.
+
+        Raises:
+            ConfigError: No member has that name.
+        """
+        for member in self.pool:
+            if member.name == name:
+                return member
+        raise ConfigError("pool", f"no member is named {name!r}", f"use one of {self.member_names}")
+
+    @property
+    def effective_judge(self) -> Judge:
+        """The judge, or the first member acting as judge when none is configured."""
+        if self.judge is not None:
+            return self.judge
+        first = self.pool[0]
+        return Judge(**first.model_dump(exclude={"model"}), model=first.model)
+
+    def judge_member(self) -> str | None:
+        """The name of the pool member that is also the judge, if any."""
+        judge = self.effective_judge
+        for member in self.pool:
+            if member.same_model_as(judge):
+                return member.name
+        return None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> FusionConfig:
+        """Load a configuration from a TOML or YAML file (a ``[tools]`` table is ignored here).
+
+        Raises:
+            ConfigError: The file is missing, unreadable, or holds an invalid configuration.
+        """
+        data = read_config_file(path)
+        data.pop("tools", None)
+        return cls(**data)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML configuration file into a dict.
+
+    Raises:
+        ConfigError: The file is missing, of an unknown kind, or does not parse.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("config", f"no such file: {file}", "pass the path of a .toml or .yaml file")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(
+                "config", f"unknown file kind {file.suffix!r}", "use a .toml, .yaml or .yml file"
+            )
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError("config", f"{file} does not parse: {exc}", "fix the file's syntax") from exc
+    except Exception as exc:  # yaml.YAMLError, without importing yaml eagerly
+        raise ConfigError("config", f"{file} does not parse: {exc}", "fix the file's syntax") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{file} must hold a table/mapping at the top level")
+    return cast(dict[str, Any], data)
+
+
+def load_config(path: str | Path) -> FusionConfig:
+    """Load a :class:`FusionConfig` from a TOML or YAML file."""
+    return FusionConfig.from_file(path)
+
+
+def _as_spec_data(item: Any) -> Any:
+    """Let a bare spec string or model stand for ``{"model": item}``."""
+    return {"model": item} if isinstance(item, str | BaseChatModel) else item
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """Turn pydantic's first error into a ConfigError that names the field."""
+    error = exc.errors()[0]
+    field = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += f".{part}" if field else str(part)
+    inner = (error.get("ctx") or {}).get("error")
+    if isinstance(inner, ConfigError):
+        joined = f"{field}.{inner.field}" if field and not inner.field.startswith("[") else field
+        return ConfigError(joined or inner.field, inner.problem, inner.fix)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    named = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.DOTALL)
+    if named and (not field or named.group(1).startswith(field)):
+        field, message = named.group(1), named.group(2)
+    if field.endswith(("[str]", ".str")) or "function-after" in field or "is-instance" in field:
+        field = re.sub(r"(\.|\[)(str|function-after\[.*|is-instance\[.*)$", "", field)
+    fixes = {
+        "missing": "add it",
+        "extra_forbidden": "remove it or check its spelling",
+        "greater_than_equal": "use a larger value",
+        "less_than_equal": "use a smaller value",
+        "greater_than": "use a larger value",
+    }
+    return ConfigError(field or "config", message, fixes.get(str(error["type"])))

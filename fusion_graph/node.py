@@ -1,0 +1,74 @@
+"""``FusionNode``: a fusion as one node of any graph whose state has ``messages``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.graph.state import CompiledStateGraph
+
+from fusion_graph._runtime import ToolSource
+from fusion_graph.config import FusionConfig
+from fusion_graph.errors import ConfigError
+from fusion_graph.result import FusionResult
+from fusion_graph.runner import Fusion
+
+__all__ = ["FusionNode", "fusion_message"]
+
+
+def fusion_message(result: FusionResult) -> AIMessage:
+    """The fused answer as an ``AIMessage``; the fusion's details are in its metadata."""
+    return AIMessage(
+        content=result.answer,
+        name="fusion",
+        tool_calls=result.tool_calls,  # type: ignore[arg-type]
+        usage_metadata={
+            "input_tokens": result.usage.total.input_tokens,
+            "output_tokens": result.usage.total.output_tokens,
+            "total_tokens": result.usage.total.total_tokens,
+        },
+        response_metadata={"fusion": result.model_dump(mode="json")},
+    )
+
+
+class FusionNode:
+    """A node that fuses the pool's answers to the conversation and appends one ``AIMessage``.
+
+    It runs the fusion graph as a subgraph, so a parent's checkpointer and streaming reach it.
+
+    Example:
+        >>> builder = StateGraph(MessagesState)
+        >>> builder.add_node("fusion", FusionNode(config))
+        >>> builder.add_edge(START, "fusion")
+    """
+
+    def __init__(
+        self,
+        config: FusionConfig,
+        *,
+        tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+    ) -> None:
+        """Resolve the models and compile the fusion graph (no checkpointer: the parent's is used).
+
+        Raises:
+            ConfigError: A model cannot be resolved.
+        """
+        self.fusion = Fusion(config, tools=tools)
+
+    def as_subgraph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """The compiled fusion graph, to add as a node: it reads and appends to ``messages``."""
+        return self.fusion.graph
+
+    async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        """Fuse on ``state["messages"]`` and return ``{"messages": [AIMessage]}``."""
+        messages = state.get("messages") if isinstance(state, dict) else getattr(state, "messages", None)
+        if not messages:
+            raise ConfigError(
+                "state.messages", "the state has no messages to answer",
+                "use FusionNode in a graph whose state has a non-empty 'messages' list",
+            )
+        out = await self.fusion.graph.ainvoke({"messages": messages}, config)
+        return {"messages": [fusion_message(self.fusion.result(out))]}

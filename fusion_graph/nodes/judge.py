@@ -1,0 +1,184 @@
+"""The judge: anonymised, shuffled candidates in; a structured verdict and the answer out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config, merge_configs
+from langgraph.config import get_stream_writer
+from pydantic import BaseModel
+
+from fusion_graph import _similarity, prompts
+from fusion_graph._runtime import FusionRuntime
+from fusion_graph.errors import JudgeFailed
+from fusion_graph.nodes.gather import candidate_view, latest_answers
+from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
+from fusion_graph.usage import price, tokens_of
+from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+
+__all__ = ["final_candidates", "make_judge_node", "render_conversation", "shuffled"]
+
+
+def final_candidates(state: FusionState, mode: str) -> list[CandidateRecord]:
+    """What the judge decides on: first answers, or each member's last answer in a debate."""
+    candidates = state.get("candidates", [])
+    if mode == "debate":
+        return list(latest_answers(candidates).values())
+    return [r for r in candidates if r["round"] == 0 and r["error"] is None]
+
+
+def shuffled(records: list[CandidateRecord], seed: int, salt: str) -> list[CandidateRecord]:
+    """The records in an order fixed by the seed and the prompt, so each prompt gets its own."""
+    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
+    order = list(records)
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return order
+
+
+def render_conversation(messages: list[BaseMessage]) -> str:
+    """The conversation as plain text for the judge."""
+    return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
+
+
+def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
+    """The node that decides."""
+    config = runtime.config
+
+    async def judge(state: FusionState) -> dict[str, Any]:
+        records = final_candidates(state, config.mode)
+        conversation = render_conversation(state["messages"])
+        order = shuffled(records, config.seed, conversation) if config.shuffle else records
+        labels = {f"answer_{i + 1}": record["member"] for i, record in enumerate(order)}
+        by_label = dict(zip(labels, order, strict=True))
+        write = get_stream_writer()
+        if len(order) == 1:
+            return _decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
+        asks_tools = any(record["tool_calls"] for record in order)
+        schema: type[BaseModel] = (
+            MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
+        )
+        system = {
+            "merge": prompts.MERGE_SYSTEM,
+            "debate": prompts.DEBATE_JUDGE_SYSTEM,
+        }.get(config.mode, prompts.BEST_OF_SYSTEM)
+        if schema is BestOfVerdict and config.mode == "merge":
+            system = prompts.BEST_OF_SYSTEM
+        blocks = "\n\n".join(
+            prompts.CANDIDATE_BLOCK.format(label=label, text=candidate_view(record))
+            for label, record in by_label.items()
+        )
+        messages = [
+            SystemMessage(system),
+            HumanMessage(prompts.JUDGE_USER.format(
+                conversation=conversation, count=len(order), candidates=blocks
+            )),
+        ]
+        calls: list[JudgeCallRecord] = []
+        causes: list[str] = []
+        for name, spec, model in runtime.judges:
+            write({"type": "judge_started", "judge": name, "candidates": len(order)})
+            started = time.perf_counter()
+            raw: AIMessage | None = None
+            try:
+                structured = model.with_structured_output(schema, include_raw=True)
+                out = await structured.ainvoke(messages, _judge_config(name))
+                raw = out["raw"] if isinstance(out, dict) else None
+                parsed = out.get("parsed") if isinstance(out, dict) else out
+                if parsed is None:
+                    problem = out.get("parsing_error") if isinstance(out, dict) else None
+                    raise ValueError(f"the verdict did not parse: {problem or 'no structured output'}")
+                verdict = schema.model_validate(parsed)
+                if isinstance(verdict, BestOfVerdict):
+                    verdict = _check_winner(verdict, labels)
+                error = None
+            except Exception as exc:
+                verdict, error = None, f"{type(exc).__name__}: {exc}"
+            spent = tokens_of(raw) if raw is not None else (0, 0)
+            calls.append(JudgeCallRecord(
+                judge=name,
+                input_tokens=spent[0],
+                output_tokens=spent[1],
+                cost_usd=price(spec, *spent),
+                latency_s=round(time.perf_counter() - started, 4),
+                error=error,
+                raw=_raw_text(raw) if error else None,
+            ))
+            if verdict is None:
+                causes.append(f"{name}: {error}")
+                continue
+            decided_by = f"judge:{name}" if name == runtime.judges[0][0] else f"fallback:{name}"
+            if isinstance(verdict, MergeVerdict):
+                return _decided(verdict.answer, decided_by, None, labels, verdict, calls, write)
+            winner = by_label[verdict.winner]
+            return _decided(winner["text"], decided_by, winner, labels, verdict, calls, write)
+        if not config.judge_free_fallback:
+            raise JudgeFailed(
+                runtime.judges[-1][0], "; ".join(causes), raw=calls[-1]["raw"], causes=causes
+            )
+        pick = order[_similarity.most_consistent([candidate_view(r) for r in order])]
+        return _decided(pick["text"], "judge-free:most-consistent", pick, labels, None, calls, write)
+
+    return judge
+
+
+def _judge_config(name: str) -> RunnableConfig:
+    return merge_configs(
+        ensure_config(),
+        RunnableConfig(tags=["fusion:judge"], metadata={"fusion_judge": name}),
+    )
+
+
+def _check_winner(verdict: BestOfVerdict, labels: dict[str, str]) -> BestOfVerdict:
+    """Accept a winner label written loosely (``[Answer_2]``); reject one that is not shown."""
+    wanted = verdict.winner.strip().strip("[]").strip().lower().replace(" ", "_")
+    for label in labels:
+        if label == wanted:
+            return verdict.model_copy(update={"winner": label})
+    raise ValueError(f"the winner {verdict.winner!r} is not one of the labels {list(labels)}")
+
+
+def _raw_text(raw: AIMessage | None) -> str | None:
+    if raw is None:
+        return None
+    if raw.text:
+        return raw.text
+    calls = [c["args"] for c in raw.tool_calls] + [c.get("args") for c in raw.invalid_tool_calls]
+    return json.dumps(calls, default=str) if calls else ""
+
+
+def _decided(
+    answer: str,
+    decided_by: str,
+    winner: CandidateRecord | None,
+    labels: dict[str, str],
+    verdict: BaseModel | None,
+    calls: list[JudgeCallRecord],
+    write: Callable[[Any], None],
+) -> dict[str, Any]:
+    winner_name = winner["member"] if winner is not None else None
+    tool_calls = winner["tool_calls"] if winner is not None else []
+    write({"type": "verdict", "decided_by": decided_by, "winner": winner_name,
+           "preview": answer[:120]})
+    message = AIMessage(
+        content=answer,
+        name="fusion",
+        tool_calls=tool_calls,  # type: ignore[arg-type]
+        response_metadata={"fusion": {"decided_by": decided_by, "winner": winner_name}},
+    )
+    return {
+        "answer": answer,
+        "answer_tool_calls": tool_calls,
+        "decided_by": decided_by,
+        "winner_member": winner_name,
+        "labels": labels,
+        "verdict": verdict.model_dump() if verdict is not None else None,
+        "judge_calls": calls,
+        "messages": [message],
+    }

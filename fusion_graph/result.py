@@ -1,0 +1,144 @@
+"""The outcome of a fusion, as public pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from fusion_graph.usage import Usage, UsageReport
+from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+
+__all__ = ["Candidate", "FusionResult", "JudgeCall", "ToolTraceEntry"]
+
+
+class ToolTraceEntry(BaseModel):
+    """One tool call a member made while answering."""
+
+    name: str
+    args: dict[str, Any]
+    result: str
+    error: bool = False
+
+
+class Candidate(BaseModel):
+    """One member's answer in one round, or its failure."""
+
+    member: str
+    round: int
+    text: str
+    error: str | None = None
+    error_kind: str | None = None
+    latency_s: float
+    usage: Usage
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    """Tool calls the member asked for and that were left to the caller (``FusionChatModel``)."""
+    tool_trace: list[ToolTraceEntry] = Field(default_factory=list)
+    """Tool calls the member made through the registry, with their results."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the member answered."""
+        return self.error is None
+
+
+class JudgeCall(BaseModel):
+    """One call of a judge or a fallback judge."""
+
+    judge: str
+    usage: Usage
+    latency_s: float
+    error: str | None = None
+    raw: str | None = None
+
+
+class FusionResult(BaseModel):
+    """What :func:`fusion_graph.fuse` returns."""
+
+    answer: str
+    """The fused answer."""
+    mode: str
+    candidates: list[Candidate]
+    """Every member's answer, per round, with usage, latency and error."""
+    verdict: BestOfVerdict | MergeVerdict | None
+    """The judge's structured verdict (``None`` when no judge was needed or none could decide)."""
+    decided_by: str
+    """Who decided: ``judge:<spec>``, ``fallback:<spec>``, ``judge-free:most-consistent`` or
+    ``only-candidate``."""
+    winner: str | None = None
+    """The winning member's name (best-of and debate)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The anonymous label the judge saw for each member's candidate, revealed after the verdict."""
+    judge_in_pool: str | None = None
+    """The name of the pool member that is also the judge, if any."""
+    rounds: int = 0
+    """Debate rounds run after the first answers."""
+    converged: bool = False
+    """Whether the debate stopped early because the answers agreed."""
+    agreement: float | None = None
+    """The lowest pairwise similarity of the last round's answers (debate)."""
+    judge_calls: list[JudgeCall] = Field(default_factory=list)
+    usage: UsageReport
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    """Tool calls of the winning answer, when the caller's tools were bound (``FusionChatModel``)."""
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], mode: str, judge_in_pool: str | None) -> FusionResult:
+        """Build the result from a finished graph state."""
+        records = list(state.get("candidates", []))
+        judge_records = list(state.get("judge_calls", []))
+        candidates = [
+            Candidate(
+                member=r["member"],
+                round=r["round"],
+                text=r["text"],
+                error=r["error"],
+                error_kind=r["error_kind"],
+                latency_s=r["latency_s"],
+                usage=Usage(
+                    input_tokens=r["input_tokens"],
+                    output_tokens=r["output_tokens"],
+                    cost_usd=r["cost_usd"],
+                    calls=1,
+                ),
+                tool_calls=r["tool_calls"],
+                tool_trace=[ToolTraceEntry(**t) for t in r["tool_trace"]],
+            )
+            for r in records
+        ]
+        raw_verdict = state.get("verdict")
+        verdict: BestOfVerdict | MergeVerdict | None = None
+        if raw_verdict is not None:
+            schema = MergeVerdict if "answer" in raw_verdict else BestOfVerdict
+            verdict = schema.model_validate(raw_verdict)
+        labels = {member: label for label, member in state.get("labels", {}).items()}
+        return cls(
+            answer=state["answer"],
+            mode=mode,
+            candidates=candidates,
+            verdict=verdict,
+            decided_by=state["decided_by"],
+            winner=state.get("winner_member"),
+            labels=labels,
+            judge_in_pool=judge_in_pool,
+            rounds=state.get("round", 0),
+            converged=state.get("converged", False),
+            agreement=state.get("agreement"),
+            judge_calls=[
+                JudgeCall(
+                    judge=j["judge"],
+                    usage=Usage(
+                        input_tokens=j["input_tokens"],
+                        output_tokens=j["output_tokens"],
+                        cost_usd=j["cost_usd"],
+                        calls=1,
+                    ),
+                    latency_s=j["latency_s"],
+                    error=j["error"],
+                    raw=j["raw"],
+                )
+                for j in judge_records
+            ],
+            usage=UsageReport.from_records(records, judge_records),  # type: ignore[arg-type]
+            tool_calls=state.get("answer_tool_calls", []),
+        )

@@ -1,0 +1,162 @@
+"""Run fusions: ``fuse()`` for one call, :class:`Fusion` to compile once and run many."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages.utils import convert_to_messages
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph.config import FusionConfig
+from fusion_graph.errors import ConfigError
+from fusion_graph.graph import build_graph
+from fusion_graph.result import FusionResult
+
+__all__ = ["Fusion", "PromptInput", "fuse", "to_messages"]
+
+PromptInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]]
+
+
+def to_messages(prompt: PromptInput) -> list[AnyMessage]:
+    """A prompt string or a conversation, as LangChain messages.
+
+    Raises:
+        ConfigError: The prompt is empty or not a conversation.
+    """
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ConfigError("prompt", "the prompt is empty", "pass some text or messages")
+        return [HumanMessage(prompt)]
+    try:
+        messages = convert_to_messages(list(prompt))
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise ConfigError(
+            "prompt", f"not a conversation: {exc}", "pass a string or a list of messages"
+        ) from exc
+    if not messages:
+        raise ConfigError("prompt", "the conversation is empty", "pass at least one message")
+    return messages  # type: ignore[return-value]
+
+
+class Fusion:
+    """A compiled fusion, reusable across many prompts (and many concurrent runs).
+
+    Example:
+        >>> fusion = Fusion(config)
+        >>> result = await fusion.run("Is 1001 prime?")
+    """
+
+    def __init__(
+        self,
+        config: FusionConfig,
+        *,
+        tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        runtime: FusionRuntime | None = None,
+    ) -> None:
+        """Resolve the models and compile the graph.
+
+        Raises:
+            ConfigError: A model cannot be resolved.
+        """
+        self.config = config
+        self.runtime = runtime or build_runtime(config, tools)
+        self.graph: CompiledStateGraph[Any, Any, Any, Any] = build_graph(self.runtime).compile(
+            checkpointer=checkpointer, name="fusion"
+        )
+        self._judge_member = config.judge_member()
+
+    def _run_config(self, thread_id: str | None, config: RunnableConfig | None) -> RunnableConfig:
+        run: RunnableConfig = dict(config or {})  # type: ignore[assignment]
+        if thread_id is not None or self.graph.checkpointer is not None:
+            configurable = dict(run.get("configurable", {}))
+            configurable.setdefault("thread_id", thread_id or uuid.uuid4().hex)
+            run["configurable"] = configurable
+        return run
+
+    def result(self, state: dict[str, Any]) -> FusionResult:
+        """The public result of a finished state."""
+        return FusionResult.from_state(state, self.config.mode, self._judge_member)
+
+    async def run(
+        self,
+        prompt: PromptInput,
+        *,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> FusionResult:
+        """Fuse the pool's answers to a prompt.
+
+        With a checkpointer and a ``thread_id`` whose fusion already finished, the stored result
+        comes back without calling any model; one that was interrupted resumes where it stopped.
+
+        Raises:
+            AllMembersFailed: No member answered.
+            JudgeFailed: No judge decided and the judge-free fallback is off.
+        """
+        messages = to_messages(prompt)
+        run_config = self._run_config(thread_id, config)
+        if thread_id is not None and self.graph.checkpointer is not None:
+            snapshot = await self.graph.aget_state(run_config)
+            if snapshot.values.get("answer") is not None and not snapshot.next:
+                return self.result(snapshot.values)
+            if snapshot.next:
+                return self.result(await self.graph.ainvoke(None, run_config))
+        state = await self.graph.ainvoke({"messages": messages}, run_config)
+        return self.result(state)
+
+    async def stream(
+        self,
+        prompt: PromptInput,
+        *,
+        thread_id: str | None = None,
+        stream_mode: Sequence[str] = ("updates", "custom"),
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`."""
+        run_config = self._run_config(thread_id, None)
+        async for mode, chunk in self.graph.astream(
+            {"messages": to_messages(prompt)}, run_config, stream_mode=list(stream_mode)
+        ):
+            yield mode, chunk
+
+
+async def fuse(
+    prompt: PromptInput,
+    config: FusionConfig,
+    *,
+    tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    thread_id: str | None = None,
+) -> FusionResult:
+    """Run one fusion: the pool answers in parallel, the judge fuses.
+
+    Args:
+        prompt: A string or a conversation (LangChain messages, ``(role, text)`` pairs or dicts).
+        config: The pool, the judge and the mode.
+        tools: A ``ToolRegistry`` or a list of tools every member may call.
+        checkpointer: Optional checkpointer (e.g. ``AsyncSqliteSaver``) to persist the run.
+        thread_id: The run's thread; with a checkpointer, re-running a finished one returns the
+            stored result.
+
+    Returns:
+        The fused answer with every candidate, the verdict and the usage.
+
+    Raises:
+        ConfigError: Invalid config or prompt.
+        AllMembersFailed: No member answered.
+        JudgeFailed: No judge decided and ``judge_free_fallback`` is off.
+
+    Example:
+        >>> result = await fuse("Is 1001 prime? Explain briefly.", config)
+        >>> print(result.answer)
+    """
+    return await Fusion(config, tools=tools, checkpointer=checkpointer).run(
+        prompt, thread_id=thread_id
+    )

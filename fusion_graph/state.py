@@ -1,0 +1,72 @@
+"""The graph's state: plain, serialisable dicts with reducers for keys parallel branches write."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+__all__ = ["CandidateRecord", "FusionInput", "FusionState", "JudgeCallRecord", "MemberTask"]
+
+
+class CandidateRecord(TypedDict):
+    """One member's answer in one round (or its failure)."""
+
+    member: str
+    round: int
+    text: str
+    error: str | None
+    error_kind: str | None
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    tool_calls: list[dict[str, Any]]
+    tool_trace: list[dict[str, Any]]
+
+
+class JudgeCallRecord(TypedDict):
+    """One call of a judge (or a fallback), successful or not."""
+
+    judge: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_s: float
+    error: str | None
+    raw: str | None
+
+
+class MemberTask(TypedDict):
+    """The payload that ``Send`` carries to one member for one round."""
+
+    member: str
+    round: int
+    messages: list[AnyMessage]
+    own: str | None
+    peers: list[str]
+
+
+class FusionInput(TypedDict):
+    """What a fusion takes: the conversation."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class FusionState(TypedDict):
+    """The whole state of a fusion run."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    candidates: NotRequired[Annotated[list[CandidateRecord], operator.add]]
+    round: NotRequired[int]
+    agreement: NotRequired[float | None]
+    converged: NotRequired[bool]
+    judge_calls: NotRequired[Annotated[list[JudgeCallRecord], operator.add]]
+    labels: NotRequired[dict[str, str]]
+    verdict: NotRequired[dict[str, Any] | None]
+    decided_by: NotRequired[str]
+    winner_member: NotRequired[str | None]
+    answer: NotRequired[str]
+    answer_tool_calls: NotRequired[list[dict[str, Any]]]

@@ -1,0 +1,35 @@
+"""The judge's structured outputs, as pydantic schemas (never regex over free text)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+__all__ = ["BestOfVerdict", "CandidateScore", "MergeVerdict", "Verdict"]
+
+
+class CandidateScore(BaseModel):
+    """The judge's score for one anonymous candidate."""
+
+    label: str = Field(description="The candidate's label, exactly as shown, e.g. answer_2.")
+    score: float = Field(ge=0, le=10, description="0 (useless or wrong) to 10 (perfect).")
+    reason: str = Field(description="One sentence on why.")
+
+
+class BestOfVerdict(BaseModel):
+    """Which candidate is best, with a score for each."""
+
+    winner: str = Field(description="The label of the best candidate, exactly as shown.")
+    scores: list[CandidateScore] = Field(description="One score per candidate.")
+    rationale: str = Field(description="Why the winner is best, in two or three sentences.")
+
+
+class MergeVerdict(BaseModel):
+    """One answer synthesised from all candidates."""
+
+    answer: str = Field(description="The merged answer, complete and self-contained.")
+    consensus: list[str] = Field(description="Points the candidates agree on.")
+    contradictions: list[str] = Field(description="Points on which candidates disagree.")
+    unique_points: list[str] = Field(description="Useful points made by only one candidate.")
+
+
+Verdict = BestOfVerdict | MergeVerdict
