@@ -223,6 +223,16 @@ async def test_connection_close_is_honoured() -> None:
         assert server.connections == 2
 
 
+async def test_concurrent_calls_overlap() -> None:
+    async with OpenAIStubServer({"slow": ModelScript(reply="ok", latency=0.3)}) as server:
+        llm = chat(server, "slow")
+        start = time.perf_counter()
+        replies = await asyncio.gather(*[llm.ainvoke("x") for _ in range(30)])
+        assert time.perf_counter() - start < 2.0  # not 30 x 0.3 s
+        assert {r.content for r in replies} == {"ok"}
+        assert server.calls("slow") == 30
+
+
 # --------------------------------------------------------------------------- tools
 
 
@@ -334,9 +344,7 @@ async def test_judge_reads_bracketed_labels_by_default() -> None:
         # the system prompt is not searched for labels
         system = ("system", "Pick a label such as [answer_9].")
         again = (
-            await chat(server, "judge")
-            .with_structured_output(BestOf)
-            .ainvoke([system, ("user", BRACKETED)])
+            await chat(server, "judge").with_structured_output(BestOf).ainvoke([system, ("user", BRACKETED)])
         )
         assert isinstance(again, BestOf)
         assert again.winner == "answer_2"
@@ -440,16 +448,15 @@ async def test_connection_reset_fault(stream: bool) -> None:
 
 
 async def test_malformed_json_fault() -> None:
-    async with OpenAIStubServer(
-        {"m": ModelScript(faults=[Fault.MALFORMED_JSON, Fault.MALFORMED_JSON])}
-    ) as server:
+    faults = [Fault.MALFORMED_JSON, Fault.MALFORMED_JSON]
+    async with OpenAIStubServer({"m": ModelScript(faults=faults)}) as server:
         llm = chat(server, "m")
-        with pytest.raises(Exception) as info:  # noqa: B017 - the SDK does not wrap it
+        # the openai SDK lets the decoder's error through, unwrapped
+        with pytest.raises(json.JSONDecodeError):
             await llm.ainvoke("x")
-        assert isinstance(info.value, (json.JSONDecodeError, openai.APIError))
-        with pytest.raises(Exception) as info:  # noqa: B017
+        with pytest.raises(json.JSONDecodeError):
             [c async for c in llm.astream("x")]
-        assert isinstance(info.value, (json.JSONDecodeError, openai.APIError))
+        assert (await llm.ainvoke("x")).content == "ok"
 
 
 async def test_empty_content_fault() -> None:
@@ -496,11 +503,11 @@ async def test_stream_cut_fault() -> None:
     async with OpenAIStubServer({"m": script}) as server:
         llm = chat(server, "m")
         received: list[str] = []
-        with pytest.raises((openai.APIConnectionError, httpx.RemoteProtocolError)):
+        with pytest.raises(openai.APIConnectionError):
             async for chunk in llm.astream("x"):
                 received.append(str(chunk.content))
         assert "".join(received) == "a "
-        with pytest.raises((openai.APIConnectionError, httpx.RemoteProtocolError)):
+        with pytest.raises(openai.APIConnectionError):
             await llm.ainvoke("x")  # non-streaming: half a body, then the socket closes
 
 
@@ -573,9 +580,7 @@ def test_command_line_entry() -> None:
         assert base_url.startswith("http://127.0.0.1:")
         ids = [m["id"] for m in httpx.get(f"{base_url}/models").json()["data"]]
         assert ids == ["alpha", "judge"]
-        response = httpx.post(
-            f"{base_url}/chat/completions", json={"model": "alpha", "messages": []}
-        ).json()
+        response = httpx.post(f"{base_url}/chat/completions", json={"model": "alpha", "messages": []}).json()
         assert response["choices"][0]["message"]["content"] == "hi from the cli"
     finally:
         process.terminate()
