@@ -493,6 +493,8 @@ class OpenAIStubServer:
         models: The scripts by model name.
         requests: Every chat completion request body received, in order.
         connections: How many TCP connections were accepted (to check keep-alive reuse).
+        errors: Exceptions raised by scripts (a reply callable, a bad schema); each
+            was answered with a 500 whose message names it.
 
     Example:
         ```python
@@ -514,6 +516,7 @@ class OpenAIStubServer:
         self.host = host
         self.requests: list[dict[str, Any]] = []
         self.connections = 0
+        self.errors: list[Exception] = []
         self._port = port
         self._calls: dict[str, int] = {}
         self._served: dict[str, int] = {}
@@ -546,6 +549,7 @@ class OpenAIStubServer:
         """Forget recorded requests, call counts and reply positions."""
         self.requests.clear()
         self.connections = 0
+        self.errors.clear()
         self._calls.clear()
         self._served.clear()
 
@@ -557,9 +561,7 @@ class OpenAIStubServer:
         """
         if self._server is not None:
             raise RuntimeError("the server is already started")
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self._port, limit=_STREAM_LIMIT
-        )
+        self._server = await asyncio.start_server(self._handle, self.host, self._port, limit=_STREAM_LIMIT)
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def aclose(self) -> None:
@@ -680,7 +682,12 @@ class OpenAIStubServer:
                 keep = await self._dispatch(request, reader, writer)
                 if not (keep and request.keep_alive):
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             pass
         except asyncio.CancelledError:
             # Cancelled by aclose(): end quietly. asyncio's stream callback would log a
@@ -726,6 +733,13 @@ class OpenAIStubServer:
         except _HTTPError as exc:
             await _send_error(writer, exc, close=close)
             return True
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a script bug, shown to the client
+            self.errors.append(exc)
+            error = _HTTPError(500, f"{type(exc).__name__}: {exc}", "stub_script_error", None)
+            await _send_error(writer, error, close=True)
+            return False
 
     async def _chat(
         self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -761,9 +775,7 @@ class OpenAIStubServer:
         if fault in _FAULT_ERRORS:
             status, text, type_, code = _FAULT_ERRORS[fault]  # type: ignore[index]
             headers = {"Retry-After": _num(script.retry_after)} if status == 429 else {}
-            await _send_error(
-                writer, _HTTPError(status, text, type_, code), close=close, headers=headers
-            )
+            await _send_error(writer, _HTTPError(status, text, type_, code), close=close, headers=headers)
             return True
         if fault is Fault.TIMEOUT:
             await _hang(reader)
@@ -776,9 +788,7 @@ class OpenAIStubServer:
         self._served[model] = served + 1
         answer = self._answer(script, body, fault, served)
         prompt_tokens = (
-            script.prompt_tokens
-            if script.prompt_tokens is not None
-            else _count_words(_prompt_text(body))
+            script.prompt_tokens if script.prompt_tokens is not None else _count_words(_prompt_text(body))
         )
         if script.completion_tokens is not None:
             completion_tokens = script.completion_tokens
@@ -881,17 +891,13 @@ class OpenAIStubServer:
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             out = {
                 **base,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                ],
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
             }
             if include_usage:
                 out["usage"] = None
             return out
 
-        events: list[dict[str, Any]] = [
-            chunk({"role": "assistant", "content": "", "refusal": None})
-        ]
+        events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": "", "refusal": None})]
         if answer.content:
             for piece in re.findall(r"\s*\S+\s*", answer.content) or [answer.content]:
                 events.append(chunk({"content": piece}))
@@ -963,9 +969,7 @@ class OpenAIStubServer:
 
     # ------------------------------------------------------------------ answers
 
-    def _answer(
-        self, script: ModelScript, body: dict[str, Any], fault: Fault | None, served: int
-    ) -> _Answer:
+    def _answer(self, script: ModelScript, body: dict[str, Any], fault: Fault | None, served: int) -> _Answer:
         answer = self._judge_answer(script, body) if script.judge else None
         if answer is None:
             answer = self._scripted_answer(script, body, served)
@@ -973,9 +977,7 @@ class OpenAIStubServer:
             return _Answer(content="", tool_calls=[])
         if fault is Fault.INVALID_TOOL_ARGS:
             calls = answer.tool_calls or [self._tool_call(_first_tool_name(body), {})]
-            broken = [
-                {**c, "function": {**c["function"], "arguments": _BROKEN_ARGS}} for c in calls
-            ]
+            broken = [{**c, "function": {**c["function"], "arguments": _BROKEN_ARGS}} for c in calls]
             return _Answer(content=None, tool_calls=broken)
         return answer
 
@@ -1091,9 +1093,7 @@ def _num(value: float) -> str:
 # --------------------------------------------------------------------------- wire
 
 
-async def _read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> _Request | None:
+async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Request | None:
     """Read one HTTP/1.1 request; None on a clean end of the connection."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -1180,9 +1180,7 @@ async def _send(
     await writer.drain()
 
 
-async def _send_json(
-    writer: asyncio.StreamWriter, status: int, payload: Any, *, close: bool
-) -> None:
+async def _send_json(writer: asyncio.StreamWriter, status: int, payload: Any, *, close: bool) -> None:
     await _send(
         writer,
         status,
@@ -1274,9 +1272,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
     models: dict[str, ModelScript] = {}
     for spec in args.model:
         name, _, reply = spec.partition("=")
-        models[name] = ModelScript(
-            reply=reply or "ok", latency=args.latency, token_delay=args.token_delay
-        )
+        models[name] = ModelScript(reply=reply or "ok", latency=args.latency, token_delay=args.token_delay)
     for name in args.judge:
         models[name] = ModelScript(judge=True, latency=args.latency, token_delay=args.token_delay)
     if not models:

@@ -233,6 +233,16 @@ async def test_concurrent_calls_overlap() -> None:
         assert server.calls("slow") == 30
 
 
+async def test_a_failing_reply_callable_is_a_500_naming_it() -> None:
+    def broken(body: dict[str, object]) -> str:
+        raise KeyError("no such field")
+
+    async with OpenAIStubServer({"m": ModelScript(reply=broken)}) as server:
+        with pytest.raises(openai.InternalServerError, match="KeyError"):
+            await chat(server, "m").ainvoke("x")
+        assert isinstance(server.errors[0], KeyError)
+
+
 # --------------------------------------------------------------------------- tools
 
 
