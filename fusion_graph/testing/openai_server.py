@@ -89,6 +89,7 @@ candidate blocks show them) or the word after ``Response``/``Candidate``/``Answe
 
 _LABEL_FIELD = re.compile(r"winner|label|best|choice|select|pick|prefer|chosen|rank", re.IGNORECASE)
 _MAX_HEADER_BYTES = 64 * 1024
+_DEEP = 12  # schema depth past which optional branches and arrays are left empty
 # Not JSON, and not completable into JSON by lenient partial parsers either.
 _BROKEN_ARGS = "<<not json>>"
 _STREAM_LIMIT = 16 * 1024 * 1024
@@ -306,7 +307,8 @@ def example_from_schema(
     Objects get every property (as OpenAI strict mode requires), arrays one element
     (or ``minItems``), strings short text (within ``minLength``/``maxLength``),
     numbers the middle of their bounds, ``anyOf``/``oneOf`` their first non-null
-    branch, ``$ref`` is resolved against ``$defs``/``definitions``. Enum values and
+    branch, ``$ref`` is resolved against ``$defs``/``definitions``. Recursive schemas
+    end where an optional branch or an array may be left empty. Enum values and
     strings in fields named like ``winner``/``label`` are picked from ``prompt``.
     ``pattern`` constraints are not honoured.
 
@@ -372,6 +374,8 @@ class _Gen:
             if key in schema:
                 branches = [self.resolve(b) for b in schema[key] if isinstance(b, Mapping)]
                 non_null = [b for b in branches if b.get("type") != "null"]
+                if depth > _DEEP and len(non_null) < len(branches):
+                    return None  # stop recursive schemas at an optional branch
                 chosen = (non_null or branches or [{}])[0]
                 return self.value(chosen, name=name, depth=depth + 1)
         if "allOf" in schema:
@@ -418,7 +422,9 @@ class _Gen:
     def array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
         prefix = list(schema.get("prefixItems") or [])
         items = [self.value(s, name=name, depth=depth + 1) for s in prefix]
-        count = max(1, int(schema.get("minItems", 0)))
+        count = int(schema.get("minItems", 0))
+        if depth <= _DEEP:
+            count = max(1, count)  # deeper, recursive schemas end in empty arrays
         if "maxItems" in schema:
             count = min(count, int(schema["maxItems"]))
         item_schema = schema.get("items", {})

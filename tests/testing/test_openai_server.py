@@ -400,6 +400,26 @@ def test_example_from_schema_resolves_refs_and_bounds() -> None:
     assert example_from_schema({"enum": [1, 2]}) == 1
 
 
+class Node(BaseModel):
+    name: str
+    children: list[Node]
+    parent: Node | None = None
+
+
+class Shapes(BaseModel):
+    counts: dict[str, int]
+    pair: tuple[int, str]
+    kind: Literal["circle"]
+    nodes: list[Node] = Field(min_length=2)
+
+
+def test_example_from_schema_handles_recursion_maps_and_tuples() -> None:
+    value = example_from_schema(Shapes.model_json_schema())
+    parsed = Shapes.model_validate(value)
+    assert parsed.kind == "circle"
+    assert len(parsed.nodes) == 2
+
+
 # --------------------------------------------------------------------------- faults
 
 
