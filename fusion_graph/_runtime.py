@@ -61,9 +61,10 @@ def build_runtime(
     judges: list[tuple[str, Judge, BaseChatModel]] = []
     judge = config.effective_judge
     where = "judge" if config.judge is not None else "pool[0] (acting as judge)"
-    judges.append((judge.label, judge, resolve_model(judge, where)))
+    judges.append((judge.name or judge.label, judge, resolve_model(judge, where)))
     for i, fallback in enumerate(judge.fallbacks):
-        judges.append((fallback.label, fallback, resolve_model(fallback, f"judge.fallbacks[{i}]")))
+        model = resolve_model(fallback, f"judge.fallbacks[{i}]")
+        judges.append((fallback.name or fallback.label, fallback, model))
     return FusionRuntime(
         config=config,
         members=members,

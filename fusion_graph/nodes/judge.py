@@ -6,7 +6,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -42,7 +42,7 @@ def shuffled(records: list[CandidateRecord], seed: int, salt: str) -> list[Candi
     return order
 
 
-def render_conversation(messages: list[BaseMessage]) -> str:
+def render_conversation(messages: Sequence[BaseMessage]) -> str:
     """The conversation as plain text for the judge."""
     return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
 
@@ -82,7 +82,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         ]
         calls: list[JudgeCallRecord] = []
         causes: list[str] = []
-        for name, spec, model in runtime.judges:
+        for index, (name, spec, model) in enumerate(runtime.judges):
             write({"type": "judge_started", "judge": name, "candidates": len(order)})
             started = time.perf_counter()
             raw: AIMessage | None = None
@@ -113,7 +113,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             if verdict is None:
                 causes.append(f"{name}: {error}")
                 continue
-            decided_by = f"judge:{name}" if name == runtime.judges[0][0] else f"fallback:{name}"
+            decided_by = f"judge:{name}" if index == 0 else f"fallback:{name}"
             if isinstance(verdict, MergeVerdict):
                 return _decided(verdict.answer, decided_by, None, labels, verdict, calls, write)
             winner = by_label[verdict.winner]

@@ -1,5 +1,29 @@
-"""Test kit: a scripted fake chat model, and a real OpenAI-compatible server on 127.0.0.1."""
+"""Test kit: a scripted fake chat model, and a real OpenAI-compatible server on 127.0.0.1.
+
+The server's names load on first use, so ``python -m fusion_graph.testing.openai_server`` runs clean.
+"""
+
+from typing import Any
 
 from fusion_graph.testing.fake import ScriptedChatModel, Step, count_tokens, sample_from_schema
 
-__all__ = ["ScriptedChatModel", "Step", "count_tokens", "sample_from_schema"]
+__all__ = [
+    "Fault",
+    "ModelScript",
+    "OpenAIStubServer",
+    "ScriptedChatModel",
+    "Step",
+    "Turn",
+    "count_tokens",
+    "sample_from_schema",
+]
+
+_SERVER_NAMES = ("Fault", "ModelScript", "OpenAIStubServer", "Turn")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        from fusion_graph.testing import openai_server
+
+        return getattr(openai_server, name)
+    raise AttributeError(f"module 'fusion_graph.testing' has no attribute {name!r}")
