@@ -1,0 +1,71 @@
+"""The shared tool registry of fusion-graph: MCP servers and Python functions for every model.
+
+Example:
+    >>> from tool_registry import ToolRegistry
+    >>> registry = ToolRegistry()
+    >>> _ = registry.add_mcp_server("time", command="mcp-server-time")
+    >>> async with registry:  # doctest: +SKIP
+    ...     tools = registry.as_langchain_tools(member="alice")
+"""
+
+from .adapt import ToolCallIdMap, adapt_messages, adapt_tool_schema, map_tool_choice, restore_message
+from .config import (
+    HttpServerConfig,
+    MemberPolicy,
+    RegistryConfig,
+    ServerConfig,
+    StdioServerConfig,
+    load_registry_config,
+)
+from .errors import (
+    DuplicateToolName,
+    RegistryConfigError,
+    RegistryStateError,
+    ServerConnectionError,
+    ToolArgumentsInvalid,
+    ToolCallError,
+    ToolExecutionError,
+    ToolNotAllowed,
+    ToolNotFound,
+    ToolRegistryError,
+    ToolTimeout,
+)
+from .mcp_client import MCPConnection
+from .mistral_native import parse_mistral_tool_calls
+from .models import ToolInfo, ToolOrigin, ToolResult
+from .registry import ToolRegistry, ToolView
+from .server import create_mcp_server, serve_registry
+
+__all__ = [
+    "DuplicateToolName",
+    "HttpServerConfig",
+    "MCPConnection",
+    "MemberPolicy",
+    "RegistryConfig",
+    "RegistryConfigError",
+    "RegistryStateError",
+    "ServerConfig",
+    "ServerConnectionError",
+    "StdioServerConfig",
+    "ToolArgumentsInvalid",
+    "ToolCallError",
+    "ToolCallIdMap",
+    "ToolExecutionError",
+    "ToolInfo",
+    "ToolNotAllowed",
+    "ToolNotFound",
+    "ToolOrigin",
+    "ToolRegistry",
+    "ToolRegistryError",
+    "ToolResult",
+    "ToolTimeout",
+    "ToolView",
+    "adapt_messages",
+    "adapt_tool_schema",
+    "create_mcp_server",
+    "load_registry_config",
+    "map_tool_choice",
+    "parse_mistral_tool_calls",
+    "restore_message",
+    "serve_registry",
+]

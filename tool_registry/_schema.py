@@ -1,0 +1,111 @@
+"""JSON schemas: from a Python callable's signature, and argument validation against them."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+import jsonschema
+import jsonschema.validators
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from referencing.exceptions import Unresolvable
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
+_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+_ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")
+
+
+def parse_google_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into (description, {arg: description})."""
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    args: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and not _ARGS_HEADER.match(lines[i]) and not _SECTION.match(lines[i]):
+        summary.append(lines[i])
+        i += 1
+    in_args = False
+    current: str | None = None
+    arg_indent: int | None = None
+    for line in lines[i:]:
+        if _ARGS_HEADER.match(line):
+            in_args, current, arg_indent = True, None, None
+            continue
+        if _SECTION.match(line) and (arg_indent is None or _indent(line) < arg_indent):
+            in_args = False
+            continue
+        if not in_args or not line.strip():
+            continue
+        indent = _indent(line)
+        match = _ARG_LINE.match(line)
+        if match and (arg_indent is None or indent <= arg_indent):
+            arg_indent = indent
+            key = match.group(1).lstrip("*")
+            args[key] = match.group(2).strip()
+            current = key
+        elif current is not None:
+            args[current] = f"{args[current]} {line.strip()}".strip()
+    return "\n".join(summary).strip(), args
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def model_for_callable(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel], str]:
+    """A pydantic model of ``fn``'s parameters, and the description from its docstring.
+
+    Raises:
+        TypeError: ``fn`` takes ``*args`` / ``**kwargs`` or positional-only parameters.
+    """
+    description, arg_docs = parse_google_docstring(inspect.getdoc(fn))
+    sig = inspect.signature(fn)
+    try:
+        hints = get_type_hints(fn)
+    except Exception:  # unresolved forward references: fall back to Any
+        hints = {}
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+            raise TypeError(f"tool {name!r}: parameter {pname!r} must be a named parameter")
+        annotation = hints.get(pname, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
+    model = create_model(  # type: ignore[call-overload]
+        f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model, description
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a pydantic arguments model, without the noisy top-level title."""
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    schema.setdefault("properties", {})
+    return schema
+
+
+def validate_arguments(schema: dict[str, Any], arguments: Any) -> str | None:
+    """Validate ``arguments`` against ``schema``; return a readable error or None when valid."""
+    if not isinstance(arguments, dict):
+        return f"arguments must be a JSON object, got {type(arguments).__name__}"
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = validator_cls(schema)
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    except jsonschema.SchemaError as exc:
+        return f"the tool's input schema is invalid: {exc.message}"
+    except Unresolvable as exc:  # pragma: no cover - exotic schemas
+        return f"the tool's input schema cannot be resolved: {exc}"
+    if not errors:
+        return None
+    lines = []
+    for err in errors[:5]:
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        lines.append(f"- at {where}: {err.message}")
+    more = f"\n- … and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return "arguments do not match the input schema:\n" + "\n".join(lines) + more

@@ -1,0 +1,105 @@
+"""Errors raised by the tool registry.
+
+Every error derives from one base, so ``except ToolRegistryError`` catches them all. Developer
+mistakes (bad configuration, duplicate names) are kept apart from run failures (a server that
+cannot be reached, a call that times out)::
+
+    ToolRegistryError
+    ├── RegistryConfigError          a developer mistake: fix the code or the config file
+    │   └── DuplicateToolName        two Python tools registered under one final name
+    ├── RegistryStateError           used outside ``async with registry:`` / after close
+    ├── ToolNotFound                 no tool of that name (or not visible to that member)
+    │   └── ToolNotAllowed           the tool exists but the member's policy hides it
+    ├── ServerConnectionError        an MCP server cannot be started / reached / reconnected
+    └── ToolCallError                one tool call failed (the registry keeps serving)
+        ├── ToolTimeout              the call ran past its timeout and was cancelled
+        ├── ToolArgumentsInvalid     the arguments do not match the tool's input schema
+        └── ToolExecutionError       the tool ran and reported an error (``isError``)
+
+Tool *execution* problems (bad arguments, ``isError`` results, a Python tool that raised) are
+not raised by :meth:`ToolRegistry.call`: they come back as a :class:`ToolResult` with
+``is_error=True`` that the model can read; :meth:`ToolResult.raise_for_error` turns such a
+result into :class:`ToolArgumentsInvalid` or :class:`ToolExecutionError` when code wants an
+exception. Third-party errors (``mcp.MCPError``, ``OSError``, ``jsonschema`` errors) are
+translated into these types and chained with ``from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicateToolName",
+    "RegistryConfigError",
+    "RegistryStateError",
+    "ServerConnectionError",
+    "ToolArgumentsInvalid",
+    "ToolCallError",
+    "ToolExecutionError",
+    "ToolNotAllowed",
+    "ToolNotFound",
+    "ToolRegistryError",
+    "ToolTimeout",
+]
+
+
+class ToolRegistryError(Exception):
+    """Base class of every error raised by ``tool_registry``."""
+
+
+class RegistryConfigError(ToolRegistryError):
+    """A configuration mistake: an invalid server config, file, name or policy."""
+
+
+class DuplicateToolName(RegistryConfigError):
+    """A Python tool was registered under a final name that is already taken."""
+
+
+class RegistryStateError(ToolRegistryError):
+    """The registry was used in the wrong lifecycle state (not entered, or already closed)."""
+
+
+class ToolNotFound(ToolRegistryError, LookupError):
+    """No tool with this final name is registered (or visible to the calling member)."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.name = name
+        super().__init__(message or f"no tool named {name!r}")
+
+
+class ToolNotAllowed(ToolNotFound):
+    """The tool exists, but the calling member's allow/deny policy hides it."""
+
+    def __init__(self, name: str, member: str) -> None:
+        self.member = member
+        super().__init__(name, f"tool {name!r} is not allowed for member {member!r}")
+
+
+class ServerConnectionError(ToolRegistryError):
+    """An MCP server could not be started, reached, or reconnected after it died."""
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"MCP server {server!r}: {message}")
+
+
+class ToolCallError(ToolRegistryError):
+    """One tool call failed; the registry and the other servers keep working."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        self.tool = tool
+        super().__init__(message)
+
+
+class ToolTimeout(ToolCallError):
+    """The call took longer than its timeout and was cancelled."""
+
+    def __init__(self, tool: str, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(tool, f"tool {tool!r} timed out after {timeout:g} s")
+
+
+class ToolArgumentsInvalid(ToolCallError):
+    """The arguments do not validate against the tool's input JSON schema."""
+
+
+class ToolExecutionError(ToolCallError):
+    """The tool ran and reported an error."""
