@@ -52,9 +52,9 @@ def create_fusion_graph(
 def build_graph(runtime: FusionRuntime) -> StateGraph[FusionState, None, FusionInput, FusionState]:
     """Build the graph from resolved models."""
     graph = StateGraph(FusionState, input_schema=FusionInput)
-    graph.add_node("member", make_member_node(runtime))
-    graph.add_node("gather", make_gather_node(runtime))
-    graph.add_node("judge", make_judge_node(runtime))
+    graph.add_node("member", make_member_node(runtime))  # pyright: ignore[reportArgumentType]
+    graph.add_node("gather", make_gather_node(runtime))  # pyright: ignore[reportArgumentType]
+    graph.add_node("judge", make_judge_node(runtime))  # pyright: ignore[reportArgumentType]
     graph.add_conditional_edges(START, fan_out(runtime), ["member"])
     graph.add_edge("member", "gather")
     if runtime.config.mode == "debate":

@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
 from fusion_graph.config import FusionConfig
@@ -117,7 +118,7 @@ class Fusion:
         prompt: PromptInput,
         *,
         thread_id: str | None = None,
-        stream_mode: Sequence[str] = ("updates", "custom"),
+        stream_mode: Sequence[StreamMode] = ("updates", "custom"),
     ) -> AsyncIterator[tuple[str, Any]]:
         """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`."""
         run_config = self._run_config(thread_id, None)

@@ -105,17 +105,15 @@ def resolve_model(spec: ModelSpec, field: str = "model") -> BaseChatModel:
     if prefix == "anthropic":
         from langchain_anthropic import ChatAnthropic
 
-        return ChatAnthropic(  # type: ignore[call-arg]
-            model=name, api_key=api_key, base_url=spec.base_url, timeout=spec.timeout, **params
-        )
+        params.update(model=name, api_key=api_key, base_url=spec.base_url, timeout=spec.timeout)
+        return ChatAnthropic(**params)
     if prefix == "mistral":
         from langchain_mistralai import ChatMistralAI
 
         if spec.base_url:
             params["endpoint"] = spec.base_url
-        return ChatMistralAI(  # type: ignore[call-arg]
-            model=name, api_key=api_key, timeout=int(spec.timeout or 120), **params
-        )
+        params.update(model=name, api_key=api_key, timeout=int(spec.timeout or 120))
+        return ChatMistralAI(**params)
     from langchain_ollama import ChatOllama
 
     return ChatOllama(model=name, base_url=spec.base_url or "http://127.0.0.1:11434", **params)

@@ -109,7 +109,7 @@ class ScriptedChatModel(BaseChatModel):
         self._kwargs.append(dict(kwargs))
         forced = _forced_tool(kwargs)
         if forced is not None:
-            args = self.structured
+            args: Any = self.structured
             if callable(args):
                 args = args(forced, messages)
             if args is None:
@@ -126,6 +126,8 @@ class ScriptedChatModel(BaseChatModel):
                 raise step
             if callable(step):
                 step = step(list(messages))
+            if not isinstance(step, str | AIMessage):
+                raise TypeError(f"script step {index} gave {type(step).__name__}, not str or AIMessage")
             message = step.model_copy() if isinstance(step, AIMessage) else AIMessage(content=step)
         prompt = " ".join(str(m.content) for m in messages)
         text = message.text + json.dumps([c["args"] for c in message.tool_calls])
