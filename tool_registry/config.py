@@ -124,7 +124,10 @@ class RegistryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     servers: list[ServerConfig] = Field(default_factory=list)
-    """MCP servers, in order; the order decides who keeps a colliding name."""
+    """MCP servers, in order; the order decides who keeps a colliding name.
+
+    ``transport`` may be left out: ``command`` implies stdio, ``url`` streamable HTTP.
+    """
 
     timeout: float = Field(default=60.0, gt=0)
     """Default per-call timeout in seconds."""
@@ -137,6 +140,22 @@ class RegistryConfig(BaseModel):
 
     members: dict[str, MemberPolicy] = Field(default_factory=dict)
     """Per-member allow/deny policies, keyed by member name."""
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _infer_transport(cls, servers: Any) -> Any:
+        """A server without ``transport`` is stdio when it has ``command``, HTTP with ``url``."""
+        if not isinstance(servers, list):
+            return servers
+        out = []
+        for server in servers:
+            if isinstance(server, dict) and "transport" not in server:
+                if "command" in server:
+                    server = {**server, "transport": "stdio"}
+                elif "url" in server:
+                    server = {**server, "transport": "streamable_http"}
+            out.append(server)
+        return out
 
     @field_validator("servers")
     @classmethod
