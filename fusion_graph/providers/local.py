@@ -800,9 +800,10 @@ def _iter_run(
                 text.append(choice["text"])
                 yield choice["text"]
             finish = choice.get("finish_reason") or finish
-    # Each sampled token passes the stopping criteria once; an end-of-generation token is
-    # sampled but not part of the output, so it is subtracted unless the output hit max_tokens.
-    output = args["max_tokens"] if finish == "length" else max(sampled[0] - 1, 0)
+    # llama-cpp streams no usage. The stopping criteria runs once per sampled token and once
+    # more after the loop. A "stop" finish is the end-of-generation token (sampled, not part of
+    # the output) unless a caller's stop string ended it, where this count is one too low.
+    output = args["max_tokens"] if finish == "length" else max(sampled[0] - 2, 0)
     yield _Outcome("".join(text), finish, len(prompt), output)
 
 

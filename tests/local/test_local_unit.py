@@ -86,7 +86,10 @@ def test_convert_messages_native_keeps_tool_calls_with_dict_arguments() -> None:
 def test_convert_messages_fallback_writes_calls_as_text_and_merges_user_turns() -> None:
     out = convert_messages(_conversation(), native_tool_calls=False)
     assert [m["role"] for m in out] == ["system", "user", "assistant", "user"]
-    assert out[2]["content"] == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert (
+        out[2]["content"]
+        == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
     assert out[3]["content"] == "<tool_response>\nsunny\n</tool_response>\nAnd tomorrow?"
     assert all(isinstance(m["content"], str) for m in out)
 
@@ -171,7 +174,10 @@ def test_parse_qwen_tool_call_tags() -> None:
     )
     rest, calls, invalid = parse_tool_calls(text, ["get_weather", "add"])
     assert rest == "Let me check."
-    assert [(c["name"], c["args"]) for c in calls] == [("get_weather", {"city": "Oslo"}), ("add", {"a": 1, "b": 2})]
+    assert [(c["name"], c["args"]) for c in calls] == [
+        ("get_weather", {"city": "Oslo"}),
+        ("add", {"a": 1, "b": 2}),
+    ]
     assert invalid == []
     assert calls[0]["id"] != calls[1]["id"]
 
@@ -275,7 +281,9 @@ def test_bind_tools_accepts_pydantic_dicts_and_rejects_unknown_choice() -> None:
 # -- weights ----------------------------------------------------------------------------------
 
 
-def _fake_model(tmp_path: Path, parts: list[bytes], sha: str | None = None) -> tuple[_weights.BundledModel, dict]:
+def _fake_model(
+    tmp_path: Path, parts: list[bytes], sha: str | None = None
+) -> tuple[_weights.BundledModel, dict]:
     files = {}
     for i, data in enumerate(parts):
         path = tmp_path / f"part{i}.bin"
