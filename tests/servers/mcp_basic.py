@@ -77,10 +77,13 @@ def build_server() -> MCPServer:
         os._exit(3)
 
     @mcp.tool()
-    def whoami(ctx: Context) -> dict[str, int]:
-        """Process id, session identity and a call counter of this server."""
+    def whoami(ctx: Context) -> dict[str, int | str]:
+        """Process id, transport session id (HTTP; "stdio" otherwise) and a call counter."""
         calls["n"] += 1
-        return {"pid": os.getpid(), "session": id(ctx.session), "calls": calls["n"]}
+        request = ctx.request_context.request
+        headers = getattr(request, "headers", None)
+        session = headers.get("mcp-session-id", "none") if headers is not None else "stdio"
+        return {"pid": os.getpid(), "session": session, "calls": calls["n"]}
 
     @mcp.tool()
     def getenv(name: str) -> str:
