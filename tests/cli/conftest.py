@@ -51,13 +51,13 @@ def use_config(monkeypatch: pytest.MonkeyPatch) -> Callable[[FusionConfig], None
 
 
 def _failing_config(*, all_fail: bool = False) -> FusionConfig:
-    pool = [Member(ScriptedChatModel(script=[RuntimeError("down")]), name="broken")]
+    pool = [Member(model=ScriptedChatModel(script=[RuntimeError("down")]), name="broken")]
     if all_fail:
-        pool.append(Member(ScriptedChatModel(script=[RuntimeError("also down")]), name="broken-too"))
+        pool.append(Member(model=ScriptedChatModel(script=[RuntimeError("also down")]), name="broken-too"))
     else:
-        pool.append(Member("fake:Paris is the capital of France.", name="alpha"))
-        pool.append(Member("fake:I think it is Lyon.", name="beta"))
-    return FusionConfig(pool=pool, judge=Judge("fake:judge"))
+        pool.append(Member(model="fake:Paris is the capital of France.", name="alpha"))
+        pool.append(Member(model="fake:I think it is Lyon.", name="beta"))
+    return FusionConfig(pool=pool, judge=Judge(model="fake:judge"))
 
 
 @pytest.fixture

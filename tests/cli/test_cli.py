@@ -144,8 +144,8 @@ def test_db_rerun_returns_the_stored_result_without_calling_models(
     untouched = [ScriptedChatModel(script=[RuntimeError("must not be called")]) for _ in range(3)]
     use_config(
         FusionConfig(
-            pool=[Member(untouched[0], name="alpha"), Member(untouched[1], name="beta")],
-            judge=Judge(untouched[2]),
+            pool=[Member(model=untouched[0], name="alpha"), Member(model=untouched[1], name="beta")],
+            judge=Judge(model=untouched[2]),
         )
     )
     again = runner.invoke(app, ["run", PROMPT, "--db", str(db), "-t", "t1", "--json"])
