@@ -7,8 +7,9 @@ Tool-call ids (per provider, via a reversible :class:`ToolCallIdMap`):
 * ``anthropic``: ids must match ``^[a-zA-Z0-9_-]+$``; others map to ``call_`` + 20 base-62.
 * everyone else: ids are passed through.
 
-Messages for ``mistral`` additionally: an assistant message with neither text nor tool calls
-is dropped; tool results that are not text (images) become a text placeholder; a tool call
+Messages for ``mistral`` additionally: an assistant message with both text and tool calls is
+split in two (text, then the calls; older tokenizers reject both in one message); one with
+neither is dropped; tool results that are not text (images) become a text placeholder; a tool call
 left without a result gets a ``status="error"`` placeholder result, and a tool result that
 answers no pending call is dropped (Mistral rejects both).
 
@@ -188,6 +189,12 @@ def adapt_messages(
             _map_raw_calls(kwargs, key, id_map, outward=True)
             if key == "mistral" and not calls and not _has_text(message.content):
                 continue  # Mistral rejects an assistant message with neither text nor tool calls
+            if key == "mistral" and calls and _has_text(message.content):
+                # Older Mistral tokenizers reject text and tool calls in one message: split it.
+                out.append(AIMessage(content=message.content, name=message.name))
+                update = {"content": "", "tool_calls": calls, "additional_kwargs": kwargs}
+                out.append(message.model_copy(update=update))
+                continue
             out.append(message.model_copy(update={"tool_calls": calls, "additional_kwargs": kwargs}))
         elif isinstance(message, ToolMessage):
             update: dict[str, Any] = {"tool_call_id": id_map.to_provider(message.tool_call_id, key)}

@@ -83,7 +83,8 @@ def build_server() -> MCPServer:
         request = ctx.request_context.request
         headers = getattr(request, "headers", None)
         session = headers.get("mcp-session-id", "none") if headers is not None else "stdio"
-        return {"pid": os.getpid(), "session": session, "calls": calls["n"]}
+        auth = headers.get("authorization", "") if headers is not None else ""
+        return {"pid": os.getpid(), "session": session, "calls": calls["n"], "auth": auth}
 
     @mcp.tool()
     def getenv(name: str) -> str:

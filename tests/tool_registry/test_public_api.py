@@ -8,8 +8,15 @@ import tool_registry
 def test_all_is_exactly_the_public_names():
     public = {n for n in dir(tool_registry) if not n.startswith("_")}
     modules = {
-        "adapt", "config", "convert", "errors", "mcp_client", "mistral_native", "models",
-        "registry", "server",
+        "adapt",
+        "config",
+        "convert",
+        "errors",
+        "mcp_client",
+        "mistral_native",
+        "models",
+        "registry",
+        "server",
     }
     assert set(tool_registry.__all__) == public - modules
     assert len(tool_registry.__all__) == len(set(tool_registry.__all__))

@@ -174,7 +174,7 @@ async def test_langchain_tools_results_and_errors():
     assert tools["add"].args_schema == registry.get("add").input_schema
     msg = await tools["add"].ainvoke({"type": "tool_call", "id": "c1", "name": "add", "args": {"a": 1}})
     assert isinstance(msg, ToolMessage) and msg.status == "success"
-    assert msg.tool_call_id == "c1" and "trust=\"untrusted\"" in msg.content and "\n2\n" in msg.content
+    assert msg.tool_call_id == "c1" and 'trust="untrusted"' in msg.content and "\n2\n" in msg.content
     assert msg.artifact.structured == {"result": 2}
     bad = await tools["add"].ainvoke({"type": "tool_call", "id": "c2", "name": "add", "args": {"a": "x"}})
     assert bad.status == "error" and "integer" in bad.content
