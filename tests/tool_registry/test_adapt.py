@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-from pydantic import ValidationError
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_mistralai.chat_models import _convert_message_to_mistral_chat_message
 from mistral_common.exceptions import MistralCommonException
@@ -15,6 +14,7 @@ from mistral_common.protocol.instruct.validator import (
     MistralRequestValidatorV13,
     ValidationMode,
 )
+from pydantic import ValidationError
 
 from tool_registry import (
     ToolCallIdMap,
@@ -223,7 +223,8 @@ def test_restore_parses_native_mistral_text():
 
 def test_parse_native_formats():
     _, calls, bad = parse_mistral_tool_calls(
-        '[TOOL_CALLS][{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "mul", "arguments": "{\\"a\\": 3}"}]</s>'
+        '[TOOL_CALLS][{"name": "add", "arguments": {"a": 1, "b": 2}}, '
+        '{"name": "mul", "arguments": "{\\"a\\": 3}"}]</s>'
     )
     assert [(c["name"], c["args"]) for c in calls] == [
         ("add", {"a": 1, "b": 2}),
