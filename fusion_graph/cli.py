@@ -140,6 +140,11 @@ async def _execute(
         if snapshot.values.get("answer") is not None and not snapshot.next:
             return fusion.result(snapshot.values), True
         if snapshot.next:  # interrupted earlier: resume from the last checkpoint
+            Console(stderr=True).print(
+                Text(
+                    f"resuming thread {thread_id} at {', '.join(snapshot.next)} (prompt ignored)", style="dim"
+                )
+            )
             stream = _resume(fusion, run_config)
         else:
             stream = fusion.stream(prompt, thread_id=thread_id, stream_mode=("updates", "custom"))

@@ -216,3 +216,29 @@ def test_importing_the_cli_does_no_work() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_db_rerun_of_a_failed_thread_resumes_at_the_failed_step(
+    runner: CliRunner, tmp_path: Path, use_config: Callable[[FusionConfig], None]
+) -> None:
+    def judge_down(*_: object) -> dict[str, object]:
+        raise RuntimeError("judge down")
+
+    db = tmp_path / "runs.sqlite"
+    members = [Member(model="fake:Paris.", name="alpha"), Member(model="fake:Lyon.", name="beta")]
+    broken_judge = Judge(model=ScriptedChatModel(structured=judge_down))
+    use_config(FusionConfig(pool=members, judge=broken_judge, judge_free_fallback=False))
+    first = runner.invoke(app, ["run", PROMPT, "--db", str(db), "-t", "t1"])
+    assert first.exit_code == 1
+    assert "judge down" in first.stderr
+
+    # Members that would fail now: only the judge step runs again, with a working judge.
+    down = [ScriptedChatModel(script=[RuntimeError("must not be called")]) for _ in range(2)]
+    pool = [Member(model=down[0], name="alpha"), Member(model=down[1], name="beta")]
+    use_config(FusionConfig(pool=pool, judge=Judge(model="fake:judge")))
+    again = runner.invoke(app, ["run", PROMPT, "--db", str(db), "-t", "t1", "--json"])
+    assert again.exit_code == 0, again.output
+    assert "resuming thread t1 at judge" in again.stderr
+    fused = FusionResult.model_validate_json(again.stdout)
+    assert fused.decided_by == "judge:fake:judge"
+    assert all(not model.calls for model in down)
