@@ -23,6 +23,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import random
 import re
 import threading
 import uuid
@@ -505,6 +506,10 @@ def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) ->
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
+def _call_seed(seed: int | None) -> int:
+    return random.getrandbits(31) if seed is None else seed
+
+
 def _new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
@@ -935,7 +940,9 @@ class LocalChatModel(BaseChatModel):
             "top_k": kwargs.pop("top_k", self.top_k),
             "min_p": kwargs.pop("min_p", self.min_p),
             "repeat_penalty": kwargs.pop("repeat_penalty", self.repeat_penalty),
-            "seed": kwargs.pop("seed", self.seed),
+            # llama-cpp reuses one seed for every call when given none: draw one per call so
+            # equal prompts (e.g. several members on one model) can still differ.
+            "seed": _call_seed(kwargs.pop("seed", self.seed)),
             "stop": list(stop or call_stop or self.stop or []),
         }
         if kwargs:
@@ -964,10 +971,24 @@ class LocalChatModel(BaseChatModel):
         elif request.parse_tools:
             text, calls, invalid = parse_tool_calls(text, request.tool_names)
         finish = "tool_calls" if calls else outcome.finish_reason
+        extra: dict[str, Any] = {}
+        if invalid and not calls:
+            # OpenAI-style raw calls: langchain's tool parsers (with_structured_output) fall back
+            # to these and raise OutputParserException with the raw text, instead of returning
+            # None as they do for a message without tool calls.
+            extra["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"] or (request.forced or [""])[0], "arguments": c["args"]},
+                }
+                for c in invalid
+            ]
         return AIMessage(
             content=text,
             tool_calls=calls,
             invalid_tool_calls=invalid,
+            additional_kwargs=extra,
             usage_metadata=self._usage(outcome),
             response_metadata=self._metadata(loaded, finish),
         )

@@ -176,3 +176,22 @@ def test_split_weights_assemble_to_the_pinned_sha(tmp_path: Path) -> None:
     path = _weights.assemble(model, tmp_path / model.filename)
     assert path.stat().st_size == model.size
     assert path.read_bytes()[:4] == b"GGUF"
+
+
+async def test_truncated_forced_call_is_a_typed_parse_failure(smol: LocalChatModel) -> None:
+    from langchain_core.exceptions import OutputParserException
+
+    tiny = smol.model_copy(update={"max_tokens": 4})
+    reply = await tiny.bind_tools([get_weather], tool_choice="get_weather").ainvoke("Weather in Rome?")
+    assert reply.tool_calls == [] and reply.invalid_tool_calls[0]["args"].startswith("{")
+    with pytest.raises(OutputParserException, match="not valid JSON"):
+        await tiny.with_structured_output(Verdict).ainvoke("Pick answer 1.")
+    raw = await tiny.with_structured_output(Verdict, include_raw=True).ainvoke("Pick answer 1.")
+    assert raw["parsed"] is None and isinstance(raw["parsing_error"], OutputParserException)
+    assert raw["raw"].invalid_tool_calls
+
+
+async def test_unseeded_calls_differ(smol: LocalChatModel) -> None:
+    model = smol.model_copy(update={"seed": None, "temperature": 1.0, "max_tokens": 16})
+    replies = {(await model.ainvoke("Invent a name for a cat.")).text for _ in range(3)}
+    assert len(replies) > 1
