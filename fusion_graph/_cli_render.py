@@ -136,34 +136,45 @@ class ProgressView:
 def _candidate_status(candidate: Candidate) -> Text:
     if candidate.ok:
         return Text("ok", style="green")
-    return Text(f"failed: {candidate.error_kind or 'error'}", style="bold red")
+    return Text("failed", style="bold red")
 
 
-def _candidates_table(result: FusionResult, preview_width: int) -> Table:
+def _candidates_table(result: FusionResult, width: int) -> Table:
+    """Candidates, one line each: the preview gets whatever width the other columns leave."""
     last_round = max((c.round for c in result.candidates), default=0)
-    table = Table(title="candidates", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("member", no_wrap=True)
-    table.add_column("label", no_wrap=True)
-    table.add_column("round", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("latency", justify="right", no_wrap=True)
-    table.add_column("tokens", justify="right", no_wrap=True)
-    table.add_column("cost", justify="right", no_wrap=True)
-    table.add_column("preview", overflow="ellipsis", no_wrap=True, max_width=preview_width)
+    headers = ("member", "label", "round", "status", "latency", "tokens", "cost")
+    rows: list[tuple[list[Text], str, bool]] = []
     for candidate in result.candidates:
         is_winner = candidate.member == result.winner and candidate.round == last_round
         label = result.labels.get(candidate.member, "") if candidate.round == last_round else ""
-        text = candidate.text if candidate.ok else f"{candidate.error}"
-        table.add_row(
+        cells = [
             Text(("★ " if is_winner else "") + candidate.member, style="bold" if is_winner else ""),
-            label,
-            str(candidate.round),
+            Text(label),
+            Text(str(candidate.round)),
             _candidate_status(candidate),
-            f"{candidate.latency_s:.2f}s",
-            f"{candidate.usage.input_tokens}/{candidate.usage.output_tokens}",
-            money(candidate.usage.cost_usd),
-            Text(preview(text, preview_width), style="" if candidate.ok else "red"),
+            Text(f"{candidate.latency_s:.2f}s"),
+            Text(f"{candidate.usage.input_tokens}/{candidate.usage.output_tokens}"),
+            Text(money(candidate.usage.cost_usd)),
+        ]
+        rows.append(
+            (
+                cells,
+                candidate.text if candidate.ok else f"{candidate.error_kind}: {candidate.error}",
+                candidate.ok,
+            )
         )
+    fixed = sum(
+        max([len(header), *(row[0][i].cell_len for row in rows)]) + 3 for i, header in enumerate(headers)
+    )
+    preview_width = max(12, width - fixed - 3)
+    table = Table(title="candidates", title_justify="left", box=box.SIMPLE_HEAD)
+    for header in headers:
+        table.add_column(
+            header, no_wrap=True, justify="left" if header in ("member", "label", "status") else "right"
+        )
+    table.add_column("preview", overflow="ellipsis", no_wrap=True)
+    for cells, text, ok in rows:
+        table.add_row(*cells, Text(preview(text, preview_width), style="" if ok else "red"))
     return table
 
 
@@ -253,7 +264,7 @@ def render_result(console: Console, result: FusionResult, *, note: str | None = 
     """
     if note:
         console.print(Text(note, style="dim"))
-    console.print(_candidates_table(result, max(12, console.width - 76)))
+    console.print(_candidates_table(result, console.width))
     console.print(_verdict_view(result))
     console.print(Panel(Text(result.answer), title="answer", title_align="left", border_style="green"))
     console.print(_usage_table(result))
