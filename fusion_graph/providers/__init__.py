@@ -87,9 +87,12 @@ def resolve_model(spec: ModelSpec, field: str = "model") -> BaseChatModel:
         params.setdefault("model_name", f"fake:{name}")
         return ScriptedChatModel(**params)
     if prefix == "local":
-        from fusion_graph.providers.local import create_local_model
+        from fusion_graph.providers.local import LocalModelError, create_local_model
 
-        return create_local_model(name, params)
+        try:
+            return create_local_model(name, params)
+        except LocalModelError as exc:
+            raise ConfigError(f"{field}.model", str(exc)) from exc
     if prefix in ("openai", "openrouter") or info.needs_base_url:
         from langchain_openai import ChatOpenAI
 
