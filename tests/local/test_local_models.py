@@ -195,3 +195,11 @@ async def test_unseeded_calls_differ(smol: LocalChatModel) -> None:
     model = smol.model_copy(update={"seed": None, "temperature": 1.0, "max_tokens": 16})
     replies = {(await model.ainvoke("Invent a name for a cat.")).text for _ in range(3)}
     assert len(replies) > 1
+
+
+async def test_prompt_longer_than_context_is_a_clear_error(smol: LocalChatModel) -> None:
+    small = smol.model_copy(update={"n_ctx": 64})
+    with pytest.raises(LocalModelError, match="n_ctx=64"):
+        await small.ainvoke("word " * 200)
+    with pytest.raises(LocalModelError, match="n_ctx=64"):
+        _ = [c async for c in small.astream("word " * 200)]
