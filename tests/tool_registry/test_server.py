@@ -104,3 +104,16 @@ def test_non_loopback_needs_a_token():
     create_http_app(server, host="0.0.0.0", token="t")
     create_http_app(server, host="127.0.0.1")
     create_http_app(server, host="::1")
+
+
+async def test_serve_registry_over_stdio():
+    from ._helpers import SERVERS
+
+    outer = ToolRegistry(timeout=15)
+    outer.add_mcp_server("hub", command=PY, args=[str(SERVERS / "mcp_proxy.py")], connect_timeout=30)
+    async with outer:
+        names = {t.name for t in outer.list_tools()}
+        assert {"hub__add", "hub__basic__echo", "hub__fuse"} <= names
+        assert (await outer.call("hub__basic__echo", {"text": "nested"})).text == "nested"
+        assert (await outer.call("hub__add", {"a": 1, "b": 1})).text == "2"
+        assert (await outer.call("hub__fuse", {"prompt": "q"})).text == "fused: q"
