@@ -42,8 +42,14 @@ async def test_as_the_model_of_a_langgraph_agent():
         return ScriptedChatModel(script=[AIMessage(content="", tool_calls=[call]), f"{name}: 6 x 7 = 42"])
 
     cfg = config(member("a"), member("b"))
-    cfg = cfg.model_copy(update={"pool": [cfg.pool[0].model_copy(update={"model": calls_tool("a")}),
-                                          cfg.pool[1].model_copy(update={"model": calls_tool("b")})]})
+    cfg = cfg.model_copy(
+        update={
+            "pool": [
+                cfg.pool[0].model_copy(update={"model": calls_tool("a")}),
+                cfg.pool[1].model_copy(update={"model": calls_tool("b")}),
+            ]
+        }
+    )
     agent = create_react_agent(FusionChatModel(cfg), [multiply])
     out = await agent.ainvoke({"messages": [("user", "What is 6 x 7?")]})
     kinds = [m.type for m in out["messages"]]

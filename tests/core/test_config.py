@@ -16,8 +16,11 @@ from fusion_graph.providers import resolve_model
         ({"pool": ["fake:a"], "mode": "vote"}, "mode", "unknown mode"),
         ({"pool": ["fake:a"], "rounds": 0}, "rounds", "greater than or equal to 1"),
         ({"pool": ["fake:a"], "judge": "bad:x"}, "judge.model", "unknown provider"),
-        ({"pool": ["fake:a"], "judge": {"model": "fake:j", "fallbacks": ["x"]}}, "judge.fallbacks[0].model",
-         "provider:model"),
+        (
+            {"pool": ["fake:a"], "judge": {"model": "fake:j", "fallbacks": ["x"]}},
+            "judge.fallbacks[0].model",
+            "provider:model",
+        ),
         ({"pool": [{"model": "fake:a", "timeout": 0}]}, "pool[0].timeout", "greater than 0"),
         ({"pool": [{"model": "fake:a", "price_in": -1}]}, "pool[0].price_in", "greater than or equal"),
         ({"pool": ["fake:a"], "temprature": 0.3}, "temprature", "spelling"),

@@ -19,10 +19,16 @@ def pool_with_failure():
 
 
 async def test_best_of_picks_the_winner_text_and_reports_the_failure():
-    judge = ScriptedChatModel(structured=lambda tool, msgs: {
-        "winner": _label_of(msgs, "7 x 11 x 13"), "rationale": "it factors 1001",
-        "scores": [{"label": "answer_1", "score": 9, "reason": "r"}, {"label": "answer_2", "score": 2, "reason": "r"}],
-    })
+    judge = ScriptedChatModel(
+        structured=lambda tool, msgs: {
+            "winner": _label_of(msgs, "7 x 11 x 13"),
+            "rationale": "it factors 1001",
+            "scores": [
+                {"label": "answer_1", "score": 9, "reason": "r"},
+                {"label": "answer_2", "score": 2, "reason": "r"},
+            ],
+        }
+    )
     result = await fuse(PROMPT, config(*pool_with_failure(), judge=judge, mode="best-of"))
     assert result.answer == "1001 = 7 x 11 x 13, so it is not prime."
     assert result.winner == "alpha"
@@ -35,10 +41,14 @@ async def test_best_of_picks_the_winner_text_and_reports_the_failure():
 
 
 async def test_merge_returns_the_judges_synthesis():
-    judge = ScriptedChatModel(structured={
-        "answer": "Not prime: 1001 = 7 x 11 x 13.", "consensus": [], "contradictions": ["prime or not"],
-        "unique_points": ["factorisation"],
-    })
+    judge = ScriptedChatModel(
+        structured={
+            "answer": "Not prime: 1001 = 7 x 11 x 13.",
+            "consensus": [],
+            "contradictions": ["prime or not"],
+            "unique_points": ["factorisation"],
+        }
+    )
     result = await fuse(PROMPT, config(*pool_with_failure(), judge=judge, mode="merge"))
     assert result.answer == "Not prime: 1001 = 7 x 11 x 13."
     assert isinstance(result.verdict, MergeVerdict)
@@ -53,7 +63,13 @@ async def test_debate_runs_rounds_and_judges_the_last_answers():
     result = await fuse(PROMPT, cfg)
     assert result.rounds == 2
     assert [(c.member, c.round) for c in result.candidates] == [
-        ("alpha", 0), ("beta", 0), ("alpha", 1), ("beta", 1), ("alpha", 2), ("beta", 2)]
+        ("alpha", 0),
+        ("beta", 0),
+        ("alpha", 1),
+        ("beta", 1),
+        ("alpha", 2),
+        ("beta", 2),
+    ]
     assert result.answer in {"not prime: 7*11*13 = 1001", "not prime after all, 7 divides it"}
     revise = model_of(cfg, "beta").calls[1][-1].text
     assert "not prime" in revise and "alpha" not in revise  # peers are anonymous
@@ -61,16 +77,26 @@ async def test_debate_runs_rounds_and_judges_the_last_answers():
 
 
 async def test_debate_stops_early_when_answers_agree():
-    cfg = config(member("a", "Not prime: 7 x 11 x 13."), member("b", "Not prime: 7 x 11 x 13."),
-                 mode="debate", rounds=3)
+    cfg = config(
+        member("a", "Not prime: 7 x 11 x 13."),
+        member("b", "Not prime: 7 x 11 x 13."),
+        mode="debate",
+        rounds=3,
+    )
     result = await fuse(PROMPT, cfg)
     assert result.converged and result.rounds == 0
     assert model_of(cfg, "a").calls and len(model_of(cfg, "a").calls) == 1
 
 
 async def test_debate_member_failing_in_a_revision_keeps_its_earlier_answer():
-    cfg = config(member("a", "first a", RuntimeError("429")), member("b", "first b", "second b"),
-                 member("c", "first c", "second c"), mode="debate", rounds=1, consensus=None)
+    cfg = config(
+        member("a", "first a", RuntimeError("429")),
+        member("b", "first b", "second b"),
+        member("c", "first c", "second c"),
+        mode="debate",
+        rounds=1,
+        consensus=None,
+    )
     result = await fuse(PROMPT, cfg)
     failed = [(c.member, c.round) for c in result.candidates if not c.ok]
     assert failed == [("a", 1)]
@@ -104,8 +130,9 @@ async def test_every_member_failing_raises_with_every_cause():
 
 async def test_judge_falls_back_then_goes_judge_free():
     broken = ScriptedChatModel(structured={"winner": "answer_99", "scores": [], "rationale": "?"})
-    cfg = config(member("a", "7 x 11 x 13"), member("b", "7 x 11 x 13 indeed"), member("c", "prime"),
-                 judge=broken)
+    cfg = config(
+        member("a", "7 x 11 x 13"), member("b", "7 x 11 x 13 indeed"), member("c", "prime"), judge=broken
+    )
     result = await fuse(PROMPT, cfg)
     assert result.decided_by == "judge-free:most-consistent"
     assert result.winner in {"a", "b"}
@@ -115,9 +142,13 @@ async def test_judge_falls_back_then_goes_judge_free():
 async def test_judge_fallback_decides_when_the_first_judge_fails():
     from fusion_graph import FusionConfig, Judge
 
-    failing = ScriptedChatModel(structured=lambda tool, msgs: (_ for _ in ()).throw(RuntimeError("judge 503")))
-    cfg = FusionConfig(pool=[member("a", "x"), member("b", "y")],
-                       judge=Judge(failing, fallbacks=[Judge(ScriptedChatModel(model_name="backup"))]))
+    failing = ScriptedChatModel(
+        structured=lambda tool, msgs: (_ for _ in ()).throw(RuntimeError("judge 503"))
+    )
+    cfg = FusionConfig(
+        pool=[member("a", "x"), member("b", "y")],
+        judge=Judge(failing, fallbacks=[Judge(ScriptedChatModel(model_name="backup"))]),
+    )
     result = await fuse(PROMPT, cfg)
     assert result.decided_by.startswith("fallback:")
     assert [bool(c.error) for c in result.judge_calls] == [True, False]

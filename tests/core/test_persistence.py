@@ -14,8 +14,7 @@ def _calls(cfg) -> int:
 
 @pytest.mark.parametrize("mode", ["best-of", "merge", "debate"])
 async def test_sqlite_rerun_of_a_finished_thread_returns_the_stored_result(tmp_path: Path, mode):
-    cfg = config(member("a", "one", "one again"), member("b", "two", "two again"), mode=mode,
-                 consensus=None)
+    cfg = config(member("a", "one", "one again"), member("b", "two", "two again"), mode=mode, consensus=None)
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "fusion.sqlite")) as saver:
         first = await fuse("Q?", cfg, checkpointer=saver, thread_id="t1")
         calls = _calls(cfg)
