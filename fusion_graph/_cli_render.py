@@ -103,7 +103,10 @@ class ProgressView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """The progress table, its last column cut to fit the width."""
-        last_width = max(12, options.max_width - 52)
+        name_width = max([6, *(len(name) for name in self.rows)])
+        tokens_width = max([6, *(len(f"{r.input_tokens}/{r.output_tokens}") for r in self.rows.values())])
+        # member, status (8), round (5), latency (7), tokens: 3 cells of padding each, plus the edge.
+        last_width = max(12, options.max_width - (name_width + 8 + 5 + 7 + tokens_width + 5 * 3 + 4))
         table = Table(title="progress", title_justify="left", box=box.SIMPLE_HEAD)
         table.add_column("member", no_wrap=True)
         table.add_column("status", no_wrap=True)
