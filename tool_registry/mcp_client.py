@@ -14,6 +14,8 @@ Behaviour:
   cancelled with its caller.
 * If the server dies, the call in flight fails with :class:`ServerConnectionError`; the next call
   reconnects once, and raises :class:`ServerConnectionError` if that fails too.
+* An HTTP server that answers "session not found" (it restarted) gets a new session and the
+  request once more (it was not processed).
 """
 
 from __future__ import annotations
@@ -319,7 +321,16 @@ class MCPConnection:
         """
         session = await self._ensure_session()
         try:
-            result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
+            try:
+                result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
+            except MCPError as exc:
+                if not self._session_expired(exc):
+                    raise
+                # The HTTP server no longer knows our session (it restarted): the request was
+                # not processed, so open a new session and send it once more.
+                self._mark_dead("the server forgot the session")
+                session = await self._ensure_session()
+                result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
         except MCPError as exc:
             if exc.error.code == types.REQUEST_TIMEOUT:
                 raise ToolTimeout(name, timeout) from exc
@@ -337,6 +348,14 @@ class MCPConnection:
         if not isinstance(result, types.CallToolResult):  # pragma: no cover - claimed results
             raise ServerConnectionError(self.name, f"unexpected result type {type(result).__name__}")
         return result
+
+    def _session_expired(self, exc: MCPError) -> bool:
+        """An HTTP 404 for our session id: the spec says to start a new session."""
+        return (
+            isinstance(self.config, HttpServerConfig)
+            and exc.error.code == types.INVALID_REQUEST
+            and "session" in exc.error.message.lower()
+        )
 
     def _mark_dead(self, why: str) -> None:
         if self._state == "ready":

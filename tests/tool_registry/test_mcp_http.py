@@ -1,12 +1,13 @@
 """The registry against a real streamable HTTP MCP server on 127.0.0.1."""
 
 import asyncio
+import subprocess
 
 import pytest
 
 from tool_registry import ServerConnectionError, ToolRegistry, ToolTimeout
 
-from ._helpers import starts
+from ._helpers import BASIC, PY, free_port, starts, wait_for_port
 
 
 async def test_http_persistent_session_headers_and_calls(http_server, start_log):
@@ -51,3 +52,38 @@ async def test_http_unreachable_at_start_is_reported():
     async with registry:
         assert registry.server_status() == {"nobody": "dead"}
         assert registry.list_tools() == []
+
+
+async def test_http_server_restart_reconnects(start_log):
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [PY, BASIC, "--http", "--port", str(port)],
+            env={"MCP_START_LOG": str(start_log), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, proc)
+        return proc
+
+    proc = start()
+    try:
+        registry = ToolRegistry(timeout=5)
+        registry.add_mcp_server("docs", url=f"http://127.0.0.1:{port}/mcp", connect_timeout=5)
+        async with registry:
+            with pytest.raises(ServerConnectionError, match="connection lost"):
+                await registry.call("docs__crash", {})
+            proc.wait(timeout=10)
+            proc = start()
+            assert (await registry.call("docs__echo", {"text": "back"})).text == "back"  # reconnected
+            assert registry.servers["docs"].connects == 2
+            # restarted while idle: the server answers "session not found"; a new session is opened
+            proc.kill()
+            proc.wait(timeout=10)
+            proc = start()
+            assert (await registry.call("docs__echo", {"text": "again"})).text == "again"
+            assert registry.servers["docs"].connects == 3
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
