@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.config import get_stream_writer
 
 from fusion_graph import prompts
@@ -20,6 +21,13 @@ from fusion_graph._runtime import FusionRuntime
 from fusion_graph.config import Member
 from fusion_graph.state import CandidateRecord, MemberTask
 from fusion_graph.usage import price, tokens_of
+from tool_registry.adapt import (
+    ToolCallIdMap,
+    adapt_messages,
+    adapt_tool_schema,
+    map_tool_choice,
+    restore_message,
+)
 
 __all__ = ["make_member_node"]
 
@@ -108,20 +116,22 @@ async def _answer(
     )
     messages = member_messages(task)
     tools = runtime.tools.as_langchain_tools(member=task["member"]) if runtime.tools else []
+    provider = provider_of(spec, model)
+    id_map = ToolCallIdMap()
     runnable: Runnable[Any, Any] = model
-    if runtime.bound_tools:
-        choice = runtime.tool_choice
-        runnable = model.bind_tools(runtime.bound_tools, tool_choice=choice) if choice else (
-            model.bind_tools(runtime.bound_tools)
-        )
-    elif tools:
-        runnable = model.bind_tools(tools)
+    schemas = runtime.bound_tools or [convert_to_openai_tool(tool) for tool in tools]
+    if schemas:
+        schemas = [_adapt_schema(schema, provider) for schema in schemas]
+        choice = map_tool_choice(runtime.tool_choice, provider) if runtime.bound_tools else None
+        runnable = model.bind_tools(schemas, tool_choice=choice) if choice else model.bind_tools(schemas)
     by_name = {tool.name: tool for tool in tools}
     for step in range(runtime.config.max_tool_steps + 1):
         last_step = step == runtime.config.max_tool_steps
-        message = await (model if last_step and tools else runnable).ainvoke(messages, config)
+        outgoing = adapt_messages(messages, provider, id_map)
+        message = await (model if last_step and tools else runnable).ainvoke(outgoing, config)
         if not isinstance(message, AIMessage):
             raise TypeError(f"the model returned {type(message).__name__}, not an AIMessage")
+        message = restore_message(message, provider, id_map)
         spent = tokens_of(message)
         usage[0] += spent[0]
         usage[1] += spent[1]
@@ -138,6 +148,24 @@ async def _answer(
                 "error": result.status == "error",
             })
     raise AssertionError("unreachable: the last step calls the model without tools")
+
+
+def provider_of(spec: Member, model: BaseChatModel) -> str:
+    """The provider whose rules a member's requests follow (``openai`` when unknown)."""
+    if spec.provider and spec.provider not in ("fake", "local"):
+        return spec.provider
+    name = type(model).__name__.lower()
+    for provider in ("mistral", "anthropic", "ollama", "openai"):
+        if provider in name:
+            return provider
+    return "openai"
+
+
+def _adapt_schema(schema: dict[str, Any], provider: str) -> dict[str, Any]:
+    function = dict(schema.get("function", {}))
+    if "parameters" in function:
+        function["parameters"] = adapt_tool_schema(function["parameters"], provider)
+    return {**schema, "function": function}
 
 
 async def _run_tool(by_name: dict[str, BaseTool], call: Any) -> ToolMessage:
