@@ -17,6 +17,7 @@ from .config import (
     StdioServerConfig,
     load_registry_config,
 )
+from .convert import fence, to_model_content
 from .errors import (
     DuplicateToolName,
     RegistryConfigError,
@@ -63,9 +64,11 @@ __all__ = [
     "adapt_messages",
     "adapt_tool_schema",
     "create_mcp_server",
+    "fence",
     "load_registry_config",
     "map_tool_choice",
     "parse_mistral_tool_calls",
     "restore_message",
     "serve_registry",
+    "to_model_content",
 ]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, get_type_hints
 
 import jsonschema
 import jsonschema.validators
+from jsonschema.protocols import Validator
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from referencing.exceptions import Unresolvable
+
+logger = logging.getLogger(__name__)
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
 _SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
@@ -89,16 +93,36 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def validate_arguments(schema: dict[str, Any], arguments: Any) -> str | None:
-    """Validate ``arguments`` against ``schema``; return a readable error or None when valid."""
-    if not isinstance(arguments, dict):
-        return f"arguments must be a JSON object, got {type(arguments).__name__}"
+def compile_validator(schema: dict[str, Any]) -> Validator | None:
+    """A reusable validator for ``schema``, or None when the schema itself is invalid.
+
+    A tool whose schema jsonschema cannot check is passed through unchecked (its server still
+    validates); rejecting every call would make the tool unusable.
+    """
     try:
         validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        validator = validator_cls(schema)
-        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        validator_cls.check_schema(schema)
+        return validator_cls(schema)
     except jsonschema.SchemaError as exc:
-        return f"the tool's input schema is invalid: {exc.message}"
+        logger.warning("tool input schema is invalid, arguments are not checked: %s", exc.message)
+        return None
+
+
+def validate_arguments(schema: dict[str, Any] | Validator | None, arguments: Any) -> str | None:
+    """Validate ``arguments``; return a readable error, or None when valid.
+
+    Args:
+        schema: A JSON schema, a compiled validator (see :func:`compile_validator`), or None
+            (only the object check applies).
+        arguments: The arguments a model produced.
+    """
+    if not isinstance(arguments, dict):
+        return f"arguments must be a JSON object, got {type(arguments).__name__}"
+    validator = compile_validator(schema) if isinstance(schema, dict) else schema
+    if validator is None:
+        return None
+    try:
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
     except Unresolvable as exc:  # pragma: no cover - exotic schemas
         return f"the tool's input schema cannot be resolved: {exc}"
     if not errors:

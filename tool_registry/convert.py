@@ -17,6 +17,7 @@ from .models import ToolResult
 
 __all__ = [
     "FENCE_CLOSE",
+    "error_result",
     "FENCE_OPEN",
     "fence",
     "from_mcp_result",

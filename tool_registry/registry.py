@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, overload
 
+from jsonschema.protocols import Validator
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ValidationError
 
 from . import _names
-from ._schema import model_for_callable, schema_of, validate_arguments
+from ._schema import compile_validator, model_for_callable, schema_of, validate_arguments
 from .config import HttpServerConfig, MemberPolicy, RegistryConfig, StdioServerConfig
-from .convert import error_result, from_mcp_result, from_python_value, to_model_content
+from .convert import error_result, fence, from_mcp_result, from_python_value, to_model_content
 from .errors import (
     DuplicateToolName,
     RegistryConfigError,
@@ -67,6 +68,7 @@ class _PythonTool:
 class _Entry:
     info: ToolInfo
     python: _PythonTool | None = None
+    validator: Validator | None = None
 
 
 class ToolView:
@@ -442,11 +444,11 @@ class ToolRegistry:
                 died during the call.
         """
         info = self.get(name, member)
+        entry = self._table[name]
         arguments = dict(args or {})
-        problem = validate_arguments(info.input_schema, arguments)
+        problem = validate_arguments(entry.validator, arguments)
         if problem is not None:
             return error_result(name, problem, kind="invalid_arguments")
-        entry = self._table[name]
         if entry.python is not None:
             return await self._call_python(entry.python, arguments, timeout or self.timeout)
         server = info.origin.server or ""
@@ -512,8 +514,7 @@ class ToolRegistry:
             except (ToolCallError, ToolNotFound, ServerConnectionError) as exc:
                 raise ToolException(f"Error: {exc}") from exc
             if result.is_error:
-                content = to_model_content(result, fenced=fenced)
-                raise ToolException(content if isinstance(content, str) else result.text)
+                raise ToolException(fence(result.text, name, is_error=True) if fenced else result.text)
             return to_model_content(result, fenced=fenced), result
 
         return StructuredTool(
@@ -542,9 +543,13 @@ class ToolRegistry:
             name: MCPConnection(cfg, on_tools_changed=self._tools_changed, errlog=self._errlog)
             for name, cfg in self._servers.items()
         }
-        outcomes = await asyncio.gather(
-            *(conn.connect() for conn in self._connections.values()), return_exceptions=True
-        )
+        try:
+            outcomes = await asyncio.gather(
+                *(conn.connect() for conn in self._connections.values()), return_exceptions=True
+            )
+        except BaseException:  # cancelled while connecting: stop what was started
+            await self._close()
+            raise
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         for failure in failures:
             if not isinstance(failure, ToolRegistryError):
@@ -579,8 +584,15 @@ class ToolRegistry:
     def _rebuild(self) -> None:
         """Recompute the name table (see the module docstring for the collision policy)."""
         table: dict[str, _Entry] = {}
+        previous = self._table
         for name, tool in self._python.items():
-            table[name] = _Entry(info=tool.info, python=tool)
+            old = previous.get(name)
+            if old is not None and old.python is tool:
+                table[name] = old
+            else:
+                table[name] = _Entry(
+                    info=tool.info, python=tool, validator=compile_validator(tool.info.input_schema)
+                )
         for server, cfg in self._servers.items():
             conn = self._connections.get(server)
             if conn is None:
@@ -595,14 +607,15 @@ class ToolRegistry:
                     logger.info("tool %r of %r renamed %r: %r is taken", tool.name, server, final, preferred)
                 if final in table:  # pragma: no cover - a SHA-256 prefix clash
                     continue
-                table[final] = _Entry(
-                    info=ToolInfo(
-                        name=final,
-                        description=(
-                            tool.description or tool.title or f"Tool {tool.name} of {server}."
-                        ).strip(),
-                        input_schema=dict(tool.input_schema),
-                        origin=ToolOrigin(kind="mcp", server=server, original_name=tool.name),
-                    )
+                info = ToolInfo(
+                    name=final,
+                    description=(tool.description or tool.title or f"Tool {tool.name} of {server}.").strip(),
+                    input_schema=dict(tool.input_schema),
+                    origin=ToolOrigin(kind="mcp", server=server, original_name=tool.name),
                 )
+                old = previous.get(final)
+                if old is not None and old.info == info:  # unchanged: keep the compiled validator
+                    table[final] = old
+                else:
+                    table[final] = _Entry(info=info, validator=compile_validator(info.input_schema))
         self._table = table
