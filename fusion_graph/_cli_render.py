@@ -81,10 +81,10 @@ class ProgressView:
                 row.latency_s = float(event["latency_s"])
                 row.input_tokens += int(event["input_tokens"])
                 row.output_tokens += int(event["output_tokens"])
-                row.detail = preview(str(event.get("preview", "")), 40)
+                row.detail = preview(str(event.get("preview", "")), 100)
             else:
                 row.status = "failed"
-                row.detail = preview(f"{event['kind']}: {event['error']}", 40)
+                row.detail = preview(f"{event['kind']}: {event['error']}", 100)
         elif kind == "round_finished":
             agreement = event.get("agreement")
             text = f"round {event['round']}: {len(event['answered'])} answered, {len(event['failed'])} failed"
