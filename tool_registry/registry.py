@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import _names
 from ._schema import compile_validator, model_for_callable, schema_of, validate_arguments
+from .adapt import adapt_tool_schema
 from .config import HttpServerConfig, MemberPolicy, RegistryConfig, StdioServerConfig
 from .convert import error_result, fence, from_mcp_result, from_python_value, to_model_content
 from .errors import (
@@ -69,6 +70,10 @@ class _Entry:
     info: ToolInfo
     python: _PythonTool | None = None
     validator: Validator | None = None
+
+
+def _schema_for(info: ToolInfo, provider: str | None) -> dict[str, Any]:
+    return info.input_schema if provider is None else adapt_tool_schema(info.input_schema, provider)
 
 
 class ToolView:
@@ -119,19 +124,19 @@ class ToolView:
         """Call a tool as this member. See :meth:`ToolRegistry.call`."""
         return await self.registry.call(name, args, member=self.member, timeout=timeout)
 
-    def as_langchain_tools(self) -> list[BaseTool]:
+    def as_langchain_tools(self, *, provider: str | None = None) -> list[BaseTool]:
         """LangChain tools for this member. See :meth:`ToolRegistry.as_langchain_tools`."""
-        return [self.registry._langchain_tool(info, self.member) for info in self.list_tools()]
+        return [self.registry._langchain_tool(info, self.member, provider) for info in self.list_tools()]
 
-    def openai_schemas(self) -> list[dict[str, Any]]:
-        """OpenAI function-tool schemas for this member."""
+    def openai_schemas(self, *, provider: str | None = None) -> list[dict[str, Any]]:
+        """OpenAI function-tool schemas for this member (schemas adapted to ``provider``)."""
         return [
             {
                 "type": "function",
                 "function": {
                     "name": t.name,
                     "description": t.description,
-                    "parameters": t.input_schema,
+                    "parameters": _schema_for(t, provider),
                 },
             }
             for t in self.list_tools()
@@ -489,22 +494,28 @@ class ToolRegistry:
 
     # -- LangChain / OpenAI ----------------------------------------------------------------
 
-    def as_langchain_tools(self, member: str | None = None) -> list[BaseTool]:
+    def as_langchain_tools(self, member: str | None = None, *, provider: str | None = None) -> list[BaseTool]:
         """LangChain ``StructuredTool`` objects for ``member``'s tools.
 
-        Each tool's ``args_schema`` is the tool's JSON schema; its coroutine calls this
+        Each tool's ``args_schema`` is the tool's JSON schema (downgraded with
+        :func:`~tool_registry.adapt.adapt_tool_schema` when ``provider`` is given); its coroutine calls this
         registry. Invoked with a tool call it returns a ``ToolMessage`` whose content is the
         fenced output (plus image blocks) and whose ``artifact`` is the :class:`ToolResult`.
         Execution errors, timeouts, dead servers and unknown tools come back as a
         ``ToolMessage`` with ``status="error"`` instead of raising into the graph.
         """
-        return self.view(member).as_langchain_tools()
+        return self.view(member).as_langchain_tools(provider=provider)
 
-    def openai_schemas(self, member: str | None = None) -> list[dict[str, Any]]:
-        """OpenAI-style ``{"type": "function", "function": {...}}`` tool schemas for ``member``."""
-        return self.view(member).openai_schemas()
+    def openai_schemas(
+        self, member: str | None = None, *, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        """OpenAI-style ``{"type": "function", "function": {...}}`` tool schemas for ``member``.
 
-    def _langchain_tool(self, info: ToolInfo, member: str | None) -> BaseTool:
+        With ``provider``, each schema goes through :func:`~tool_registry.adapt.adapt_tool_schema`.
+        """
+        return self.view(member).openai_schemas(provider=provider)
+
+    def _langchain_tool(self, info: ToolInfo, member: str | None, provider: str | None = None) -> BaseTool:
         name = info.name
         fenced = self.fence_results
 
@@ -520,7 +531,7 @@ class ToolRegistry:
         return StructuredTool(
             name=name,
             description=info.description,
-            args_schema=info.input_schema,
+            args_schema=_schema_for(info, provider),
             coroutine=run,
             response_format="content_and_artifact",
             handle_tool_error=True,

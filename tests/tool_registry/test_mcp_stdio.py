@@ -1,6 +1,7 @@
 """The registry against real MCP servers over real stdio subprocesses."""
 
 import asyncio
+import os
 import logging
 
 import pytest
@@ -36,6 +37,9 @@ async def test_one_persistent_session_shared_by_concurrent_calls(start_log):
         assert sorted(r.structured["calls"] for r in results) == list(range(1, 21))
         assert registry.servers["basic"].connects == 1
     assert starts(start_log) == 1
+    pid = int(start_log.read_text().split()[0])
+    with pytest.raises(ProcessLookupError):  # the server process was stopped and reaped
+        os.kill(pid, 0)
 
 
 async def test_content_kinds_and_is_error(start_log):

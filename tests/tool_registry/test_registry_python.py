@@ -205,3 +205,12 @@ def test_invalid_schema_is_passed_through_unchecked(caplog):
     assert validate_arguments(None, {"n": 1}) is None
     assert validate_arguments(None, [1]) == "arguments must be a JSON object, got list"
     assert validate_arguments({"type": "object", "required": ["n"]}, {}) is not None
+
+
+def test_schemas_adapted_per_provider():
+    registry = make_registry()
+    norm = {t.name: t for t in registry.as_langchain_tools(provider="mistral")}["norm"]
+    assert isinstance(norm.args_schema, dict) and "$defs" not in norm.args_schema
+    assert "$defs" in registry.get("norm").input_schema  # the registry's own copy is untouched
+    schemas = {s["function"]["name"]: s for s in registry.openai_schemas(provider="gemini")}
+    assert "$ref" not in json.dumps(schemas["norm"])
