@@ -125,12 +125,20 @@ class ModelSpec(BaseModel):
 class Member(ModelSpec):
     """A member of the pool: one chat model that answers the prompt."""
 
+    def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
+        """Create a member; the model may be given positionally: ``Member("openai:gpt-4o-mini")``."""
+        super().__init__(model, **data)
+
 
 class Judge(ModelSpec):
     """The model that fuses the candidates into one answer."""
 
     fallbacks: list[Judge] = Field(default_factory=list)
     """Judges tried in order when this one fails."""
+
+    def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
+        """Create a judge; the model may be given positionally: ``Judge("openai:gpt-4o")``."""
+        super().__init__(model, **data)
 
     @field_validator("fallbacks", mode="before")
     @classmethod

@@ -114,13 +114,13 @@ class FusionResult(BaseModel):
         labels = {member: label for label, member in state.get("labels", {}).items()}
         return cls(
             answer=state["answer"],
-            mode=mode,
+            mode=state.get("mode", mode),
             candidates=candidates,
             verdict=verdict,
             decided_by=state["decided_by"],
             winner=state.get("winner_member"),
             labels=labels,
-            judge_in_pool=judge_in_pool,
+            judge_in_pool=state.get("judge_in_pool", judge_in_pool),
             rounds=state.get("round", 0),
             converged=state.get("converged", False),
             agreement=state.get("agreement"),

@@ -120,11 +120,18 @@ class Fusion:
         thread_id: str | None = None,
         stream_mode: Sequence[StreamMode] = ("updates", "custom"),
     ) -> AsyncIterator[tuple[str, Any]]:
-        """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`."""
+        """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`.
+
+        With a checkpointer and the ``thread_id`` of an interrupted fusion, it resumes that fusion
+        (the prompt is then not used) instead of starting a new one.
+        """
         run_config = self._run_config(thread_id, None)
-        async for mode, chunk in self.graph.astream(
-            {"messages": to_messages(prompt)}, run_config, stream_mode=list(stream_mode)
-        ):
+        inputs: dict[str, Any] | None = {"messages": to_messages(prompt)}
+        if thread_id is not None and self.graph.checkpointer is not None:
+            snapshot = await self.graph.aget_state(run_config)
+            if snapshot.next:
+                inputs = None
+        async for mode, chunk in self.graph.astream(inputs, run_config, stream_mode=list(stream_mode)):
             yield mode, chunk
 
 

@@ -65,6 +65,8 @@ class FusionState(TypedDict):
     converged: NotRequired[bool]
     judge_calls: NotRequired[Annotated[list[JudgeCallRecord], operator.add]]
     labels: NotRequired[dict[str, str]]
+    mode: NotRequired[str]
+    judge_in_pool: NotRequired[str | None]
     verdict: NotRequired[dict[str, Any] | None]
     decided_by: NotRequired[str]
     winner_member: NotRequired[str | None]

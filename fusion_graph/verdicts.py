@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any, Literal
 
-__all__ = ["BestOfVerdict", "CandidateScore", "MergeVerdict", "Verdict"]
+from pydantic import BaseModel, Field, create_model
+
+__all__ = ["BestOfVerdict", "CandidateScore", "MergeVerdict", "Verdict", "verdict_schema"]
 
 
 class CandidateScore(BaseModel):
@@ -35,3 +37,29 @@ class MergeVerdict(BaseModel):
 
 
 Verdict = BestOfVerdict | MergeVerdict
+
+
+def verdict_schema(mode: str, labels: list[str]) -> type[BaseModel]:
+    """The schema the judge must fill for these candidates.
+
+    Labels are an enum of the labels shown and best-of scores must cover every candidate once, so
+    providers with structured output (and grammar-constrained local models) cannot return a label
+    that was not shown. The parsed value converts to :class:`BestOfVerdict` / :class:`MergeVerdict`.
+    """
+    if mode == "merge":
+        return MergeVerdict
+    label_type: Any = Literal[tuple(labels)]  # pyright: ignore[reportInvalidTypeForm]
+    score = create_model(
+        "CandidateScore",
+        __base__=CandidateScore,
+        label=(label_type, Field(description="The candidate's label, exactly as shown.")),
+    )
+    return create_model(
+        "BestOfVerdict",
+        __base__=BestOfVerdict,
+        winner=(label_type, Field(description="The label of the best candidate, exactly as shown.")),
+        scores=(
+            list[score],  # pyright: ignore[reportInvalidTypeForm]
+            Field(min_length=len(labels), max_length=len(labels), description="One score per candidate."),
+        ),
+    )

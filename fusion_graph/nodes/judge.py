@@ -21,7 +21,7 @@ from fusion_graph.errors import JudgeFailed
 from fusion_graph.nodes.gather import candidate_view, latest_answers
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.usage import price, tokens_of
-from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+from fusion_graph.verdicts import BestOfVerdict, MergeVerdict, verdict_schema
 
 __all__ = ["final_candidates", "make_judge_node", "render_conversation", "shuffled"]
 
@@ -51,6 +51,11 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
     """The node that decides."""
     config = runtime.config
 
+    judge_in_pool = config.judge_member()
+
+    def decided(*args: Any) -> dict[str, Any]:
+        return _decided(config.mode, judge_in_pool, *args)
+
     async def judge(state: FusionState) -> dict[str, Any]:
         records = final_candidates(state, config.mode)
         conversation = render_conversation(state["messages"])
@@ -59,16 +64,17 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         by_label = dict(zip(labels, order, strict=True))
         write = get_stream_writer()
         if len(order) == 1:
-            return _decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
+            return decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
         asks_tools = any(record["tool_calls"] for record in order)
-        schema: type[BaseModel] = (
+        public: type[BaseModel] = (
             MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
         )
+        schema = verdict_schema("merge" if public is MergeVerdict else "best-of", list(labels))
         system = {
             "merge": prompts.MERGE_SYSTEM,
             "debate": prompts.DEBATE_JUDGE_SYSTEM,
         }.get(config.mode, prompts.BEST_OF_SYSTEM)
-        if schema is BestOfVerdict and config.mode == "merge":
+        if public is BestOfVerdict and config.mode == "merge":
             system = prompts.BEST_OF_SYSTEM
         blocks = "\n\n".join(
             prompts.CANDIDATE_BLOCK.format(label=label, text=candidate_view(record))
@@ -94,9 +100,10 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
                 if parsed is None:
                     problem = out.get("parsing_error") if isinstance(out, dict) else None
                     raise ValueError(f"the verdict did not parse: {problem or 'no structured output'}")
-                verdict = schema.model_validate(parsed)
+                parsed = parsed.model_dump() if isinstance(parsed, BaseModel) else parsed
+                verdict = public.model_validate(parsed)
                 if isinstance(verdict, BestOfVerdict):
-                    verdict = _check_winner(verdict, labels)
+                    verdict = _check_labels(verdict, labels)
                 error = None
             except Exception as exc:
                 verdict, error = None, f"{type(exc).__name__}: {exc}"
@@ -115,15 +122,15 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
                 continue
             decided_by = f"judge:{name}" if index == 0 else f"fallback:{name}"
             if isinstance(verdict, MergeVerdict):
-                return _decided(verdict.answer, decided_by, None, labels, verdict, calls, write)
+                return decided(verdict.answer, decided_by, None, labels, verdict, calls, write)
             winner = by_label[verdict.winner]
-            return _decided(winner["text"], decided_by, winner, labels, verdict, calls, write)
+            return decided(winner["text"], decided_by, winner, labels, verdict, calls, write)
         if not config.judge_free_fallback:
             raise JudgeFailed(
                 runtime.judges[-1][0], "; ".join(causes), raw=calls[-1]["raw"], causes=causes
             )
         pick = order[_similarity.most_consistent([candidate_view(r) for r in order])]
-        return _decided(pick["text"], "judge-free:most-consistent", pick, labels, None, calls, write)
+        return decided(pick["text"], "judge-free:most-consistent", pick, labels, None, calls, write)
 
     return judge
 
@@ -135,13 +142,24 @@ def _judge_config(name: str) -> RunnableConfig:
     )
 
 
-def _check_winner(verdict: BestOfVerdict, labels: dict[str, str]) -> BestOfVerdict:
-    """Accept a winner label written loosely (``[Answer_2]``); reject one that is not shown."""
-    wanted = verdict.winner.strip().strip("[]").strip().lower().replace(" ", "_")
-    for label in labels:
-        if label == wanted:
-            return verdict.model_copy(update={"winner": label})
-    raise ValueError(f"the winner {verdict.winner!r} is not one of the labels {list(labels)}")
+def _check_labels(verdict: BestOfVerdict, labels: dict[str, str]) -> BestOfVerdict:
+    """Accept labels written loosely (``[Answer_2]``); reject any that was not shown.
+
+    Every candidate must be scored once: a verdict that scores a label twice or leaves one out is
+    a failure of the judge, not a partial verdict.
+    """
+
+    def known(label: str, what: str) -> str:
+        wanted = label.strip().strip("[]").strip().lower().replace(" ", "_")
+        if wanted not in labels:
+            raise ValueError(f"the {what} {label!r} is not one of the labels {list(labels)}")
+        return wanted
+
+    scores = [s.model_copy(update={"label": known(s.label, "scored label")}) for s in verdict.scores]
+    scored = sorted(s.label for s in scores)
+    if scored != sorted(labels):
+        raise ValueError(f"the scores cover {scored}, not each of {sorted(labels)} once")
+    return verdict.model_copy(update={"winner": known(verdict.winner, "winner"), "scores": scores})
 
 
 def _raw_text(raw: AIMessage | None) -> str | None:
@@ -154,6 +172,8 @@ def _raw_text(raw: AIMessage | None) -> str | None:
 
 
 def _decided(
+    mode: str,
+    judge_in_pool: str | None,
     answer: str,
     decided_by: str,
     winner: CandidateRecord | None,
@@ -173,6 +193,8 @@ def _decided(
         response_metadata={"fusion": {"decided_by": decided_by, "winner": winner_name}},
     )
     return {
+        "mode": mode,
+        "judge_in_pool": judge_in_pool,
         "answer": answer,
         "answer_tool_calls": tool_calls,
         "decided_by": decided_by,

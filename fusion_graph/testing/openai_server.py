@@ -341,6 +341,7 @@ class _Gen:
         self.prompt = prompt
         self.pick = pick
         self.fields = fields
+        self.label_turn = -1
 
     def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         seen = 0
@@ -367,6 +368,9 @@ class _Gen:
         if "enum" in schema:
             options = list(schema["enum"])
             strings = [o for o in options if isinstance(o, str)]
+            if strings and name == "label":  # one score per candidate: walk the labels in turn
+                self.label_turn += 1
+                return strings[self.label_turn % len(strings)]
             if strings:
                 return _pick_label(self.prompt, strings, self.pick)
             return options[0] if options else None

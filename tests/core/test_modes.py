@@ -216,3 +216,38 @@ def _label_of(messages, needle: str) -> str:
         if needle in body:
             return label
     raise AssertionError(f"{needle!r} not shown to the judge")
+
+
+async def test_a_verdict_that_skips_a_candidate_is_a_judge_failure():
+    partial = ScriptedChatModel(
+        structured={
+            "winner": "answer_1",
+            "scores": [{"label": "answer_1", "score": 9, "reason": "r"}],
+            "rationale": "?",
+        }
+    )
+    result = await fuse(PROMPT, config(member("a", "x"), member("b", "y"), judge=partial))
+    assert result.decided_by == "judge-free:most-consistent"
+    assert "cover" in (result.judge_calls[0].error or "")
+
+
+async def test_the_judge_schema_only_admits_the_labels_shown():
+    judge = ScriptedChatModel()
+    await fuse(PROMPT, config(member("a", "x"), member("b", "y"), member("c", "z"), judge=judge))
+    schema = judge.call_kwargs[0]["tools"][0]["function"]["parameters"]
+    text = str(schema)
+    assert "'answer_1', 'answer_2', 'answer_3'" in text and "'minItems': 3" in text
+
+
+async def test_stored_result_keeps_its_own_mode():
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from fusion_graph import Fusion
+
+    saver = InMemorySaver()
+    cfg = config(member("a", "x"), member("b", "y"), mode="merge")
+    await Fusion(cfg, checkpointer=saver).run(PROMPT, thread_id="t")
+    reread = await Fusion(cfg.model_copy(update={"mode": "best-of"}), checkpointer=saver).run(
+        PROMPT, thread_id="t"
+    )
+    assert reread.mode == "merge"
