@@ -1,8 +1,8 @@
 """The registry against real MCP servers over real stdio subprocesses."""
 
 import asyncio
-import os
 import logging
+import os
 
 import pytest
 

@@ -214,3 +214,26 @@ def test_schemas_adapted_per_provider():
     assert "$defs" in registry.get("norm").input_schema  # the registry's own copy is untouched
     schemas = {s["function"]["name"]: s for s in registry.openai_schemas(provider="gemini")}
     assert "$ref" not in json.dumps(schemas["norm"])
+
+
+async def test_langgraph_tool_node_runs_registry_tools():
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    registry = make_registry()
+    builder = StateGraph(MessagesState)
+    builder.add_node("tools", ToolNode(registry.as_langchain_tools()))
+    builder.add_edge(START, "tools")
+    builder.add_edge("tools", END)
+    node = builder.compile()
+    calls = [
+        {"name": "add", "args": {"a": 1, "b": 2}, "id": "a1", "type": "tool_call"},
+        {"name": "boom", "args": {}, "id": "b1", "type": "tool_call"},
+        {"name": "add", "args": {"a": "x"}, "id": "c1", "type": "tool_call"},
+    ]
+    out = await node.ainvoke({"messages": [AIMessage("", tool_calls=calls)]})
+    by_id = {m.tool_call_id: m for m in out["messages"][1:]}
+    assert by_id["a1"].status == "success" and "\n3\n" in by_id["a1"].content
+    assert by_id["b1"].status == "error" and "kaboom" in by_id["b1"].content
+    assert by_id["c1"].status == "error" and "integer" in by_id["c1"].content
