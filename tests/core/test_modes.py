@@ -228,7 +228,8 @@ async def test_a_verdict_that_skips_a_candidate_is_a_judge_failure():
     )
     result = await fuse(PROMPT, config(member("a", "x"), member("b", "y"), judge=partial))
     assert result.decided_by == "judge-free:most-consistent"
-    assert "cover" in (result.judge_calls[0].error or "")
+    assert "at least 2" in (result.judge_calls[0].error or "")
+    assert result.judge_calls[0].raw and "answer_1" in result.judge_calls[0].raw
 
 
 async def test_the_judge_schema_only_admits_the_labels_shown():
