@@ -3,9 +3,12 @@
 The server's names load on first use, so ``python -m fusion_graph.testing.openai_server`` runs clean.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fusion_graph.testing.fake import ScriptedChatModel, Step, count_tokens, sample_from_schema
+
+if TYPE_CHECKING:
+    from fusion_graph.testing.openai_server import Fault, ModelScript, OpenAIStubServer, Turn
 
 __all__ = [
     "Fault",
