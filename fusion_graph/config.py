@@ -125,6 +125,10 @@ class ModelSpec(BaseModel):
 class Member(ModelSpec):
     """A member of the pool: one chat model that answers the prompt."""
 
+    tool_choice: str | None = None
+    """Force the first step to call a tool: ``"any"`` or a tool's name. Tiny models call tools
+    reliably only when forced; after the forced call the member answers without tools."""
+
     def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
         """Create a member; the model may be given positionally: ``Member("openai:gpt-4o-mini")``."""
         super().__init__(model, **data)
@@ -259,7 +263,7 @@ class FusionConfig(BaseModel):
         if self.judge is not None:
             return self.judge
         first = self.pool[0]
-        return Judge(**first.model_dump(exclude={"model"}), model=first.model)
+        return Judge(**first.model_dump(exclude={"model", "tool_choice"}), model=first.model)
 
     def judge_member(self) -> str | None:
         """The name of the pool member that is also the judge, if any."""

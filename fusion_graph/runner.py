@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -104,14 +105,26 @@ class Fusion:
         """
         messages = to_messages(prompt)
         run_config = self._run_config(thread_id, config)
+        inputs: dict[str, Any] | None = {"messages": messages}
         if thread_id is not None and self.graph.checkpointer is not None:
             snapshot = await self.graph.aget_state(run_config)
             if snapshot.values.get("answer") is not None and not snapshot.next:
                 return self.result(snapshot.values)
             if snapshot.next:
-                return self.result(await self.graph.ainvoke(None, run_config))
-        state = await self.graph.ainvoke({"messages": messages}, run_config)
+                inputs = None
+        async with self.tools_open():
+            state = await self.graph.ainvoke(inputs, run_config)
         return self.result(state)
+
+    @contextlib.asynccontextmanager
+    async def tools_open(self) -> AsyncIterator[None]:
+        """Connect a tool registry for the run when the caller has not (``async with registry``)."""
+        tools = self.runtime.tools
+        if tools is not None and getattr(tools, "is_open", True) is False:
+            async with tools:  # type: ignore[attr-defined]
+                yield
+        else:
+            yield
 
     async def stream(
         self,
@@ -131,8 +144,9 @@ class Fusion:
             snapshot = await self.graph.aget_state(run_config)
             if snapshot.next:
                 inputs = None
-        async for mode, chunk in self.graph.astream(inputs, run_config, stream_mode=list(stream_mode)):
-            yield mode, chunk
+        async with self.tools_open():
+            async for mode, chunk in self.graph.astream(inputs, run_config, stream_mode=list(stream_mode)):
+                yield mode, chunk
 
 
 async def fuse(

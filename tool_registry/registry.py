@@ -401,6 +401,11 @@ class ToolRegistry:
         return len(self._table)
 
     @property
+    def is_open(self) -> bool:
+        """Whether the registry is entered (``async with registry``) and its servers connected."""
+        return self._entered
+
+    @property
     def servers(self) -> dict[str, MCPConnection]:
         """The live connections, by server name (empty outside ``async with``)."""
         return dict(self._connections)

@@ -125,10 +125,14 @@ async def _answer(
         choice = map_tool_choice(runtime.tool_choice, provider) if runtime.bound_tools else None
         runnable = model.bind_tools(schemas, tool_choice=choice) if choice else model.bind_tools(schemas)
     by_name = {tool.name: tool for tool in tools}
+    forced: Runnable[Any, Any] | None = None
+    if tools and spec.tool_choice:
+        forced = model.bind_tools(schemas, tool_choice=map_tool_choice(spec.tool_choice, provider))
     for step in range(runtime.config.max_tool_steps + 1):
-        last_step = step == runtime.config.max_tool_steps
+        last_step = step == runtime.config.max_tool_steps or (forced is not None and step > 0)
+        current = forced if forced is not None and step == 0 else runnable
         outgoing = adapt_messages(messages, provider, id_map)
-        message = await (model if last_step and tools else runnable).ainvoke(outgoing, config)
+        message = await (model if last_step and tools else current).ainvoke(outgoing, config)
         if not isinstance(message, AIMessage):
             raise TypeError(f"the model returned {type(message).__name__}, not an AIMessage")
         message = restore_message(message, provider, id_map)
