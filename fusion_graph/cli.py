@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from fusion_graph.result import FusionResult
     from fusion_graph.runner import Fusion
 
+from fusion_graph import _cli_tools
+
 __all__ = ["app", "tools_app"]
 
 app = typer.Typer(
@@ -56,6 +58,7 @@ tools_app = typer.Typer(
 )
 """The ``fusion tools`` sub-app; its commands (``list``, ``serve``) are added by the tool registry."""
 app.add_typer(tools_app, name="tools")
+_cli_tools.register(tools_app)
 
 _LOCAL_INSTALL = "pip install 'fusion-graph[local]'"
 
@@ -128,13 +131,14 @@ async def _execute(
     thread_id: str,
     db: Path | None,
     progress: Console | None,
+    tools: Any = None,
 ) -> tuple[FusionResult, bool]:
     """Run (or read back) the fusion; returns the result and whether it was stored already."""
     from fusion_graph.runner import Fusion, to_messages
 
     to_messages(prompt)  # an empty prompt is a ConfigError before any model is built
     async with _checkpointer(db) as saver:
-        fusion = Fusion(config, checkpointer=saver)
+        fusion = Fusion(config, checkpointer=saver, tools=tools)
         run_config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         snapshot = await fusion.graph.aget_state(run_config)
         if snapshot.values.get("answer") is not None and not snapshot.next:
@@ -148,7 +152,8 @@ async def _execute(
             stream = _resume(fusion, run_config)
         else:
             stream = fusion.stream(prompt, thread_id=thread_id, stream_mode=("updates", "custom"))
-        await _follow(fusion, stream, progress)
+        async with fusion.tools_open():
+            await _follow(fusion, stream, progress)
         final = await fusion.graph.aget_state(run_config)
         if final.values.get("answer") is None:
             raise FusionRunError(f"the fusion of thread {thread_id!r} ended without an answer")
@@ -245,6 +250,7 @@ def run(
                 thread_id=thread,
                 db=db,
                 progress=None if json_output else out,
+                tools=_cli_tools.registry_from_file(config),
             )
         )
     except ConfigError as exc:

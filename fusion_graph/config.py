@@ -241,6 +241,15 @@ class FusionConfig(BaseModel):
         object.__setattr__(self, "pool", named)
         return self
 
+    def replace(self, **update: Any) -> FusionConfig:
+        """A copy with some fields changed, validated again (``ConfigError`` on a bad value).
+
+        Example:
+            >>> debate = config.replace(mode="debate", rounds=2)
+        """
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**fields, **update})
+
     @property
     def member_names(self) -> list[str]:
         """The members' names, in pool order."""

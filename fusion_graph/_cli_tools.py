@@ -1,0 +1,149 @@
+"""``fusion tools list`` / ``fusion tools serve``: the shared tool registry from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from tool_registry import ToolRegistry
+
+__all__ = ["fuse_tool", "register", "registry_from_file"]
+
+
+def registry_from_file(path: Path | None) -> ToolRegistry | None:
+    """The registry of a file's ``[tools]`` section, or ``None`` when it has none.
+
+    Raises:
+        ConfigError: The section is invalid (the message names the field).
+    """
+    if path is None:
+        return None
+    from fusion_graph.config import read_config_file
+    from fusion_graph.errors import ConfigError
+    from tool_registry import RegistryConfigError, ToolRegistry
+
+    if "tools" not in read_config_file(path):
+        return None
+    try:
+        return ToolRegistry.from_config(path)
+    except RegistryConfigError as exc:
+        raise ConfigError("tools", str(exc)) from exc
+
+
+def fuse_tool(config_path: Path | None) -> Any:
+    """A ``fuse(prompt, mode)`` tool that runs a fusion of the file's pool (or the local default)."""
+
+    async def fuse(prompt: str, mode: Literal["best-of", "merge", "debate"] | None = None) -> str:
+        """Ask a pool of models and get one fused answer (best-of, merge or debate)."""
+        from fusion_graph.config import FusionConfig
+        from fusion_graph.runner import Fusion
+
+        if config_path is not None:
+            config = FusionConfig.from_file(config_path)
+        else:
+            from fusion_graph.defaults import default_config
+
+            config = default_config()
+        if mode is not None:
+            config = config.replace(mode=mode)
+        result = await Fusion(config).run(prompt)
+        return result.answer
+
+    return fuse
+
+
+def register(tools_app: typer.Typer) -> None:
+    """Add ``list`` and ``serve`` to the ``fusion tools`` sub-app."""
+
+    @tools_app.command("list")
+    def list_tools(
+        config: Annotated[
+            Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
+        ],
+        member: Annotated[str | None, typer.Option(help="Only the tools this member may call.")] = None,
+    ) -> None:
+        """Connect every server of the file and list each tool with its origin."""
+        registry = _registry_or_exit(config)
+
+        async def collect() -> list[Any]:
+            async with registry:
+                return registry.list_tools(member)
+
+        tools = asyncio.run(collect())
+        table = Table("tool", "origin", "description")
+        for info in tools:
+            origin = info.origin.server or info.origin.kind
+            table.add_row(info.name, f"{info.origin.kind}:{origin}", (info.description or "")[:80])
+        Console().print(table)
+        status = registry.server_status()
+        dead = [name for name, state in status.items() if state not in ("ready", "closed", "idle")]
+        if dead:
+            Console(stderr=True).print(Text(f"not connected: {', '.join(dead)}", style="yellow"))
+
+    @tools_app.command("serve")
+    def serve(
+        config: Annotated[
+            Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
+        ],
+        transport: Annotated[str, typer.Option(help="stdio or http.")] = "stdio",
+        host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="HTTP port.")] = 8765,
+        token: Annotated[
+            str | None,
+            typer.Option(envvar="FUSION_TOOLS_TOKEN", help="Bearer token (required off loopback)."),
+        ] = None,
+        with_fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="Also serve a `fuse` tool.")] = True,
+    ) -> None:
+        """Serve every tool of the registry as one MCP server, plus a `fuse` tool."""
+        from tool_registry import RegistryConfigError, serve_registry
+
+        if transport not in ("stdio", "http"):
+            _exit(f"--transport must be stdio or http, not {transport!r}")
+        registry = _registry_or_exit(config)
+        pool = config if _has_pool(config) else None
+        extra = [fuse_tool(pool)] if with_fuse else []
+        try:
+            asyncio.run(
+                serve_registry(
+                    registry,
+                    transport="stdio" if transport == "stdio" else "streamable_http",
+                    host=host,
+                    port=port,
+                    token=token,
+                    extra_tools=extra,
+                )
+            )
+        except RegistryConfigError as exc:
+            _exit(str(exc))
+        except KeyboardInterrupt:
+            pass
+
+
+def _has_pool(path: Path) -> bool:
+    from fusion_graph.config import read_config_file
+
+    return "pool" in read_config_file(path)
+
+
+def _registry_or_exit(path: Path) -> ToolRegistry:
+    from fusion_graph.errors import ConfigError
+
+    try:
+        registry = registry_from_file(path)
+    except ConfigError as exc:
+        _exit(str(exc))
+    if registry is None:
+        _exit(f"{path} has no [tools] section; add [[tools.servers]] entries (see docs/tools.md)")
+    return registry
+
+
+def _exit(message: str) -> NoReturn:
+    Console(stderr=True).print(Text(f"Tools: {message}", style="red"))
+    raise typer.Exit(2)
