@@ -1,0 +1,121 @@
+"""``fusion serve``: the OpenAI-compatible API over HTTP (registered by ``fusion_graph.cli``).
+
+Imports FastAPI and uvicorn only when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from fusion_graph.errors import ConfigError
+
+__all__ = ["serve"]
+
+_INSTALL = "pip install 'fusion-graph[server]'"
+
+
+def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A fusions file (.toml/.yaml). Default: the local pool, one model per mode.",
+            dir_okay=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; not loopback needs --api-key.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to bind.")] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="Accepted API key (repeatable). Also FUSION_API_KEYS=k1,k2."),
+    ] = None,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres-url",
+            envvar="FUSION_POSTGRES_URL",
+            help="PostgreSQL URL: keep runs there, shared by every worker (needs the postgres extra).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    max_concurrency: Annotated[
+        int, typer.Option("--max-concurrency", min=1, help="Fusions at once per worker; more get a 429.")
+    ] = 16,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get a 413.")
+    ] = 1_000_000,
+    graceful_timeout: Annotated[
+        float,
+        typer.Option("--graceful-timeout", min=0, help="Seconds to let in-flight fusions finish on stop."),
+    ] = 300.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions.
+
+    Exit codes: 0 after a clean stop (SIGINT/SIGTERM let in-flight fusions finish), 2 on an invalid
+    configuration (including a non-loopback --host without an API key).
+    """
+    err = Console(stderr=True)
+    keys = [*(api_key or []), *os.environ.get("FUSION_API_KEYS", "").split(",")]
+    keys = [key.strip() for key in keys if key.strip()]
+    try:
+        import uvicorn
+
+        from fusion_graph.server import create_app, default_fusions, load_fusions, postgres_checkpointer
+        from fusion_graph.server._limits import is_loopback
+    except ModuleNotFoundError as exc:
+        err.print(
+            Text(
+                f"fusion serve needs FastAPI and uvicorn ({exc}); install them with: {_INSTALL}", style="red"
+            )
+        )
+        raise typer.Exit(2) from None
+    try:
+        if not keys and not is_loopback(host):
+            raise ConfigError(
+                "--host",
+                f"{host} is reachable from other machines and no API key is set",
+                "pass --api-key KEY (or set FUSION_API_KEYS), or bind 127.0.0.1",
+            )
+        fusions = load_fusions(config) if config is not None else default_fusions()
+        checkpointer = postgres_checkpointer(postgres_url) if postgres_url else None
+        app = create_app(
+            fusions,
+            api_keys=keys,
+            max_body_bytes=max_body_bytes,
+            max_concurrency=max_concurrency,
+            checkpointer=checkpointer,
+        )
+    except ConfigError as exc:
+        err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
+        raise typer.Exit(2) from None
+    err.print(Text(f"serving {', '.join(fusions)} on http://{host}:{port}/v1", style="green"))
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": graceful_timeout,
+        "lifespan": "on",
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)  # pyright: ignore[reportArgumentType]
+        return
+    os.environ.update(
+        {
+            "FUSION_SERVE_CONFIG": str(config.resolve()) if config is not None else "",
+            "FUSION_API_KEYS": ",".join(keys),
+            "FUSION_POSTGRES_URL": postgres_url or "",
+            "FUSION_SERVE_MAX_CONCURRENCY": str(max_concurrency),
+            "FUSION_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
+        }
+    )
+    uvicorn.run("fusion_graph.server.app:app_from_env", factory=True, workers=workers, **options)  # pyright: ignore[reportArgumentType]

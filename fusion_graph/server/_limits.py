@@ -1,0 +1,122 @@
+"""Who may call and how much: API keys, the request size limit, the concurrency limit."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from starlette.requests import Request
+
+from fusion_graph.server._errors import APIError
+
+__all__ = ["ConcurrencyLimit", "check_api_key", "is_loopback", "parse_api_keys", "read_body"]
+
+
+def parse_api_keys(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """API keys from a comma-separated string (``FUSION_API_KEYS``) or a list; blanks dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(key.strip() for key in items if key.strip())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_key(request: Request, keys: tuple[str, ...]) -> None:
+    """Check ``Authorization: Bearer <key>`` against the keys (any key passes when there are none).
+
+    Raises:
+        APIError: 401 when the key is missing or wrong.
+    """
+    if not keys:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise APIError(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>'",
+            type="authentication_error",
+            code="missing_api_key",
+        )
+    token = token.strip().encode()
+    if not any(hmac.compare_digest(token, key.encode()) for key in keys):
+        raise APIError(401, "incorrect API key", type="authentication_error", code="invalid_api_key")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading past it.
+
+    Raises:
+        APIError: 413 when the body (declared or streamed) is larger than the limit.
+    """
+    too_large = APIError(
+        413,
+        f"the request body is larger than {limit} bytes",
+        code="request_too_large",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
+    parts: list[bytes] = []
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise too_large
+        parts.append(part)
+    return b"".join(parts)
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` fusions at once; the next one is refused with a 429 rather than queued.
+
+    Example:
+        >>> async with limit.slot():
+        ...     await fusion.run(prompt)
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.limit = limit
+        self.active = 0
+
+    def acquire(self) -> None:
+        """Take a slot.
+
+        Raises:
+            APIError: 429 when every slot is taken.
+        """
+        if self.active >= self.limit:
+            raise APIError(
+                429,
+                f"the server is running {self.limit} fusions, its limit; retry shortly",
+                type="rate_limit_error",
+                code="concurrency_limit",
+                headers={"Retry-After": "1"},
+            )
+        self.active += 1
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self.active = max(0, self.active - 1)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the block (429 when none is free)."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()

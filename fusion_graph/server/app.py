@@ -1,0 +1,141 @@
+"""The app factory: an OpenAI-compatible API whose models are fusions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fusion_graph.config import FusionConfig
+from fusion_graph.errors import ConfigError
+from fusion_graph.server._errors import APIError, error_body
+from fusion_graph.server._limits import ConcurrencyLimit, parse_api_keys
+from fusion_graph.server._routes import router
+from fusion_graph.server._service import FusionService
+
+__all__ = ["CheckpointerSource", "create_app"]
+
+CheckpointerSource = (
+    BaseCheckpointSaver[Any] | Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
+)
+"""A checkpointer, or a function returning an async context manager that opens one at startup
+(e.g. :func:`fusion_graph.server.postgres_checkpointer`), closed at shutdown."""
+
+
+def create_app(
+    fusions: dict[str, FusionConfig],
+    *,
+    api_keys: str | Iterable[str] | None = None,
+    max_body_bytes: int = 1_000_000,
+    max_concurrency: int = 16,
+    checkpointer: CheckpointerSource | None = None,
+) -> FastAPI:
+    """Build the FastAPI app that serves ``fusions`` as OpenAI chat models.
+
+    Args:
+        fusions: The fusions by served model name (e.g. from :func:`load_fusions`).
+        api_keys: Keys accepted in ``Authorization: Bearer <key>`` (a list or a comma-separated
+            string); none means no key is asked for.
+        max_body_bytes: Larger request bodies get a 413.
+        max_concurrency: Fusions run at once; one more gets a 429.
+        checkpointer: Where runs are kept (shared by every worker that uses the same store), so
+            that ``thread_id`` re-sends and ``GET /v1/fusions/{thread_id}`` work; ``None`` keeps
+            nothing.
+
+    Returns:
+        The app, for uvicorn or any ASGI server.
+
+    Raises:
+        ConfigError: No fusion is given, a limit is not positive, or a model cannot be resolved.
+
+    Example:
+        >>> app = create_app(load_fusions("fusions.toml"), api_keys=["sk-local"])
+        >>> uvicorn.run(app, host="127.0.0.1", port=8000)
+    """
+    if not fusions:
+        raise ConfigError("fusions", "nothing to serve", "give at least one named FusionConfig")
+    if max_body_bytes < 1:
+        raise ConfigError("max_body_bytes", "must be at least 1")
+    if max_concurrency < 1:
+        raise ConfigError("max_concurrency", "must be at least 1")
+    FusionService(fusions, None).check()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            saver: BaseCheckpointSaver[Any] | None
+            if checkpointer is None or isinstance(checkpointer, BaseCheckpointSaver):
+                saver = checkpointer
+            else:
+                saver = await stack.enter_async_context(checkpointer())
+            app.state.service = FusionService(fusions, saver)
+            try:
+                yield
+            finally:
+                app.state.service = None
+
+    app = FastAPI(
+        title="fusion-graph",
+        summary="An OpenAI-compatible API whose models are fusions of a pool of LLMs.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.api_keys = parse_api_keys(api_keys)
+    app.state.max_body_bytes = max_body_bytes
+    app.state.limit = ConcurrencyLimit(max_concurrency)
+    app.state.service = None
+    app.include_router(router)
+    app.add_exception_handler(APIError, _api_error)  # pyright: ignore[reportArgumentType]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # pyright: ignore[reportArgumentType]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # pyright: ignore[reportArgumentType]
+    return app
+
+
+async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+    return JSONResponse(
+        error_body(str(exc.detail), type=kind, code=str(exc.status_code)),
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(error_body(str(exc.errors()), type="invalid_request_error"), status_code=400)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``fusion serve --workers N`` worker, built from the environment.
+
+    The command puts its settings there (``FUSION_SERVE_CONFIG``, ``FUSION_API_KEYS``,
+    ``FUSION_POSTGRES_URL``, ``FUSION_SERVE_MAX_CONCURRENCY``, ``FUSION_SERVE_MAX_BODY_BYTES``).
+
+    Raises:
+        ConfigError: The settings are invalid.
+    """
+    import os
+
+    from fusion_graph.server._fusions import default_fusions, load_fusions
+    from fusion_graph.server._postgres import postgres_checkpointer
+
+    path = os.environ.get("FUSION_SERVE_CONFIG")
+    url = os.environ.get("FUSION_POSTGRES_URL")
+    return create_app(
+        load_fusions(path) if path else default_fusions(),
+        api_keys=os.environ.get("FUSION_API_KEYS"),
+        max_concurrency=int(os.environ.get("FUSION_SERVE_MAX_CONCURRENCY", "16")),
+        max_body_bytes=int(os.environ.get("FUSION_SERVE_MAX_BODY_BYTES", "1000000")),
+        checkpointer=postgres_checkpointer(url) if url else None,
+    )
