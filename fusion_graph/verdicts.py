@@ -14,7 +14,7 @@ class CandidateScore(BaseModel):
 
     label: str = Field(description="The candidate's label, exactly as shown, e.g. answer_2.")
     score: float = Field(ge=0, le=10, description="0 (useless or wrong) to 10 (perfect).")
-    reason: str = Field(description="One sentence on why.", json_schema_extra={"maxLength": 100})
+    reason: str = Field(description="One sentence on why.", json_schema_extra={"maxLength": 80})
 
 
 class BestOfVerdict(BaseModel):
@@ -23,7 +23,7 @@ class BestOfVerdict(BaseModel):
     winner: str = Field(description="The label of the best candidate, exactly as shown.")
     scores: list[CandidateScore] = Field(description="One score per candidate.")
     rationale: str = Field(
-        description="Why the winner is best, in two or three sentences.", json_schema_extra={"maxLength": 200}
+        description="Why the winner is best, in two or three sentences.", json_schema_extra={"maxLength": 160}
     )
 
 

@@ -59,6 +59,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from fusion_graph.providers import _weights
+from fusion_graph.providers._local_grammar import generate_with_grammar
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -232,8 +233,8 @@ class _Loaded:
 @dataclass
 class _ModelCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    models: dict[tuple[str, int, int], _Loaded] = field(default_factory=dict)
-    loading: dict[tuple[str, int, int], threading.Lock] = field(default_factory=dict)
+    models: dict[tuple[str, int, int, str], _Loaded] = field(default_factory=dict)
+    loading: dict[tuple[str, int, int, str], threading.Lock] = field(default_factory=dict)
 
 
 _CACHE = _ModelCache()  # empty until the first call; holds no model at import time
@@ -320,9 +321,9 @@ def _load(path: Path, name: str, n_ctx: int, n_threads: int, verbose: bool) -> _
     )
 
 
-def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
+def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: str = "") -> _Loaded:
     path, name = _resolve_path(spec)
-    key = (str(path), n_ctx, n_threads)
+    key = (str(path), n_ctx, n_threads, instance)
     with _CACHE.lock:
         loaded = _CACHE.models.get(key)
         if loaded is not None:
@@ -666,6 +667,7 @@ class _Request:
     choice: str | None  # None/"auto" → free; "required" or a name → forced
     sampling: dict[str, Any]
     max_tokens: int | None
+    grammar_first: bool = False
 
     @property
     def tool_names(self) -> list[str]:
@@ -714,8 +716,8 @@ def _tool_instructions(request: _Request, loaded: _Loaded) -> str | None:
     return None
 
 
-def _render(loaded: _Loaded, request: _Request) -> list[int]:
-    """Render the chat template and tokenize the prompt."""
+def _render(loaded: _Loaded, request: _Request, prefill: str = "") -> list[int]:
+    """Render the chat template and tokenize the prompt (with ``prefill`` opening the reply)."""
     messages = convert_messages(request.messages, native_tool_calls=loaded.template_tool_calls)
     extra = _tool_instructions(request, loaded)
     if extra:
@@ -734,8 +736,55 @@ def _render(loaded: _Loaded, request: _Request) -> list[int]:
     except Exception as exc:  # jinja2 errors: raise_exception() in the template, bad roles
         raise ValueError(f"the chat template of {loaded.name!r} rejected the messages: {exc}") from exc
     return loaded.llama.tokenize(
-        result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        (result.prompt + prefill).encode("utf-8"), add_bos=not result.added_special, special=True
     )
+
+
+def _max_tokens(loaded: _Loaded, request: _Request, prompt: list[int]) -> int:
+    room = loaded.n_ctx - len(prompt)
+    if room <= 0:
+        raise LocalModelError(
+            f"the prompt has {len(prompt)} tokens but {loaded.name!r} was loaded with "
+            f"n_ctx={loaded.n_ctx}; raise n_ctx or shorten the conversation"
+        )
+    return min(request.max_tokens or room, room)
+
+
+def _forced_grammar(request: _Request) -> str:
+    """The GBNF grammar of a forced tool call (its root rule is ``root``)."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(json.dumps(forced_tool_schema(request.tools or [], request.forced or [])))
+
+
+def _run_forced(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
+    """A forced tool call: the grammar checks the sampled token, filters only on rejection.
+
+    When one tool is forced its name is fixed, so ``{"name": <name>, "arguments":`` opens the
+    reply as part of the prompt (evaluated in one batch, not token by token) and the grammar
+    covers the arguments and the closing brace.
+    """
+    forced = request.forced or []
+    if len(forced) == 1:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+        prefill = '{"name": ' + json.dumps(forced[0], ensure_ascii=False) + ', "arguments":'
+        parameters = forced_tool_schema(request.tools or [], forced)["properties"]["arguments"]
+        grammar = json_schema_to_gbnf(json.dumps(parameters)) + '\ncall ::= " "? root "}"\n'
+        root = "call"
+    else:
+        prefill, grammar, root = "", _forced_grammar(request), "root"
+    prompt = _render(loaded, request, prefill)
+    run = generate_with_grammar(
+        loaded.llama,
+        grammar,
+        root,
+        prompt,
+        max_tokens=_max_tokens(loaded, request, prompt),
+        sampling=request.sampling,
+        cancel=cancel,
+    )
+    return _Outcome(prefill + run.text, run.finish_reason, len(prompt), run.output_tokens)
 
 
 def _completion_args(
@@ -743,13 +792,7 @@ def _completion_args(
 ) -> tuple[dict[str, Any], list[int]]:
     from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
-    room = loaded.n_ctx - len(prompt)
-    if room <= 0:
-        raise LocalModelError(
-            f"the prompt has {len(prompt)} tokens but {loaded.name!r} was loaded with "
-            f"n_ctx={loaded.n_ctx}; raise n_ctx or shorten the conversation"
-        )
-    max_tokens = min(request.max_tokens or room, room)
+    max_tokens = _max_tokens(loaded, request, prompt)
     sampled = [0]
 
     def count_and_cancel(_ids: Any, _logits: Any) -> bool:
@@ -764,8 +807,7 @@ def _completion_args(
         "stopping_criteria": StoppingCriteriaList([count_and_cancel]),
     }
     if request.forced is not None:
-        schema = forced_tool_schema(request.tools or [], request.forced)
-        args["grammar"] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        args["grammar"] = LlamaGrammar.from_string(_forced_grammar(request), verbose=False)
     return args, sampled
 
 
@@ -774,6 +816,8 @@ def _run(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> 
     with loaded.lock:
         if cancel is not None and cancel.is_set():
             return _Outcome("", "cancelled", 0, 0)
+        if request.forced is not None and not request.grammar_first:
+            return _run_forced(loaded, request, cancel)
         prompt = _render(loaded, request)
         args, _ = _completion_args(loaded, request, prompt, cancel)
         result = cast(dict[str, Any], loaded.llama.create_completion(**args, stream=False))
@@ -794,6 +838,9 @@ def _iter_run(
     with loaded.lock:
         if cancel is not None and cancel.is_set():
             yield _Outcome("", "cancelled", 0, 0)
+            return
+        if request.forced is not None and not request.grammar_first:
+            yield _run_forced(loaded, request, cancel)  # a forced call has no pieces
             return
         prompt = _render(loaded, request)
         args, sampled = _completion_args(loaded, request, prompt, cancel)
@@ -857,6 +904,22 @@ class LocalChatModel(BaseChatModel):
     seed: int | None = Field(default=None, description="Sampling seed; None: random per call.")
     stop: list[str] | None = Field(default=None, description="Extra stop strings.")
     verbose: bool = Field(default=False, description="Let llama.cpp log to stderr.")
+    instance: str = Field(
+        default="",
+        description=(
+            "Models with the same file, n_ctx and n_threads share one loaded copy unless their "
+            "instance differs. A judge with its own instance keeps its long, fixed prompt prefix "
+            "(instructions, schema) in its KV cache from one call to the next."
+        ),
+    )
+    grammar_first: bool = Field(
+        default=False,
+        description=(
+            "Forced tool calls: filter the whole vocabulary by the grammar at every step "
+            "(llama-cpp-python's own path) instead of checking the sampled token first. Same "
+            "output for greedy decoding, slower; for comparison and as a fallback."
+        ),
+    )
 
     @property
     def _llm_type(self) -> str:
@@ -892,7 +955,9 @@ class LocalChatModel(BaseChatModel):
         return self.n_threads or max((os.cpu_count() or 2) // 2, 1)
 
     def _loaded(self) -> _Loaded:
-        return _get_loaded(self.model_path or self.model, self.n_ctx, self.resolved_threads, self.verbose)
+        return _get_loaded(
+            self.model_path or self.model, self.n_ctx, self.resolved_threads, self.verbose, self.instance
+        )
 
     def bind_tools(
         self,
@@ -947,7 +1012,7 @@ class LocalChatModel(BaseChatModel):
         }
         if kwargs:
             raise ValueError(f"unsupported call arguments for a local model: {sorted(kwargs)}")
-        return _Request(list(messages), tools, choice, sampling, max_tokens)
+        return _Request(list(messages), tools, choice, sampling, max_tokens, self.grammar_first)
 
     # -- results ---------------------------------------------------------------------------
 
