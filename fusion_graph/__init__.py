@@ -10,18 +10,20 @@ from fusion_graph.errors import (
     JudgeFailed,
     MemberFailed,
     ProviderNotInstalled,
+    QuorumNotReached,
 )
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.node import FusionNode
 from fusion_graph.result import Candidate, FusionResult
 from fusion_graph.runner import Fusion, fuse
-from fusion_graph.usage import Usage, UsageReport
+from fusion_graph.usage import CostEstimate, Usage, UsageReport, estimate_cost
 from fusion_graph.verdicts import BestOfVerdict, CandidateScore, MergeVerdict
 
 __all__ = [
     "AllMembersFailed",
     "BestOfVerdict",
     "Candidate",
+    "CostEstimate",
     "CandidateScore",
     "ConfigError",
     "Fusion",
@@ -39,7 +41,9 @@ __all__ = [
     "ProviderNotInstalled",
     "Usage",
     "UsageReport",
+    "QuorumNotReached",
     "create_fusion_graph",
+    "estimate_cost",
     "fuse",
     "load_config",
 ]

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool, StructuredTool
 
+from fusion_graph._rounds import RoundRegistry
 from fusion_graph.config import FusionConfig, Judge, Member
 from fusion_graph.errors import ConfigError
 from fusion_graph.providers import resolve_model
@@ -44,6 +45,8 @@ class FusionRuntime:
     bound_tools: list[dict[str, Any]] = field(default_factory=list)
     """Tool schemas bound by a caller (``FusionChatModel.bind_tools``): asked for, not executed."""
     tool_choice: Any = None
+    rounds: RoundRegistry = field(default_factory=RoundRegistry)
+    """Rounds in flight (quorum, deadline, spare budget), shared by their members."""
 
 
 def build_runtime(

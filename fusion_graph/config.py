@@ -179,6 +179,13 @@ class FusionConfig(BaseModel):
     """Show the candidates to the judge in a seeded shuffled order."""
     seed: int = 0
     """Seed of the shuffle (mixed with the prompt, so each prompt gets its own order)."""
+    min_answers: int | None = Field(default=None, ge=1)
+    """Quorum: how many members must answer a round (default: one). With ``deadline``, the judge
+    starts once the quorum is in and the deadline has passed, and stragglers are cancelled."""
+    deadline: float | None = Field(default=None, gt=0)
+    """Seconds after a round starts from which, once the quorum is in, stragglers are cancelled."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """A hard cap on the cost of one fusion: no call starts whose worst-case cost would cross it."""
     judge_free_fallback: bool = True
     """When the judge and every fallback fail, pick the most consistent answer instead of raising."""
     max_tool_steps: int = Field(default=8, ge=1, le=100)
@@ -249,6 +256,24 @@ class FusionConfig(BaseModel):
         """
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         return type(self)(**{**fields, **update})
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> FusionConfig:
+        if self.min_answers is not None and self.min_answers > len(self.pool):
+            raise ValueError(
+                f"min_answers: a quorum of {self.min_answers} cannot be reached by {len(self.pool)} "
+                f"members; use at most {len(self.pool)}"
+            )
+        if self.budget_usd is not None:
+            specs: list[tuple[str, ModelSpec]] = [(f"pool[{i}]", m) for i, m in enumerate(self.pool)]
+            specs.append(("judge", self.effective_judge))
+            for where, spec in specs:
+                if spec.price_out > 0 and not isinstance(spec.params.get("max_tokens"), int):
+                    raise ValueError(
+                        f"{where}.params.max_tokens: budget_usd needs each priced model's max_tokens "
+                        "to bound its cost; set params = {max_tokens = …}"
+                    )
+        return self
 
     @property
     def member_names(self) -> list[str]:

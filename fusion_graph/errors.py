@@ -7,7 +7,8 @@ Developer mistakes are kept apart from run failures::
     │   └── ProviderNotInstalled    a provider's optional extra is missing
     └── FusionRunError              a fusion could not produce an answer
         ├── MemberFailed            one member failed (carried inside results, raised only on request)
-        ├── AllMembersFailed        every member of a round failed; ``causes`` has each one
+        ├── QuorumNotReached        fewer members answered a round than ``min_answers``
+        │   └── AllMembersFailed    every member of the first round failed; ``causes`` has each one
         └── JudgeFailed             the judge call failed or its output did not parse; ``raw`` kept
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "JudgeFailed",
     "MemberFailed",
     "ProviderNotInstalled",
+    "QuorumNotReached",
 ]
 
 
@@ -79,17 +81,37 @@ class MemberFailed(FusionRunError):
         super().__init__(f"member {member!r} failed in round {round} ({kind}): {message}")
 
 
-class AllMembersFailed(FusionRunError):
-    """Every member of a round failed, so there is nothing to fuse.
+class QuorumNotReached(FusionRunError):
+    """Fewer members answered a round than the quorum (``min_answers``) needs.
+
+    Attributes:
+        causes: One :class:`MemberFailed` per member that did not answer.
+        answered: The members that answered.
+        needed: The quorum.
+        round: The round.
+    """
+
+    def __init__(
+        self, causes: list[MemberFailed], *, answered: list[str], needed: int, round: int, message: str = ""
+    ) -> None:
+        self.causes = causes
+        self.answered = answered
+        self.needed = needed
+        self.round = round
+        lines = "\n".join(f"  - {cause}" for cause in causes)
+        head = message or f"round {round}: {len(answered)} of the {needed} answers needed ({answered})"
+        super().__init__(f"{head}; failures:\n{lines}")
+
+
+class AllMembersFailed(QuorumNotReached):
+    """Every member of the first round failed, so there is nothing to fuse.
 
     Attributes:
         causes: One :class:`MemberFailed` per member.
     """
 
     def __init__(self, causes: list[MemberFailed]) -> None:
-        self.causes = causes
-        lines = "\n".join(f"  - {cause}" for cause in causes)
-        super().__init__(f"all {len(causes)} members failed:\n{lines}")
+        super().__init__(causes, answered=[], needed=1, round=0, message=f"all {len(causes)} members failed")
 
 
 class JudgeFailed(FusionRunError):

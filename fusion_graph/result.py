@@ -35,6 +35,10 @@ class Candidate(BaseModel):
     """Tool calls the member asked for and that were left to the caller (``FusionChatModel``)."""
     tool_trace: list[ToolTraceEntry] = Field(default_factory=list)
     """Tool calls the member made through the registry, with their results."""
+    partial: bool = False
+    """The usage is an estimate of a call cut short (a cancelled straggler, a timeout)."""
+    cuts: list[str] = Field(default_factory=list)
+    """What was trimmed from the member's prompt to fit its context window."""
 
     @property
     def ok(self) -> bool:
@@ -50,6 +54,7 @@ class JudgeCall(BaseModel):
     latency_s: float
     error: str | None = None
     raw: str | None = None
+    cuts: list[str] = Field(default_factory=list)
 
 
 class FusionResult(BaseModel):
@@ -82,6 +87,25 @@ class FusionResult(BaseModel):
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     """Tool calls of the winning answer, when the caller's tools were bound (``FusionChatModel``)."""
 
+    @property
+    def skipped(self) -> list[str]:
+        """The calls the budget did not allow, e.g. ``member beta, round 1: …``."""
+        members = [
+            f"member {c.member}, round {c.round}: {c.error}"
+            for c in self.candidates
+            if c.error_kind == "budget"
+        ]
+        judges = [
+            f"judge {j.judge}: {j.error}" for j in self.judge_calls if (j.error or "").startswith("budget")
+        ]
+        return members + judges
+
+    @property
+    def cuts(self) -> list[str]:
+        """Everything trimmed to fit a context window, by member and judge."""
+        members = [f"member {c.member}, round {c.round}: {cut}" for c in self.candidates for cut in c.cuts]
+        return members + [cut for j in self.judge_calls for cut in j.cuts]
+
     @classmethod
     def from_state(cls, state: dict[str, Any], mode: str, judge_in_pool: str | None) -> FusionResult:
         """Build the result from a finished graph state."""
@@ -103,6 +127,8 @@ class FusionResult(BaseModel):
                 ),
                 tool_calls=r["tool_calls"],
                 tool_trace=[ToolTraceEntry(**t) for t in r["tool_trace"]],
+                partial=r.get("partial", False),
+                cuts=r.get("cuts", []),
             )
             for r in records
         ]
@@ -136,6 +162,7 @@ class FusionResult(BaseModel):
                     latency_s=j["latency_s"],
                     error=j["error"],
                     raw=j["raw"],
+                    cuts=j.get("cuts", []),
                 )
                 for j in judge_records
             ],

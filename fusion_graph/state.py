@@ -25,6 +25,10 @@ class CandidateRecord(TypedDict):
     cost_usd: float
     tool_calls: list[dict[str, Any]]
     tool_trace: list[dict[str, Any]]
+    partial: bool
+    """The spend is an estimate of a call cut short (a cancelled straggler or a timeout)."""
+    cuts: list[str]
+    """What was trimmed from this member's prompt to fit its context window."""
 
 
 class JudgeCallRecord(TypedDict):
@@ -37,6 +41,7 @@ class JudgeCallRecord(TypedDict):
     latency_s: float
     error: str | None
     raw: str | None
+    cuts: list[str]
 
 
 class MemberTask(TypedDict):
@@ -47,6 +52,13 @@ class MemberTask(TypedDict):
     messages: list[AnyMessage]
     own: str | None
     peers: list[str]
+    round_key: str
+    """Identifies the round, for the members' shared quorum, deadline and spare budget."""
+    round_size: int
+    skip: str | None
+    """Why this member does not run this round (the budget), or ``None``."""
+    spare_usd: float | None
+    """Budget left for the round beyond each member's first call (``None``: no budget)."""
 
 
 class FusionInput(TypedDict):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from fusion_graph.config import ModelSpec
+from fusion_graph._context import PER_MESSAGE, estimate_tokens
+from fusion_graph.config import FusionConfig, ModelSpec
 
-__all__ = ["Usage", "UsageReport", "price", "tokens_of"]
+__all__ = ["CostEstimate", "Usage", "UsageReport", "estimate_cost", "price", "tokens_of", "worst_case_cost"]
 
 
 class Usage(BaseModel):
@@ -42,9 +44,7 @@ class UsageReport(BaseModel):
     total: Usage
 
     @classmethod
-    def from_records(
-        cls, candidates: list[dict[str, Any]], judge_calls: list[dict[str, Any]]
-    ) -> UsageReport:
+    def from_records(cls, candidates: list[dict[str, Any]], judge_calls: list[dict[str, Any]]) -> UsageReport:
         """Sum candidate and judge-call records."""
         members: dict[str, Usage] = {}
         for record in candidates:
@@ -74,3 +74,62 @@ def tokens_of(message: AIMessage) -> tuple[int, int]:
 def price(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
     """The cost in US dollars of these tokens at the spec's prices (per million tokens)."""
     return (input_tokens * spec.price_in + output_tokens * spec.price_out) / 1_000_000
+
+
+def worst_case_cost(spec: ModelSpec, input_tokens: int) -> float:
+    """The most one call can cost: its prompt, plus ``max_tokens`` of output (0 when unset)."""
+    return price(spec, input_tokens, int(spec.params.get("max_tokens") or 0))
+
+
+class CostEstimate(BaseModel):
+    """Worst-case cost of a fusion before it runs, from prices, prompt size and ``max_tokens``."""
+
+    members: dict[str, float]
+    """Each member, over every round it may run."""
+    judge: float
+    """The judge and, should it fail, every fallback."""
+    total: float
+    assumed_max_tokens: dict[str, int]
+    """Models without ``max_tokens``, and the output length assumed for them."""
+
+
+def estimate_cost(
+    config: FusionConfig, prompt: str | Sequence[BaseMessage], *, assume_max_tokens: int = 1024
+) -> CostEstimate:
+    """Estimate the worst-case cost of fusing ``prompt`` with ``config``, before any call.
+
+    Tool loops are counted as one call per round (each extra step is checked against the budget when
+    it happens).
+
+    Example:
+        >>> estimate_cost(config, "Is 1001 prime?").total
+        0.0123
+    """
+    text = prompt if isinstance(prompt, str) else "\n".join(m.text for m in prompt)
+    prompt_tokens = estimate_tokens(text) + PER_MESSAGE
+    assumed: dict[str, int] = {}
+
+    def out_tokens(spec: ModelSpec, name: str) -> int:
+        value = spec.params.get("max_tokens")
+        if isinstance(value, int):
+            return value
+        assumed[name] = assume_max_tokens
+        return assume_max_tokens
+
+    rounds = 1 + (config.rounds if config.mode == "debate" else 0)
+    members: dict[str, float] = {}
+    answers = 0
+    for spec in config.pool:
+        name = spec.name or ""
+        out = out_tokens(spec, name)
+        answers += out
+        first = price(spec, prompt_tokens, out)
+        revise = price(spec, prompt_tokens + out * len(config.pool) + 200, out)
+        members[name] = first + revise * (rounds - 1)
+    judge_input = prompt_tokens + answers + 400
+    judge = 0.0
+    for index, spec in enumerate([config.effective_judge, *config.effective_judge.fallbacks]):
+        judge += price(spec, judge_input, out_tokens(spec, f"judge[{index}]"))
+    return CostEstimate(
+        members=members, judge=judge, total=sum(members.values()) + judge, assumed_max_tokens=assumed
+    )

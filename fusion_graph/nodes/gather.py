@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langgraph.config import get_stream_writer
 from langgraph.types import Send
 
 from fusion_graph import _similarity
+from fusion_graph._context import estimate_tokens, messages_tokens
 from fusion_graph._runtime import FusionRuntime
-from fusion_graph.errors import AllMembersFailed, MemberFailed
+from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
+from fusion_graph.usage import worst_case_cost
 
 __all__ = ["candidate_view", "fan_out", "latest_answers", "make_gather_node", "make_router"]
 
@@ -39,15 +42,62 @@ def candidate_view(record: CandidateRecord) -> str:
     return "\n".join([*lines, record["text"]]) if lines else record["text"]
 
 
+def spent_usd(state: FusionState) -> float:
+    """What the fusion has cost so far."""
+    return sum(r["cost_usd"] for r in state.get("candidates", [])) + sum(
+        j["cost_usd"] for j in state.get("judge_calls", [])
+    )
+
+
+def plan_round(
+    runtime: FusionRuntime, state: FusionState, round_: int, work: Sequence[tuple[str, str | None, list[str]]]
+) -> list[Send]:
+    """One ``Send`` per member of a round, with the budget shared out before any call starts.
+
+    Each member's first call is reserved at its worst-case cost, in pool order, after the judge's
+    worst case; a member whose call would not fit is skipped. What is left is the round's spare budget
+    for extra tool-loop steps.
+    """
+    budget = runtime.config.budget_usd
+    key = uuid.uuid4().hex
+    left: float | None = None
+    if budget is not None:
+        judge_spec = runtime.judges[0][1]
+        answers = sum(int(runtime.members[name][0].params.get("max_tokens") or 0) for name, _, _ in work)
+        judge_input = messages_tokens(state["messages"]) + answers + 400
+        left = budget - spent_usd(state) - worst_case_cost(judge_spec, judge_input)
+    tasks: list[MemberTask] = []
+    for name, own, peers in work:
+        task = MemberTask(
+            member=name,
+            round=round_,
+            messages=state["messages"],
+            own=own,
+            peers=peers,
+            round_key=key,
+            round_size=len(work),
+            skip=None,
+            spare_usd=None,
+        )
+        if left is not None:
+            spec = runtime.members[name][0]
+            prompt = messages_tokens(state["messages"]) + sum(estimate_tokens(t) for t in [own or "", *peers])
+            cost = worst_case_cost(spec, prompt)
+            if cost > left:
+                task["skip"] = f"skipped: its call (up to ${cost:.6f}) would cross the budget"
+            else:
+                left -= cost
+        tasks.append(task)
+    for task in tasks:
+        task["spare_usd"] = max(0.0, left) if left is not None else None
+    return [Send("member", task) for task in tasks]
+
+
 def fan_out(runtime: FusionRuntime) -> Callable[[FusionState], list[Send]]:
     """The first round: one ``Send`` per member."""
 
     def route(state: FusionState) -> list[Send]:
-        return [
-            Send("member", MemberTask(member=name, round=0, messages=state["messages"], own=None,
-                                      peers=[]))
-            for name in runtime.members
-        ]
+        return plan_round(runtime, state, 0, [(name, None, []) for name in runtime.members])
 
     return route
 
@@ -62,11 +112,16 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
         this_round = [record for record in candidates if record["round"] == current]
         answered = [r["member"] for r in this_round if r["error"] is None]
         failed = [r["member"] for r in this_round if r["error"] is not None]
+        causes = [
+            MemberFailed(r["member"], r["round"], r["error_kind"] or "error", r["error"] or "")
+            for r in this_round
+            if r["error"] is not None
+        ]
         if current == 0 and not answered:
-            raise AllMembersFailed([
-                MemberFailed(r["member"], r["round"], r["error_kind"] or "error", r["error"] or "")
-                for r in this_round
-            ])
+            raise AllMembersFailed(causes)
+        quorum = min(runtime.config.min_answers or 1, len(this_round))
+        if len(answered) < quorum:
+            raise QuorumNotReached(causes, answered=answered, needed=quorum, round=current)
         texts = [candidate_view(r) for r in latest_answers(candidates).values()]
         agreement = _similarity.agreement(texts)
         converged = bool(
@@ -75,10 +130,16 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
             and agreement is not None
             and agreement >= consensus
         )
-        get_stream_writer()({
-            "type": "round_finished", "round": current, "answered": answered, "failed": failed,
-            "agreement": agreement, "converged": converged,
-        })
+        get_stream_writer()(
+            {
+                "type": "round_finished",
+                "round": current,
+                "answered": answered,
+                "failed": failed,
+                "agreement": agreement,
+                "converged": converged,
+            }
+        )
         return {"round": current, "agreement": agreement, "converged": converged}
 
     return gather
@@ -95,18 +156,14 @@ def make_router(runtime: FusionRuntime) -> Callable[[FusionState], list[Send] | 
         if state.get("converged") or current >= rounds or len(answered_now) < 2:
             return "judge"
         latest = latest_answers(candidates)
-        return [
-            Send(
-                "member",
-                MemberTask(
-                    member=record["member"],
-                    round=current + 1,
-                    messages=state["messages"],
-                    own=candidate_view(record),
-                    peers=[candidate_view(o) for name, o in latest.items() if name != record["member"]],
-                ),
+        work = [
+            (
+                record["member"],
+                candidate_view(record),
+                [candidate_view(o) for name, o in latest.items() if name != record["member"]],
             )
             for record in answered_now
         ]
+        return plan_round(runtime, state, current + 1, work)
 
     return route

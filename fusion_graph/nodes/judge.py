@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -16,11 +17,13 @@ from langgraph.config import get_stream_writer
 from pydantic import BaseModel
 
 from fusion_graph import _similarity, prompts
+from fusion_graph._context import CHARS_PER_TOKEN, condense, estimate_tokens, messages_tokens
 from fusion_graph._runtime import FusionRuntime
+from fusion_graph.config import Judge
 from fusion_graph.errors import JudgeFailed
-from fusion_graph.nodes.gather import candidate_view, latest_answers
+from fusion_graph.nodes.gather import candidate_view, latest_answers, spent_usd
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
-from fusion_graph.usage import price, tokens_of
+from fusion_graph.usage import price, tokens_of, worst_case_cost
 from fusion_graph.verdicts import BestOfVerdict, MergeVerdict, verdict_schema
 
 __all__ = ["final_candidates", "make_judge_node", "render_conversation", "shuffled"]
@@ -66,9 +69,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         if len(order) == 1:
             return decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
         asks_tools = any(record["tool_calls"] for record in order)
-        public: type[BaseModel] = (
-            MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
-        )
+        public: type[BaseModel] = MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
         schema = verdict_schema("merge" if public is MergeVerdict else "best-of", list(labels))
         system = {
             "merge": prompts.MERGE_SYSTEM,
@@ -76,25 +77,25 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         }.get(config.mode, prompts.BEST_OF_SYSTEM)
         if public is BestOfVerdict and config.mode == "merge":
             system = prompts.BEST_OF_SYSTEM
-        blocks = "\n\n".join(
-            prompts.CANDIDATE_BLOCK.format(label=label, text=candidate_view(record))
-            for label, record in by_label.items()
-        )
-        messages = [
-            SystemMessage(system),
-            HumanMessage(prompts.JUDGE_USER.format(
-                conversation=conversation, count=len(order), candidates=blocks
-            )),
-        ]
+        views = {label: candidate_view(record) for label, record in by_label.items()}
         calls: list[JudgeCallRecord] = []
         causes: list[str] = []
         for index, (name, spec, model) in enumerate(runtime.judges):
+            messages, cuts = judge_messages(system, conversation, views, spec)
+            worst = worst_case_cost(spec, messages_tokens(messages))
+            spent = spent_usd(state) + sum(call["cost_usd"] for call in calls)
+            if config.budget_usd is not None and spent + worst > config.budget_usd:
+                error = f"budget: skipped, its call (up to ${worst:.6f}) would cross the budget"
+                calls.append(_call_record(name, spec, None, 0.0, error, cuts))
+                causes.append(f"{name}: {error}")
+                continue
             write({"type": "judge_started", "judge": name, "candidates": len(order)})
             started = time.perf_counter()
             raw: AIMessage | None = None
             try:
                 structured = model.with_structured_output(schema, include_raw=True)
-                out = await structured.ainvoke(messages, _judge_config(name))
+                async with asyncio.timeout(spec.timeout):
+                    out = await structured.ainvoke(messages, _judge_config(name))
                 raw = out["raw"] if isinstance(out, dict) else None
                 parsed = out.get("parsed") if isinstance(out, dict) else out
                 if parsed is None:
@@ -105,18 +106,11 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
                 if isinstance(verdict, BestOfVerdict):
                     verdict = _check_labels(verdict, labels)
                 error = None
+            except TimeoutError:
+                verdict, error = None, f"timeout: no verdict within {spec.timeout} s"
             except Exception as exc:
                 verdict, error = None, f"{type(exc).__name__}: {exc}"
-            spent = tokens_of(raw) if raw is not None else (0, 0)
-            calls.append(JudgeCallRecord(
-                judge=name,
-                input_tokens=spent[0],
-                output_tokens=spent[1],
-                cost_usd=price(spec, *spent),
-                latency_s=round(time.perf_counter() - started, 4),
-                error=error,
-                raw=_raw_text(raw) if error else None,
-            ))
+            calls.append(_call_record(name, spec, raw, time.perf_counter() - started, error, cuts))
             if verdict is None:
                 causes.append(f"{name}: {error}")
                 continue
@@ -126,13 +120,52 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             winner = by_label[verdict.winner]
             return decided(winner["text"], decided_by, winner, labels, verdict, calls, write)
         if not config.judge_free_fallback:
-            raise JudgeFailed(
-                runtime.judges[-1][0], "; ".join(causes), raw=calls[-1]["raw"], causes=causes
-            )
+            raise JudgeFailed(runtime.judges[-1][0], "; ".join(causes), raw=calls[-1]["raw"], causes=causes)
         pick = order[_similarity.most_consistent([candidate_view(r) for r in order])]
         return decided(pick["text"], "judge-free:most-consistent", pick, labels, None, calls, write)
 
     return judge
+
+
+def judge_messages(
+    system: str, conversation: str, views: dict[str, str], spec: Judge
+) -> tuple[list[BaseMessage], list[str]]:
+    """The judge's prompt, with the candidates condensed when it would not fit the judge's window."""
+    cuts: list[str] = []
+    window = spec.context_window
+    if window is not None:
+        reserve = int(spec.params.get("max_tokens") or 1024)
+        fixed = estimate_tokens(system + conversation) + 200
+        share = max(200, (window - reserve - fixed) * CHARS_PER_TOKEN // max(1, len(views)))
+        if any(len(view) > share for view in views.values()):
+            cuts.append(
+                f"judge {spec.label}: condensed answers longer than {share} characters to fit {window} tokens"
+            )
+            views = {label: condense(view, share) for label, view in views.items()}
+        if estimate_tokens(conversation) > window // 2:
+            cuts.append(f"judge {spec.label}: condensed the conversation to half of {window} tokens")
+            conversation = condense(conversation, window // 2 * CHARS_PER_TOKEN)
+    blocks = "\n\n".join(
+        prompts.CANDIDATE_BLOCK.format(label=label, text=view) for label, view in views.items()
+    )
+    user = prompts.JUDGE_USER.format(conversation=conversation, count=len(views), candidates=blocks)
+    return [SystemMessage(system), HumanMessage(user)], cuts
+
+
+def _call_record(
+    name: str, spec: Judge, raw: AIMessage | None, seconds: float, error: str | None, cuts: list[str]
+) -> JudgeCallRecord:
+    spent = tokens_of(raw) if raw is not None else (0, 0)
+    return JudgeCallRecord(
+        judge=name,
+        input_tokens=spent[0],
+        output_tokens=spent[1],
+        cost_usd=price(spec, *spent),
+        latency_s=round(seconds, 4),
+        error=error,
+        raw=_raw_text(raw) if error else None,
+        cuts=cuts,
+    )
 
 
 def _judge_config(name: str) -> RunnableConfig:
@@ -184,8 +217,7 @@ def _decided(
 ) -> dict[str, Any]:
     winner_name = winner["member"] if winner is not None else None
     tool_calls = winner["tool_calls"] if winner is not None else []
-    write({"type": "verdict", "decided_by": decided_by, "winner": winner_name,
-           "preview": answer[:120]})
+    write({"type": "verdict", "decided_by": decided_by, "winner": winner_name, "preview": answer[:120]})
     message = AIMessage(
         content=answer,
         name="fusion",

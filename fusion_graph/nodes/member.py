@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    message_chunk_to_message,
+)
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from langchain_core.tools import BaseTool
@@ -17,10 +24,12 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.config import get_stream_writer
 
 from fusion_graph import prompts
+from fusion_graph._context import CHARS_PER_TOKEN, condense, fit_messages, messages_tokens
+from fusion_graph._rounds import RoundCoordinator
 from fusion_graph._runtime import FusionRuntime
 from fusion_graph.config import Member
 from fusion_graph.state import CandidateRecord, MemberTask
-from fusion_graph.usage import price, tokens_of
+from fusion_graph.usage import price, tokens_of, worst_case_cost
 from tool_registry.adapt import (
     ToolCallIdMap,
     adapt_messages,
@@ -34,68 +43,142 @@ __all__ = ["make_member_node"]
 _TRACE_LIMIT = 2000
 
 
+class _Spend:
+    """What a member has spent so far in a round, including a call cut short."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.partial_input = 0
+        self.partial_output = 0
+        self.cuts: list[str] = []
+
+
 def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable[dict[str, Any]]]:
     """The node that runs one member for one round (the ``Send`` payload says which)."""
+    config = runtime.config
 
     async def member(task: MemberTask) -> dict[str, Any]:
         spec, model = runtime.members[task["member"]]
         write = get_stream_writer()
-        write({"type": "member_started", "member": task["member"], "round": task["round"]})
+        coordinator = runtime.rounds.get(
+            task["round_key"],
+            size=task["round_size"],
+            quorum=config.min_answers or 1,
+            deadline=config.deadline,
+            spare_usd=task["spare_usd"],
+        )
         started = time.perf_counter()
-        usage = [0, 0]
+        spend = _Spend()
         trace: list[dict[str, Any]] = []
         kind: str | None = None
         error: str | None = None
         message: AIMessage | None = None
-        try:
-            async with asyncio.timeout(spec.timeout):
-                message = await _answer(runtime, spec, model, task, usage, trace)
-            if not message.text.strip() and not message.tool_calls:
-                kind, error = "empty", "the model returned an empty answer"
-        except TimeoutError:
-            kind, error = "timeout", f"no answer within {spec.timeout} s"
-        except Exception as exc:  # a member's failure is a value, not a crash of the fusion
-            kind, error = "error", f"{type(exc).__name__}: {exc}"
-        latency = time.perf_counter() - started
+        if task["skip"]:
+            kind, error = "budget", task["skip"]
+        else:
+            write({"type": "member_started", "member": task["member"], "round": task["round"]})
+            call = asyncio.ensure_future(_answer(runtime, spec, model, task, spend, trace, coordinator))
+            stop = asyncio.ensure_future(coordinator.stragglers_may_stop())
+            try:
+                async with asyncio.timeout(spec.timeout):
+                    await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    if not call.done():
+                        kind, error = (
+                            "cancelled",
+                            "cancelled as a straggler: the quorum was in at the deadline",
+                        )
+                        call.cancel()
+                    message = await call
+                if not message.text.strip() and not message.tool_calls:
+                    kind, error = "empty", "the model returned an empty answer"
+            except asyncio.CancelledError:
+                if kind != "cancelled":
+                    raise
+            except TimeoutError:
+                kind, error = "timeout", f"no answer within {spec.timeout} s"
+            except _BudgetStop as exc:
+                kind, error = "budget", str(exc)
+            except Exception as exc:  # a member's failure is a value, not a crash of the fusion
+                kind, error = "error", f"{type(exc).__name__}: {exc}"
+            finally:
+                stop.cancel()
+                if not call.done():
+                    call.cancel()
+        coordinator.finished(error is None)
+        input_tokens = spend.input_tokens + spend.partial_input
+        output_tokens = spend.output_tokens + spend.partial_output
         record = CandidateRecord(
             member=task["member"],
             round=task["round"],
             text=message.text if (message is not None and error is None) else "",
             error=error,
             error_kind=kind,
-            latency_s=round(latency, 4),
-            input_tokens=usage[0],
-            output_tokens=usage[1],
-            cost_usd=price(spec, usage[0], usage[1]),
+            latency_s=round(time.perf_counter() - started, 4),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=price(spec, input_tokens, output_tokens),
             tool_calls=[dict(call) for call in message.tool_calls] if message and not error else [],
             tool_trace=trace,
+            partial=bool(spend.partial_input or spend.partial_output),
+            cuts=spend.cuts,
         )
         if error is None:
-            write({
-                "type": "member_finished", "member": record["member"], "round": record["round"],
-                "latency_s": record["latency_s"], "input_tokens": usage[0],
-                "output_tokens": usage[1], "cost_usd": record["cost_usd"],
-                "preview": record["text"][:120],
-            })
+            write(
+                {
+                    "type": "member_finished",
+                    "member": record["member"],
+                    "round": record["round"],
+                    "latency_s": record["latency_s"],
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cost_usd": record["cost_usd"],
+                    "preview": record["text"][:120],
+                }
+            )
         else:
-            write({
-                "type": "member_failed", "member": record["member"], "round": record["round"],
-                "kind": kind or "error", "error": error,
-            })
+            write(
+                {
+                    "type": "member_failed",
+                    "member": record["member"],
+                    "round": record["round"],
+                    "kind": kind or "error",
+                    "error": error,
+                }
+            )
         return {"candidates": [record]}
 
     return member
 
 
-def member_messages(task: MemberTask) -> list[BaseMessage]:
-    """The conversation a member sees: the original, plus the peers' answers when revising."""
+class _BudgetStop(Exception):
+    """The next step of a member's tool loop would cross the budget."""
+
+
+def member_messages(task: MemberTask, spec: Member) -> tuple[list[BaseMessage], list[str]]:
+    """The conversation a member sees (fitted to its context window) and what was cut to fit it."""
     messages: list[BaseMessage] = list(task["messages"])
-    if task["round"] > 0:
-        peers = "\n\n".join(
-            prompts.PEER_BLOCK.format(index=i + 1, text=text) for i, text in enumerate(task["peers"])
+    cuts: list[str] = []
+    window = spec.context_window
+    reserve = int(spec.params.get("max_tokens") or 512)
+    if window is not None:
+        messages, notes = fit_messages(
+            messages, max(64, (window - reserve) // 2 if task["round"] else window - reserve)
         )
-        messages.append(HumanMessage(prompts.DEBATE_REVISE.format(own=task["own"], peers=peers)))
-    return messages
+        cuts += [f"conversation: {note}" for note in notes]
+    if task["round"] > 0:
+        own, peers = task["own"] or "", list(task["peers"])
+        if window is not None:
+            room = (window - reserve - messages_tokens(messages) - 300) * CHARS_PER_TOKEN
+            share = max(200, room // (len(peers) + 1))
+            if len(own) > share or any(len(peer) > share for peer in peers):
+                cuts.append(
+                    f"debate: condensed answers longer than {share} characters to fit {window} tokens"
+                )
+                own, peers = condense(own, share), [condense(peer, share) for peer in peers]
+        block = "\n\n".join(prompts.PEER_BLOCK.format(index=i + 1, text=text) for i, text in enumerate(peers))
+        messages.append(HumanMessage(prompts.DEBATE_REVISE.format(own=own, peers=block)))
+    return messages, cuts
 
 
 async def _answer(
@@ -103,8 +186,9 @@ async def _answer(
     spec: Member,
     model: BaseChatModel,
     task: MemberTask,
-    usage: list[int],
+    spend: _Spend,
     trace: list[dict[str, Any]],
+    coordinator: RoundCoordinator,
 ) -> AIMessage:
     """Run the model, and its tool loop when the fusion has tools."""
     config = merge_configs(
@@ -114,7 +198,7 @@ async def _answer(
             metadata={"fusion_member": task["member"], "fusion_round": task["round"]},
         ),
     )
-    messages = member_messages(task)
+    messages, spend.cuts = member_messages(task, spec)
     tools = runtime.tools.as_langchain_tools(member=task["member"]) if runtime.tools else []
     provider = provider_of(spec, model)
     id_map = ToolCallIdMap()
@@ -132,26 +216,50 @@ async def _answer(
         last_step = step == runtime.config.max_tool_steps or (forced is not None and step > 0)
         current = forced if forced is not None and step == 0 else runnable
         outgoing = adapt_messages(messages, provider, id_map)
-        message = await (model if last_step and tools else current).ainvoke(outgoing, config)
-        if not isinstance(message, AIMessage):
-            raise TypeError(f"the model returned {type(message).__name__}, not an AIMessage")
+        if step > 0 and not coordinator.take(worst_case_cost(spec, messages_tokens(outgoing))):
+            raise _BudgetStop(f"step {step + 1} of the tool loop would cross the budget")
+        message = await _stream_call(model if last_step and tools else current, outgoing, config, spend)
         message = restore_message(message, provider, id_map)
-        spent = tokens_of(message)
-        usage[0] += spent[0]
-        usage[1] += spent[1]
         if not message.tool_calls or not tools or runtime.bound_tools:
             return message
         messages.append(message)
         results = await asyncio.gather(*(_run_tool(by_name, call) for call in message.tool_calls))
         for call, result in zip(message.tool_calls, results, strict=True):
             messages.append(result)
-            trace.append({
-                "name": call["name"],
-                "args": call["args"],
-                "result": result.text[:_TRACE_LIMIT],
-                "error": result.status == "error",
-            })
+            trace.append(
+                {
+                    "name": call["name"],
+                    "args": call["args"],
+                    "result": result.text[:_TRACE_LIMIT],
+                    "error": result.status == "error",
+                }
+            )
     raise AssertionError("unreachable: the last step calls the model without tools")
+
+
+async def _stream_call(
+    runnable: Runnable[Any, Any], messages: list[BaseMessage], config: RunnableConfig, spend: _Spend
+) -> AIMessage:
+    """One model call, streamed so that a call cut short still counts what it spent."""
+    spend.partial_input = messages_tokens(messages)
+    spend.partial_output = 0
+    merged: AIMessageChunk | None = None
+    async for chunk in runnable.astream(messages, config):
+        if not isinstance(chunk, AIMessageChunk):
+            raise TypeError(f"the model streamed {type(chunk).__name__}, not AIMessageChunk")
+        merged = chunk if merged is None else merged + chunk
+        if chunk.content:
+            spend.partial_output += 1
+    if merged is None:
+        raise ValueError("the model streamed nothing")
+    message = message_chunk_to_message(merged)
+    if not isinstance(message, AIMessage):
+        raise TypeError(f"the model returned {type(message).__name__}, not an AIMessage")
+    spent = tokens_of(message)
+    spend.input_tokens += spent[0]
+    spend.output_tokens += spent[1]
+    spend.partial_input = spend.partial_output = 0
+    return message
 
 
 def provider_of(spec: Member, model: BaseChatModel) -> str:

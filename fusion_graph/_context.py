@@ -1,0 +1,65 @@
+"""Token estimates and fitting text into a model's context window."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from langchain_core.messages import BaseMessage, SystemMessage
+
+__all__ = ["condense", "estimate_tokens", "fit_messages", "messages_tokens"]
+
+CHARS_PER_TOKEN = 3
+"""A conservative estimate (real tokenizers average nearer 4 characters per token in English)."""
+PER_MESSAGE = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-leaning estimate of the tokens in ``text``."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def messages_tokens(messages: Sequence[BaseMessage]) -> int:
+    """Estimated prompt tokens of a conversation."""
+    return sum(estimate_tokens(m.text) + PER_MESSAGE for m in messages)
+
+
+def condense(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` by removing its middle (beginnings and conclusions both matter)."""
+    if len(text) <= max_chars:
+        return text
+    marker = f"\n[… {len(text) - max_chars} characters cut to fit the context window …]\n"
+    keep = max(0, max_chars - len(marker))
+    head = keep * 2 // 3
+    return text[:head] + marker + text[len(text) - (keep - head) :]
+
+
+def fit_messages(messages: Sequence[BaseMessage], budget_tokens: int) -> tuple[list[BaseMessage], list[str]]:
+    """Fit a conversation into ``budget_tokens``: drop the oldest turns, then condense the longest.
+
+    System messages and the last message are never dropped.
+
+    Returns:
+        The fitted messages and a note for each cut.
+    """
+    kept = list(messages)
+    notes: list[str] = []
+    dropped = 0
+    while messages_tokens(kept) > budget_tokens:
+        droppable = [i for i, m in enumerate(kept[:-1]) if not isinstance(m, SystemMessage)]
+        if not droppable:
+            break
+        del kept[droppable[0]]
+        dropped += 1
+    if dropped:
+        notes.append(f"dropped the {dropped} oldest message(s)")
+    while messages_tokens(kept) > budget_tokens:
+        index = max(range(len(kept)), key=lambda i: len(kept[i].text))
+        excess = (messages_tokens(kept) - budget_tokens) * CHARS_PER_TOKEN
+        before = len(kept[index].text)
+        target = max(0, before - excess - 64)
+        if target >= before or before == 0:
+            break
+        kept[index] = kept[index].model_copy(update={"content": condense(kept[index].text, target)})
+        notes.append(f"condensed message {index} from {before} to {len(kept[index].text)} characters")
+    return kept, notes

@@ -1,0 +1,67 @@
+"""What the members of one round share while they run: the quorum, the deadline and the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass, field
+
+__all__ = ["RoundCoordinator", "RoundRegistry"]
+
+
+@dataclass(eq=False)
+class RoundCoordinator:
+    """Counts answers of a round, says when stragglers may be cancelled, and holds spare budget."""
+
+    size: int
+    quorum: int
+    deadline: float | None
+    spare_usd: float | None
+    started: float = field(default_factory=time.monotonic)
+    answered: int = 0
+    _quorum_in: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.quorum = max(1, min(self.quorum, self.size))
+
+    def finished(self, ok: bool) -> None:
+        """A member is done; ``ok`` when it answered."""
+        if ok:
+            self.answered += 1
+            if self.answered >= self.quorum:
+                self._quorum_in.set()
+
+    async def stragglers_may_stop(self) -> None:
+        """Return once the deadline has passed and the quorum is in (never, without a deadline)."""
+        if self.deadline is None:
+            await asyncio.Event().wait()
+            return
+        await asyncio.sleep(max(0.0, self.started + self.deadline - time.monotonic()))
+        await self._quorum_in.wait()
+
+    def take(self, usd: float) -> bool:
+        """Take ``usd`` from the round's spare budget; ``False`` when it would not fit."""
+        if self.spare_usd is None:
+            return True
+        if usd > self.spare_usd + 1e-12:
+            return False
+        self.spare_usd -= usd
+        return True
+
+
+class RoundRegistry:
+    """The coordinators of rounds in flight, by round key; a finished round is forgotten by itself."""
+
+    def __init__(self) -> None:
+        self._rounds: weakref.WeakValueDictionary[str, RoundCoordinator] = weakref.WeakValueDictionary()
+
+    def get(
+        self, key: str, *, size: int, quorum: int, deadline: float | None, spare_usd: float | None
+    ) -> RoundCoordinator:
+        """The round's coordinator, created by the first member that asks."""
+        coordinator = self._rounds.get(key)
+        if coordinator is None:
+            coordinator = RoundCoordinator(size=size, quorum=quorum, deadline=deadline, spare_usd=spare_usd)
+            self._rounds[key] = coordinator
+        return coordinator
