@@ -54,9 +54,9 @@ def serve(
         int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get a 413.")
     ] = 1_000_000,
     graceful_timeout: Annotated[
-        float,
+        int,
         typer.Option("--graceful-timeout", min=0, help="Seconds to let in-flight fusions finish on stop."),
-    ] = 300.0,
+    ] = 300,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions.
