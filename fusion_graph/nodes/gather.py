@@ -55,8 +55,8 @@ def plan_round(
     """One ``Send`` per member of a round, with the budget shared out before any call starts.
 
     Each member's first call is reserved at its worst-case cost, in pool order, after the judge's
-    worst case; a member whose call would not fit is skipped. What is left is the round's spare budget
-    for extra tool-loop steps.
+    worst case (when the judge can fit at all); a member whose call would not fit is skipped. What
+    is left is the round's spare budget for extra tool-loop steps.
     """
     budget = runtime.config.budget_usd
     key = uuid.uuid4().hex
@@ -65,7 +65,10 @@ def plan_round(
         judge_spec = runtime.judges[0][1]
         answers = sum(int(runtime.members[name][0].params.get("max_tokens") or 0) for name, _, _ in work)
         judge_input = messages_tokens(state["messages"]) + answers + 400
-        left = budget - spent_usd(state) - worst_case_cost(judge_spec, judge_input)
+        left = budget - spent_usd(state)
+        judge_worst = worst_case_cost(judge_spec, judge_input)
+        if judge_worst <= left:  # keep room for the judge, unless it could never fit anyway
+            left -= judge_worst
     tasks: list[MemberTask] = []
     for name, own, peers in work:
         task = MemberTask(
@@ -83,7 +86,7 @@ def plan_round(
             spec = runtime.members[name][0]
             prompt = messages_tokens(state["messages"]) + sum(estimate_tokens(t) for t in [own or "", *peers])
             cost = worst_case_cost(spec, prompt)
-            if cost > left:
+            if cost > 0 and cost > left:
                 task["skip"] = f"skipped: its call (up to ${cost:.6f}) would cross the budget"
             else:
                 left -= cost
