@@ -61,8 +61,9 @@ def serve(
 ) -> None:
     """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions.
 
-    Exit codes: 0 after a clean stop (SIGINT/SIGTERM let in-flight fusions finish), 2 on an invalid
-    configuration (including a non-loopback --host without an API key).
+    SIGINT/SIGTERM stop it gracefully: no new connections, in-flight fusions finish (up to
+    --graceful-timeout), then the process ends by that signal, as uvicorn does. Exit code 2 on an
+    invalid configuration (including a non-loopback --host without an API key).
     """
     err = Console(stderr=True)
     keys = [*(api_key or []), *os.environ.get("FUSION_API_KEYS", "").split(",")]
