@@ -51,7 +51,16 @@ class _Spend:
         self.output_tokens = 0
         self.partial_input = 0
         self.partial_output = 0
+        self.reported_usd = 0.0
+        """Cost the provider reported itself (e.g. OpenRouter's ``usage.cost``), for calls that did."""
+        self.reported_tokens: tuple[int, int] = (0, 0)
         self.cuts: list[str] = []
+
+    def cost(self, spec: Member) -> float:
+        """Reported costs where the provider gave them; the config's prices for the rest."""
+        priced_in = self.input_tokens + self.partial_input - self.reported_tokens[0]
+        priced_out = self.output_tokens + self.partial_output - self.reported_tokens[1]
+        return self.reported_usd + price(spec, priced_in, priced_out)
 
 
 def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable[dict[str, Any]]]:
@@ -117,7 +126,7 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
             latency_s=round(time.perf_counter() - started, 4),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=price(spec, input_tokens, output_tokens),
+            cost_usd=spend.cost(spec),
             tool_calls=[dict(call) for call in message.tool_calls] if message and not error else [],
             tool_trace=trace,
             partial=bool(spend.partial_input or spend.partial_output),
@@ -218,7 +227,10 @@ async def _answer(
         outgoing = adapt_messages(messages, provider, id_map)
         if step > 0 and not coordinator.take(worst_case_cost(spec, messages_tokens(outgoing))):
             raise _BudgetStop(f"step {step + 1} of the tool loop would cross the budget")
-        message = await _stream_call(model if last_step and tools else current, outgoing, config, spend)
+        runnable_now = model if last_step and tools else current
+        message = await _call(
+            runnable_now, outgoing, config, spend, stream=runtime.config.deadline is not None
+        )
         message = restore_message(message, provider, id_map)
         if not message.tool_calls or not tools or runtime.bound_tools:
             return message
@@ -237,28 +249,44 @@ async def _answer(
     raise AssertionError("unreachable: the last step calls the model without tools")
 
 
-async def _stream_call(
-    runnable: Runnable[Any, Any], messages: list[BaseMessage], config: RunnableConfig, spend: _Spend
+async def _call(
+    runnable: Runnable[Any, Any],
+    messages: list[BaseMessage],
+    config: RunnableConfig,
+    spend: _Spend,
+    *,
+    stream: bool,
 ) -> AIMessage:
-    """One model call, streamed so that a call cut short still counts what it spent."""
+    """One model call. Streamed when a deadline may cut it short, so that it still counts its spend.
+
+    Until the call returns, its prompt (estimated) and the chunks streamed so far count as partial
+    spend; the usage metadata replaces them when it completes.
+    """
     spend.partial_input = messages_tokens(messages)
     spend.partial_output = 0
-    merged: AIMessageChunk | None = None
-    async for chunk in runnable.astream(messages, config):
-        if not isinstance(chunk, AIMessageChunk):
-            raise TypeError(f"the model streamed {type(chunk).__name__}, not AIMessageChunk")
-        merged = chunk if merged is None else merged + chunk
-        if chunk.content:
-            spend.partial_output += 1
-    if merged is None:
-        raise ValueError("the model streamed nothing")
-    message = message_chunk_to_message(merged)
+    if stream:
+        merged: AIMessageChunk | None = None
+        async for chunk in runnable.astream(messages, config):
+            if not isinstance(chunk, AIMessageChunk):
+                raise TypeError(f"the model streamed {type(chunk).__name__}, not AIMessageChunk")
+            merged = chunk if merged is None else merged + chunk
+            if chunk.content:
+                spend.partial_output += 1
+        if merged is None:
+            raise ValueError("the model streamed nothing")
+        message: Any = message_chunk_to_message(merged)
+    else:
+        message = await runnable.ainvoke(messages, config)
     if not isinstance(message, AIMessage):
         raise TypeError(f"the model returned {type(message).__name__}, not an AIMessage")
     spent = tokens_of(message)
     spend.input_tokens += spent[0]
     spend.output_tokens += spent[1]
     spend.partial_input = spend.partial_output = 0
+    reported = (message.response_metadata.get("token_usage") or {}).get("cost")
+    if isinstance(reported, int | float) and not isinstance(reported, bool):
+        spend.reported_usd += float(reported)
+        spend.reported_tokens = (spend.reported_tokens[0] + spent[0], spend.reported_tokens[1] + spent[1])
     return message
 
 

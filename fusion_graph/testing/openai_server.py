@@ -177,6 +177,7 @@ class ModelScript:
         prompt_tokens: Fixed prompt token count (counted words otherwise).
         completion_tokens: Fixed completion token count (counted words otherwise).
         retry_after: ``Retry-After`` seconds sent with :attr:`Fault.HTTP_429`.
+        cost: A cost in US dollars reported in ``usage.cost`` (as OpenRouter does), or none.
     """
 
     reply: ReplyText | None = None
@@ -192,6 +193,7 @@ class ModelScript:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     retry_after: float = 1.0
+    cost: float | None = None
 
 
 @dataclass
@@ -811,6 +813,8 @@ class OpenAIStubServer:
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if script.cost is not None:  # as OpenRouter reports the cost of a call in its usage
+            usage["cost"] = script.cost  # type: ignore[assignment]
         completion_id = f"chatcmpl-{next(self._ids):08d}{uuid.uuid4().hex[:12]}"
         created = int(time.time())
         if stream:
