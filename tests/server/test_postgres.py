@@ -1,0 +1,154 @@
+"""Two server workers share fusion runs through one PostgreSQL (AsyncPostgresSaver).
+
+Worker A is an app in this process, worker B a separate ``fusion serve --postgres-url`` process.
+Needs ``FUSION_TEST_POSTGRES_URL`` (``.ci/run`` starts PostgreSQL with scripts/start-postgres.sh).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from fusion_graph.server import create_app, postgres_checkpointer
+
+from .conftest import ANSWERS, pool_config, serve
+
+PROMPT = [{"role": "user", "content": "Is 1001 prime?"}]
+WORKER_B = """
+[judge]
+model = "fake:judge"
+
+[[pool]]
+model = "fake:worker B would say this"
+name = "b-only"
+
+[fusions."fusion/best-of"]
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> str:
+    url = os.environ.get("FUSION_TEST_POSTGRES_URL")
+    if not url:
+        reason = (
+            "FUSION_TEST_POSTGRES_URL is not set; start PostgreSQL with "
+            '`eval "$(scripts/start-postgres.sh)"` (.ci/run does)'
+        )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def worker_b(postgres_url: str, tmp_path: Path) -> Iterator[str]:
+    config = tmp_path / "fusions.toml"
+    config.write_text(WORKER_B)
+    port = _free_port()
+    fusion = Path(sys.executable).with_name("fusion")
+    proc = subprocess.Popen(
+        [str(fusion), "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, "FUSION_POSTGRES_URL": postgres_url, "FUSION_API_KEYS": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "worker B did not start"
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_a_run_started_on_one_worker_is_read_on_the_other(postgres_url, worker_b):
+    app = create_app(
+        {"fusion/best-of": pool_config(latency=1.0)}, checkpointer=postgres_checkpointer(postgres_url)
+    )
+    thread_id = f"t-{uuid.uuid4().hex}"
+    with serve(app) as worker_a, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        client_a = openai.OpenAI(base_url=worker_a.base_url, api_key="x", max_retries=0)
+        pending = pool.submit(
+            client_a.chat.completions.create,
+            model="fusion/best-of",
+            messages=PROMPT,
+            extra_body={"thread_id": thread_id},
+        )
+        # while A runs it, B sees the run in the shared database
+        seen = set()
+        deadline = time.monotonic() + 10
+        while not pending.done() and time.monotonic() < deadline:
+            r = httpx.get(f"{worker_b}/v1/fusions/{thread_id}", timeout=5)
+            seen.add(r.json()["status"] if r.status_code == 200 else r.status_code)
+            time.sleep(0.1)
+        response = pending.result(timeout=20)
+    assert "running" in seen
+    fusion_a = (response.model_extra or {})["fusion"]
+    assert fusion_a["thread_id"] == thread_id and response.choices[0].message.content in ANSWERS
+
+    # A is gone; B reads the finished run
+    stored = httpx.get(f"{worker_b}/v1/fusions/{thread_id}", timeout=5).json()
+    assert stored["status"] == "completed"
+    assert stored["fusion"]["answer"] == fusion_a["answer"]
+    assert [c["member"] for c in stored["fusion"]["candidates"]] == [
+        c["member"] for c in fusion_a["candidates"]
+    ]
+
+    # re-sending the thread to B returns A's stored run: B's own pool (b-only) never answers
+    client_b = openai.OpenAI(base_url=f"{worker_b}/v1", api_key="x", max_retries=0)
+    again = client_b.chat.completions.create(
+        model="fusion/best-of", messages=PROMPT, extra_body={"thread_id": thread_id}
+    )  # type: ignore[arg-type]
+    assert again.choices[0].message.content == fusion_a["answer"]
+    assert {c["member"] for c in (again.model_extra or {})["fusion"]["candidates"]} == {
+        "alpha",
+        "beta",
+        "gamma",
+    }
+
+    # a fresh run on B gets a thread id of its own, readable too
+    fresh = client_b.chat.completions.create(model="fusion/best-of", messages=PROMPT)  # type: ignore[arg-type]
+    fresh_id = (fresh.model_extra or {})["fusion"]["thread_id"]
+    assert fresh_id and fresh_id != thread_id
+    assert httpx.get(f"{worker_b}/v1/fusions/{fresh_id}", timeout=5).json()["fusion"]["answer"] == (
+        "worker B would say this"
+    )
+    missing = httpx.get(f"{worker_b}/v1/fusions/t-nope-{uuid.uuid4().hex}", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_without_a_checkpointer_threads_are_404():
+    with serve(create_app({"fusion/best-of": pool_config()})) as server:
+        r = httpx.get(f"{server.base_url}/fusions/abc", timeout=5)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_checkpointer"
