@@ -347,3 +347,22 @@ def test_scripted_members_stay_isolated_between_apps():
     assert response.choices[0].message.content == "only"
     assert (response.model_extra or {})["fusion"]["decided_by"] == "only-candidate"
     assert len(model.calls) == 1
+
+
+def test_a_client_that_disconnects_mid_stream_frees_its_slot():
+    slow = FusionConfig(
+        pool=[Member(scripted("quick"), name="quick"), Member(scripted("slow", latency=5.0), name="slow")],
+        judge=Judge(ScriptedChatModel()),
+    )
+    app = create_app({"fusion/best-of": slow}, max_concurrency=1)
+    with serve(app) as server:
+        body = {"model": "fusion/best-of", "messages": PROMPT, "stream": True}
+        with httpx.stream("POST", f"{server.base_url}/chat/completions", json=body, timeout=10) as r:
+            assert r.status_code == 200
+            next(r.iter_lines())  # the role chunk: "quick" answered, "slow" still runs
+        import time
+
+        deadline = time.monotonic() + 3
+        while app.state.limit.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.state.limit.active == 0  # cancelled long before "slow" would answer
