@@ -27,13 +27,21 @@ class BestOfVerdict(BaseModel):
     )
 
 
+_SHORT_LIST: dict[str, Any] = {"maxItems": 3, "items": {"type": "string", "maxLength": 100}}
+"""JSON-schema hints only (not validated): a grammar-constrained local judge stops listing."""
+
+
 class MergeVerdict(BaseModel):
     """One answer synthesised from all candidates."""
 
     answer: str = Field(description="The merged answer, complete and self-contained.")
-    consensus: list[str] = Field(description="Points the candidates agree on.")
-    contradictions: list[str] = Field(description="Points on which candidates disagree.")
-    unique_points: list[str] = Field(description="Useful points made by only one candidate.")
+    consensus: list[str] = Field(description="Points the candidates agree on.", json_schema_extra=_SHORT_LIST)
+    contradictions: list[str] = Field(
+        description="Points on which candidates disagree.", json_schema_extra=_SHORT_LIST
+    )
+    unique_points: list[str] = Field(
+        description="Useful points made by only one candidate.", json_schema_extra=_SHORT_LIST
+    )
 
 
 Verdict = BestOfVerdict | MergeVerdict
