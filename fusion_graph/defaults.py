@@ -54,7 +54,7 @@ def default_config(mode: Mode = "best-of", *, rounds: int = 1, max_tokens: int =
             params={
                 **common,
                 "n_threads": share,
-                "max_tokens": 384,
+                "max_tokens": 512,
                 "temperature": 0.0,
                 "repeat_penalty": 1.0,
                 "instance": "judge",

@@ -20,6 +20,7 @@ Nothing is imported from ``llama_cpp`` and nothing is loaded at import time.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -235,6 +236,22 @@ class _ModelCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     models: dict[tuple[str, int, int, str], _Loaded] = field(default_factory=dict)
     loading: dict[tuple[str, int, int, str], threading.Lock] = field(default_factory=dict)
+    exit_hook: bool = False
+
+
+def _close_at_exit() -> None:
+    """Free the loaded models while llama_cpp is still importable.
+
+    Left to the garbage collector at interpreter exit, ``Llama.__del__`` runs after llama_cpp's
+    module globals are gone and prints a ``TypeError`` traceback for each model.
+    """
+    with _CACHE.lock:
+        loaded = list(_CACHE.models.values())
+        _CACHE.models.clear()
+        _CACHE.loading.clear()
+    for model in loaded:
+        with model.lock:
+            model.llama.close()
 
 
 _CACHE = _ModelCache()  # empty until the first call; holds no model at import time
@@ -336,6 +353,9 @@ def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: 
             loaded = _load(path, name, n_ctx, n_threads, verbose)
             with _CACHE.lock:
                 _CACHE.models[key] = loaded
+                if not _CACHE.exit_hook:
+                    _CACHE.exit_hook = True
+                    atexit.register(_close_at_exit)
         return loaded
 
 
