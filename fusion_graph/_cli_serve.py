@@ -100,15 +100,15 @@ def serve(
         err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
         raise typer.Exit(2) from None
     err.print(Text(f"serving {', '.join(fusions)} on http://{host}:{port}/v1", style="green"))
-    options = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        "timeout_graceful_shutdown": graceful_timeout,
-        "lifespan": "on",
-    }
     if workers == 1:
-        uvicorn.run(app, **options)  # pyright: ignore[reportArgumentType]
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=graceful_timeout,
+        )
         return
     os.environ.update(
         {
@@ -119,4 +119,16 @@ def serve(
             "FUSION_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
         }
     )
-    uvicorn.run("fusion_graph.server.app:app_from_env", factory=True, workers=workers, **options)  # pyright: ignore[reportArgumentType]
+    # Each worker imports LangChain and the providers before it answers the supervisor's first
+    # health check: on a small machine that takes longer than uvicorn's default 5 s.
+    uvicorn.run(
+        "fusion_graph.server.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_timeout,
+        timeout_worker_healthcheck=60,
+    )

@@ -1,6 +1,6 @@
 """Two server workers share fusion runs through one PostgreSQL (AsyncPostgresSaver).
 
-Worker A is an app in this process, worker B a separate ``fusion serve --postgres-url`` process.
+Worker A is an app in this process, B a separate ``fusion serve --workers 2 --postgres-url``.
 Needs ``FUSION_TEST_POSTGRES_URL`` (``.ci/run`` starts PostgreSQL with scripts/start-postgres.sh).
 """
 
@@ -65,7 +65,18 @@ def worker_b(postgres_url: str, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     fusion = Path(sys.executable).with_name("fusion")
     proc = subprocess.Popen(
-        [str(fusion), "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"],
+        [
+            str(fusion),
+            "serve",
+            "-c",
+            str(config),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
         env={**os.environ, "FUSION_POSTGRES_URL": postgres_url, "FUSION_API_KEYS": ""},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -73,7 +84,7 @@ def worker_b(postgres_url: str, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 45
         while True:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "worker B did not start"
@@ -92,6 +103,7 @@ def worker_b(postgres_url: str, tmp_path: Path) -> Iterator[str]:
             proc.wait(5)
 
 
+@pytest.mark.slow
 def test_a_run_started_on_one_worker_is_read_on_the_other(postgres_url, worker_b):
     app = create_app(
         {"fusion/best-of": pool_config(latency=1.0)}, checkpointer=postgres_checkpointer(postgres_url)
