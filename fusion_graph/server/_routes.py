@@ -75,10 +75,12 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 async def get_fusion(thread_id: str, request: Request) -> dict[str, Any]:
     """A fusion run stored by the checkpointer, read by any worker that shares it."""
     _authorize(request)
-    status, result = await _service(request).read_thread(thread_id)
+    status, result, error = await _service(request).read_thread(thread_id)
     body: dict[str, Any] = {"object": "fusion", "thread_id": thread_id, "status": status}
     if result is not None:
         body["fusion"] = {"thread_id": thread_id, **result.model_dump(mode="json")}
+    if error is not None:
+        body["error"] = error
     return body
 
 
@@ -101,7 +103,9 @@ async def chat_completions(request: Request) -> Response:
             try:
                 result = await service.run(run)
             except Exception as exc:
-                raise from_exception(exc) from exc
+                error = from_exception(exc)
+                error.headers.update(headers)
+                raise error from exc
         return JSONResponse(completion(result, model=run.model, thread_id=run.thread_id), headers=headers)
     limit.acquire()
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -109,7 +113,9 @@ async def chat_completions(request: Request) -> Response:
     try:
         await stream.started()
     except Exception as exc:
-        raise from_exception(exc) from exc
+        error = from_exception(exc)
+        error.headers.update(headers)
+        raise error from exc
     except BaseException:
         stream.close()
         raise

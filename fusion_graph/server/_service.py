@@ -141,8 +141,11 @@ class FusionService:
             raise FusionRunError("the fusion ended without an answer")
         yield fusion.result(final)
 
-    async def read_thread(self, thread_id: str) -> tuple[str, FusionResult | None]:
-        """The state of a stored fusion run: ``("completed", result)`` or ``("running", None)``.
+    async def read_thread(self, thread_id: str) -> tuple[str, FusionResult | None, str | None]:
+        """The state of a stored fusion run, as ``(status, result, error)``.
+
+        ``status`` is ``completed`` (with the result), ``failed`` (with the error of the step that
+        failed; re-sending the ``thread_id`` retries from that step) or ``running``.
 
         Raises:
             APIError: 404 when there is no checkpointer or no such thread.
@@ -161,8 +164,11 @@ class FusionService:
                 404, f"no fusion run has thread_id {thread_id!r}", param="thread_id", code="not_found"
             )
         if snapshot.values.get("answer") is not None and not snapshot.next:
-            return "completed", fusion.result(snapshot.values)
-        return "running", None
+            return "completed", fusion.result(snapshot.values), None
+        errors = [task.error for task in snapshot.tasks if task.error is not None]
+        if errors:
+            return "failed", None, str(errors[0])
+        return "running", None, None
 
     @staticmethod
     async def _stored(fusion: Fusion, thread_id: str) -> FusionResult | None:

@@ -164,3 +164,17 @@ def test_without_a_checkpointer_threads_are_404():
     with serve(create_app({"fusion/best-of": pool_config()})) as server:
         r = httpx.get(f"{server.base_url}/fusions/abc", timeout=5)
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_checkpointer"
+
+
+def test_a_failed_run_is_kept_as_failed_with_its_error():
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    app = create_app({"fusion/best-of": pool_config(failing=True)}, checkpointer=InMemorySaver())
+    with serve(app) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(model="fusion/best-of", messages=PROMPT)  # type: ignore[arg-type]
+        thread_id = caught.value.response.headers["x-fusion-thread-id"]
+        stored = httpx.get(f"{server.base_url}/fusions/{thread_id}", timeout=5).json()
+    assert stored["status"] == "failed"
+    assert "alpha is down" in stored["error"]
