@@ -27,7 +27,7 @@ def create_fusion_graph(
 
     ::
 
-        START ─Send×N─▶ member ─▶ gather ─┬─(debate, not agreed, round < rounds)─Send×N─▶ member
+        START ─▶ start ─Send×N─▶ member ─▶ gather ─┬─(debate, not agreed, round < rounds)─Send×N─▶ member
                                           └─▶ judge ─▶ END
 
     Args:
@@ -49,13 +49,30 @@ def create_fusion_graph(
     return build_graph(build_runtime(config, tools))
 
 
+def start_run(state: FusionState) -> dict[str, Any]:
+    """Clear what a previous run on the same thread left, so each run fuses only its own answers."""
+    return {
+        "candidates": None,
+        "judge_calls": None,
+        "round": 0,
+        "agreement": None,
+        "converged": False,
+        "labels": {},
+        "verdict": None,
+        "winner_member": None,
+        "answer_tool_calls": [],
+    }
+
+
 def build_graph(runtime: FusionRuntime) -> StateGraph[FusionState, None, FusionInput, FusionState]:
     """Build the graph from resolved models."""
     graph = StateGraph(FusionState, input_schema=FusionInput)
+    graph.add_node("start", start_run)
     graph.add_node("member", make_member_node(runtime))  # pyright: ignore[reportArgumentType]
     graph.add_node("gather", make_gather_node(runtime))  # pyright: ignore[reportArgumentType]
     graph.add_node("judge", make_judge_node(runtime))  # pyright: ignore[reportArgumentType]
-    graph.add_conditional_edges(START, fan_out(runtime), ["member"])
+    graph.add_edge(START, "start")
+    graph.add_conditional_edges("start", fan_out(runtime), ["member"])
     graph.add_edge("member", "gather")
     if runtime.config.mode == "debate":
         graph.add_conditional_edges("gather", make_router(runtime), ["member", "judge"])

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-__all__ = ["CandidateRecord", "FusionInput", "FusionState", "JudgeCallRecord", "MemberTask"]
+__all__ = [
+    "CandidateRecord",
+    "FusionInput",
+    "FusionState",
+    "JudgeCallRecord",
+    "MemberTask",
+    "extend_or_reset",
+]
+
+
+def extend_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """Append what parallel branches write; ``None`` starts the list again (a new run on a thread)."""
+    if right is None:
+        return []
+    return [*(left or []), *right]
 
 
 class CandidateRecord(TypedDict):
@@ -71,11 +84,11 @@ class FusionState(TypedDict):
     """The whole state of a fusion run."""
 
     messages: Annotated[list[AnyMessage], add_messages]
-    candidates: NotRequired[Annotated[list[CandidateRecord], operator.add]]
+    candidates: NotRequired[Annotated[list[CandidateRecord], extend_or_reset]]
     round: NotRequired[int]
     agreement: NotRequired[float | None]
     converged: NotRequired[bool]
-    judge_calls: NotRequired[Annotated[list[JudgeCallRecord], operator.add]]
+    judge_calls: NotRequired[Annotated[list[JudgeCallRecord], extend_or_reset]]
     labels: NotRequired[dict[str, str]]
     mode: NotRequired[str]
     judge_in_pool: NotRequired[str | None]

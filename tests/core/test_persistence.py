@@ -36,3 +36,16 @@ async def test_in_memory_saver_keeps_threads_apart():
     state = await fusion.graph.aget_state({"configurable": {"thread_id": "y"}})
     assert state.values["messages"][0].content == "Q2"
     assert len(model_of(cfg, "a").calls) == 2
+
+
+async def test_a_new_run_on_a_thread_fuses_only_its_own_answers():
+    from fusion_graph import create_fusion_graph
+
+    cfg = config(member("a", "one", "three"), member("b", "two", "four"))
+    graph = create_fusion_graph(cfg).compile(checkpointer=InMemorySaver())
+    run = {"configurable": {"thread_id": "chat"}}
+    await graph.ainvoke({"messages": [("user", "first")]}, run)
+    second = await graph.ainvoke({"messages": [("user", "second")]}, run)
+    assert [c["text"] for c in second["candidates"]] == ["three", "four"]
+    assert len(second["judge_calls"]) == 1
+    assert [m.type for m in second["messages"]] == ["human", "ai", "human", "ai"]
