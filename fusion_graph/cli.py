@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from fusion_graph.runner import Fusion
 
 from fusion_graph import _cli_tools
+from fusion_graph._cli_eval import eval_command as _eval
 from fusion_graph._cli_serve import serve as _serve
 
 __all__ = ["app", "tools_app"]
@@ -61,6 +62,7 @@ tools_app = typer.Typer(
 app.add_typer(tools_app, name="tools")
 _cli_tools.register(tools_app)
 app.command("serve")(_serve)
+app.command("eval")(_eval)
 
 _LOCAL_INSTALL = "pip install 'fusion-graph[local]'"
 

@@ -1,0 +1,87 @@
+"""``fusion eval``: each member alone and each mode on a dataset; a table, a JSONL file and a plot.
+
+Registered in :mod:`fusion_graph.cli` as ``app.command("eval")(eval_command)``. Everything heavy is
+imported inside the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from fusion_graph.errors import ConfigError, FusionRunError
+
+__all__ = ["eval_command"]
+
+
+def eval_command(
+    dataset: Annotated[
+        str,
+        typer.Option("--dataset", "-d", help="gsm8k, bfcl-simple, or a .jsonl file of question/answer."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A pool file (.toml/.yaml). Default: the local pool.",
+                     dir_okay=False),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N items.", min=1)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Results JSONL; re-running with the same file skips done items.",
+                     dir_okay=False),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of accuracy against cost.", dir_okay=False)
+    ] = None,
+    modes: Annotated[
+        str, typer.Option("--modes", help="Comma-separated fusion modes to run.")
+    ] = "best-of,merge,debate",
+    members: Annotated[
+        bool, typer.Option("--members/--no-members", help="Also run each member alone.")
+    ] = True,
+    rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Debate revision rounds.")] = None,
+) -> None:
+    """Score each member alone and each fusion mode on a dataset (accuracy, tokens, cost, latency).
+
+    Exit codes: 0 when the evaluation ran (whatever the accuracy), 2 on an invalid dataset,
+    configuration or option.
+    """
+    from fusion_graph.cli import _load_config, _with_overrides
+    from fusion_graph.eval.datasets import load_dataset
+    from fusion_graph.eval.report import plot as write_plot
+    from fusion_graph.eval.report import print_table, summarize
+    from fusion_graph.eval.runner import eval_configs, run_eval
+
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        items = load_dataset(dataset, limit=limit)
+        fusion_config = _with_overrides(_load_config(config), mode=None, rounds=rounds)
+        chosen = [m.strip() for m in modes.split(",") if m.strip()]
+        configs = eval_configs(
+            fusion_config, [_with_overrides(fusion_config, mode=m, rounds=None).mode for m in chosen],
+            members=members,
+        )
+        records = asyncio.run(run_eval(configs, items, out=out, console=err))
+    except ConfigError as exc:
+        err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
+        raise typer.Exit(2) from None
+    except FusionRunError as exc:  # only raised outside an item (items record their own failures)
+        err.print(Text.assemble(("Evaluation failed: ", "bold red"), (str(exc), "red")))
+        raise typer.Exit(1) from None
+    summaries = summarize(records, [c.label for c in configs])
+    print_table(console, summaries, title=f"{dataset}: {len(items)} items")
+    if out is not None:
+        console.print(Text(f"results: {out}", style="dim"))
+    if plot is not None:
+        try:
+            write_plot(summaries, plot, title=f"{Path(dataset).name}: accuracy vs cost ({len(items)} items)")
+        except ConfigError as exc:
+            err.print(Text.assemble(("Plot error: ", "bold red"), (str(exc), "red")))
+            raise typer.Exit(2) from None
+        console.print(Text(f"plot: {plot}", style="dim"))
