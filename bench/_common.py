@@ -1,0 +1,120 @@
+"""Shared helpers of the benchmarks: a stub server in its own process, RSS, percentiles.
+
+The stub server (``fusion_graph.testing.OpenAIStubServer``) runs in a separate *process* by default:
+in a thread of the benchmark's process it would share the GIL and the event-loop CPU with the client
+it is measuring (``bench/overhead.py --server thread`` shows the difference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fusion_graph.testing import ModelScript, OpenAIStubServer
+
+ScriptSpec = Mapping[str, Any]
+"""Keyword arguments of one ``ModelScript`` (picklable: callables must be module-level functions)."""
+
+
+def _serve(models: dict[str, dict[str, Any]], conn: Any) -> None:
+    async def main() -> None:
+        server = OpenAIStubServer({name: ModelScript(**kw) for name, kw in models.items()})
+        async with server:
+            conn.send(server.port)
+            loop = asyncio.get_running_loop()
+            # Wait for the parent to say stop (or to die): a blocking recv in a thread.
+            await loop.run_in_executor(None, _wait_quiet, conn)
+
+    asyncio.run(main())
+
+
+def _wait_quiet(conn: Any) -> None:
+    try:
+        conn.recv()
+    except (EOFError, OSError):
+        pass
+
+
+class StubProcess:
+    """An ``OpenAIStubServer`` in a child process; ``with StubProcess(models) as base_url: …``."""
+
+    def __init__(self, models: Mapping[str, ScriptSpec]) -> None:
+        self.models = {name: dict(kw) for name, kw in models.items()}
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def __enter__(self) -> str:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(self.models, child), daemon=True)
+        self._proc.start()
+        if not parent.poll(30):
+            raise RuntimeError("the stub server process did not start")
+        port = parent.recv()
+        self._conn = parent
+        return f"http://127.0.0.1:{port}/v1"
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.send("stop")
+        if self._proc is not None:
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(5)
+
+
+class StubThread:
+    """The same server in a thread of this process (for comparison only)."""
+
+    def __init__(self, models: Mapping[str, ScriptSpec]) -> None:
+        self.server = OpenAIStubServer({name: ModelScript(**kw) for name, kw in models.items()})
+
+    def __enter__(self) -> str:
+        self.server.start_in_thread()
+        return self.server.base_url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+def stub(models: Mapping[str, ScriptSpec], where: str) -> StubProcess | StubThread:
+    """A stub server in a ``process`` or a ``thread``."""
+    return StubThread(models) if where == "thread" else StubProcess(models)
+
+
+def rss_bytes() -> int:
+    """This process's resident set size, from ``/proc/self/statm``."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def pct(samples: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``samples``."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def median(samples: list[float]) -> float:
+    """The median."""
+    return statistics.median(samples)
+
+
+async def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one awaited call of ``fn()`` takes."""
+    t = time.perf_counter()
+    await fn()
+    return time.perf_counter() - t
+
+
+def load_note() -> str:
+    """The machine's 1-minute load average and core count: other processes distort wall times."""
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    return f"load average {load} on {os.cpu_count()} cores"
