@@ -14,6 +14,10 @@
   and calls are parsed from its text (``<tool_call>{...}</tool_call>``, ``[TOOL_CALLS]``, bare
   JSON).
 
+This module holds the model cache and the chat model; ``_local_tools`` the pure helpers (message
+conversion, tool choice, grammar schema, tool-call parsing) and ``_local_grammar`` the generation
+loop of forced calls, which checks the grammar against the sampled token only.
+
 Nothing is imported from ``llama_cpp`` and nothing is loaded at import time.
 """
 
@@ -24,14 +28,12 @@ import atexit
 import importlib.util
 import json
 import os
-import random
 import re
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -43,16 +45,9 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    ChatMessage,
-    FunctionMessage,
-    HumanMessage,
-    InvalidToolCall,
-    SystemMessage,
-    ToolCall,
-    ToolMessage,
     UsageMetadata,
 )
-from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -61,6 +56,15 @@ from pydantic import ConfigDict, Field
 
 from fusion_graph.providers import _weights
 from fusion_graph.providers._local_grammar import generate_with_grammar
+from fusion_graph.providers._local_tools import (
+    _call_seed,
+    _ToolTextSplitter,
+    convert_messages,
+    forced_tool_schema,
+    normalize_tool_choice,
+    parse_forced_call,
+    parse_tool_calls,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -91,10 +95,6 @@ _CHATML_TEMPLATE = (
     "message['content'] + '<|im_end|>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-
-_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-_MARKERS = ("<tool_call>", "[TOOL_CALLS]")
 
 
 class LocalModelError(RuntimeError):
@@ -250,8 +250,11 @@ def _close_at_exit() -> None:
         _CACHE.models.clear()
         _CACHE.loading.clear()
     for model in loaded:
-        with model.lock:
-            model.llama.close()
+        if model.lock.acquire(timeout=5):  # a generation still running keeps its model
+            try:
+                model.llama.close()
+            finally:
+                model.lock.release()
 
 
 _CACHE = _ModelCache()  # empty until the first call; holds no model at import time
@@ -357,322 +360,6 @@ def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: 
                     _CACHE.exit_hook = True
                     atexit.register(_close_at_exit)
         return loaded
-
-
-# --------------------------------------------------------------------------------------------
-# Pure helpers: messages, tool choice, grammar schema, tool-call parsing (tested without a model)
-# --------------------------------------------------------------------------------------------
-
-ToolChoice = str | bool | dict[str, Any] | None
-
-
-def _text(content: str | list[str | dict[str, Any]]) -> str:
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-        elif block.get("type") in {"tool_use", "tool_call", "reasoning", "thinking"}:
-            continue  # tool calls travel in AIMessage.tool_calls; reasoning is not replayed
-        else:
-            raise ValueError(f"local models accept text only; got a {block.get('type')!r} content block")
-    return "".join(parts)
-
-
-def _tool_call_json(name: str, args: dict[str, Any]) -> str:
-    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
-
-
-def convert_messages(
-    messages: Sequence[BaseMessage], *, native_tool_calls: bool = True
-) -> list[dict[str, Any]]:
-    """Convert LangChain messages to the dicts a GGUF chat template renders.
-
-    Tool calls follow the Hugging Face chat-template convention (OpenAI shape, but
-    ``arguments`` is a dict, which templates serialise with ``tojson``). When the template
-    cannot render tool calls (``native_tool_calls=False``), they are written into the assistant
-    text as ``<tool_call>{...}</tool_call>`` and tool results become user turns wrapped in
-    ``<tool_response>``; consecutive user turns are merged so strict templates still alternate.
-
-    Args:
-        messages: The conversation.
-        native_tool_calls: Whether the template renders ``tool_calls`` and the ``tool`` role.
-
-    Returns:
-        The messages as dicts with ``role`` and ``content`` (and ``tool_calls`` /
-        ``tool_call_id`` / ``name`` where relevant).
-
-    Raises:
-        ValueError: A message holds non-text content (images, audio, files).
-    """
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        text = _text(message.content)
-        if isinstance(message, SystemMessage):
-            out.append({"role": "system", "content": text})
-        elif isinstance(message, HumanMessage):
-            out.append({"role": "user", "content": text})
-        elif isinstance(message, AIMessage):
-            calls = message.tool_calls
-            if not calls:
-                out.append({"role": "assistant", "content": text})
-            elif native_tool_calls:
-                out.append(
-                    {
-                        "role": "assistant",
-                        "content": text,
-                        "tool_calls": [
-                            {
-                                "id": call.get("id") or _new_call_id(),
-                                "type": "function",
-                                "function": {"name": call["name"], "arguments": call["args"]},
-                            }
-                            for call in calls
-                        ],
-                    }
-                )
-            else:
-                rendered = "\n".join(
-                    f"<tool_call>\n{_tool_call_json(c['name'], c['args'])}\n</tool_call>" for c in calls
-                )
-                out.append({"role": "assistant", "content": f"{text}\n{rendered}" if text else rendered})
-        elif isinstance(message, ToolMessage | FunctionMessage):
-            name = getattr(message, "name", None)
-            if native_tool_calls:
-                entry: dict[str, Any] = {"role": "tool", "content": text}
-                if isinstance(message, ToolMessage):
-                    entry["tool_call_id"] = message.tool_call_id
-                if name:
-                    entry["name"] = name
-                out.append(entry)
-            else:
-                out.append({"role": "user", "content": f"<tool_response>\n{text}\n</tool_response>"})
-        elif isinstance(message, ChatMessage):
-            out.append({"role": message.role, "content": text})
-        else:
-            raise ValueError(f"unsupported message type for a local model: {message.type!r}")
-    if native_tool_calls:
-        return out
-    merged: list[dict[str, Any]] = []
-    for entry in out:
-        if merged and entry["role"] == "user" and merged[-1]["role"] == "user":
-            merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n{entry['content']}"}
-        else:
-            merged.append(entry)
-    return merged
-
-
-def normalize_tool_choice(
-    tool_choice: ToolChoice, tool_names: Sequence[str]
-) -> Literal["auto", "none", "required"] | str | None:
-    """Normalise LangChain / OpenAI ``tool_choice`` values.
-
-    Args:
-        tool_choice: ``None``/``"auto"`` (model decides), ``"none"`` (no tools),
-            ``"any"``/``"required"``/``True`` (must call one of the tools), a tool name, or
-            ``{"type": "function", "function": {"name": ...}}`` (must call that tool).
-        tool_names: The names of the bound tools.
-
-    Returns:
-        ``None``, ``"auto"``, ``"none"``, ``"required"``, or the name of the forced tool.
-
-    Raises:
-        ValueError: An unknown tool name or an unsupported value.
-    """
-    if tool_choice is None or tool_choice is False:
-        return None
-    if tool_choice is True:
-        return "required"
-    if isinstance(tool_choice, dict):
-        function = tool_choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
-        if not isinstance(name, str):
-            raise ValueError(f"unsupported tool_choice {tool_choice!r}")
-        tool_choice = name
-    if tool_choice in ("auto", "none"):
-        return tool_choice
-    if tool_choice in ("any", "required"):
-        return "required"
-    if tool_choice in tool_names:
-        return tool_choice
-    raise ValueError(f"tool_choice {tool_choice!r} names no bound tool; bound tools: {list(tool_names)}")
-
-
-def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
-    """Return the JSON schema of a forced tool call, for a llama.cpp grammar.
-
-    Args:
-        tools: The bound tools in OpenAI format.
-        names: The tools the call may name (one when a tool is forced by name).
-
-    Returns:
-        ``{"name": <const>, "arguments": <the tool's parameters>}``, or an ``anyOf`` of such
-        objects when several tools are allowed, so the arguments always match the name.
-    """
-    by_name = {t["function"]["name"]: t["function"] for t in tools}
-    variants: list[dict[str, Any]] = []
-    for name in names:
-        parameters = by_name[name].get("parameters") or {"type": "object", "properties": {}}
-        variants.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": name}, "arguments": parameters},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-        )
-    return variants[0] if len(variants) == 1 else {"anyOf": variants}
-
-
-def _call_seed(seed: int | None) -> int:
-    return random.getrandbits(31) if seed is None else seed
-
-
-def _new_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def _loads_lenient(text: str) -> Any:
-    text = text.strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
-    return json.loads(text)
-
-
-def _call_from_obj(obj: Any, raw: str) -> ToolCall | InvalidToolCall:
-    if isinstance(obj, dict):
-        name = obj.get("name")
-        args = obj.get("arguments", obj.get("parameters", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                pass
-        if isinstance(name, str) and isinstance(args, dict):
-            return tool_call(name=name, args=args, id=_new_call_id())
-    return invalid_tool_call(
-        name=obj.get("name") if isinstance(obj, dict) else None,
-        args=raw,
-        id=_new_call_id(),
-        error="expected a JSON object with a string 'name' and an object 'arguments'",
-    )
-
-
-def parse_forced_call(text: str) -> ToolCall | InvalidToolCall:
-    """Parse the grammar-constrained output of a forced tool call.
-
-    Args:
-        text: The model output (``{"name": ..., "arguments": {...}}``).
-
-    Returns:
-        A tool call, or an invalid tool call keeping the raw text (e.g. cut by ``max_tokens``).
-    """
-    try:
-        obj = _loads_lenient(text)
-    except json.JSONDecodeError as exc:
-        return invalid_tool_call(name=None, args=text, id=_new_call_id(), error=f"not valid JSON ({exc})")
-    return _call_from_obj(obj, text)
-
-
-def parse_tool_calls(
-    text: str, tool_names: Sequence[str]
-) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
-    """Parse tool calls out of free model text.
-
-    Recognises Qwen/Hermes ``<tool_call>{...}</tool_call>`` blocks, Mistral
-    ``[TOOL_CALLS][{...}]`` and, when the whole reply is one JSON object (optionally fenced)
-    naming a bound tool, that object.
-
-    Args:
-        text: The model output.
-        tool_names: The names of the bound tools.
-
-    Returns:
-        The remaining text, the valid tool calls, and the calls that did not parse.
-    """
-    calls: list[ToolCall] = []
-    invalid: list[InvalidToolCall] = []
-
-    def add(raw: str) -> None:
-        try:
-            obj = _loads_lenient(raw)
-        except json.JSONDecodeError as exc:
-            invalid.append(
-                invalid_tool_call(name=None, args=raw, id=_new_call_id(), error=f"bad JSON: {exc}")
-            )
-            return
-        for item in obj if isinstance(obj, list) else [obj]:
-            result = _call_from_obj(item, raw)
-            (calls if "error" not in result else invalid).append(result)  # type: ignore[arg-type]
-
-    if "<tool_call>" in text:
-        for match in _TOOL_CALL_TAG.finditer(text):
-            add(match.group(1))
-        return _TOOL_CALL_TAG.sub("", text).strip(), calls, invalid
-    if "[TOOL_CALLS]" in text:
-        head, _, tail = text.partition("[TOOL_CALLS]")
-        tail = tail.strip()
-        if "[ARGS]" in tail:  # Mistral v11+: [TOOL_CALLS]name[ARGS]{...}
-            for segment in tail.split("[TOOL_CALLS]"):
-                name, _, args = segment.partition("[ARGS]")
-                add(json.dumps({"name": name.strip(), "arguments": _safe_json(args)}))
-        else:
-            add(tail)
-        return head.strip(), calls, invalid
-    try:
-        obj = _loads_lenient(text)
-    except json.JSONDecodeError:
-        return text, calls, invalid
-    if isinstance(obj, dict) and obj.get("name") in tool_names:
-        add(json.dumps(obj))
-        return "", calls, invalid
-    return text, calls, invalid
-
-
-def _safe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-class _ToolTextSplitter:
-    """Streams text while holding back anything that may turn out to be a tool call."""
-
-    def __init__(self) -> None:
-        self.emitted = ""
-        self.held = ""
-        self.capturing = False
-
-    def feed(self, piece: str) -> str:
-        """Add a piece of model text; return the part that is safe to show now."""
-        self.held += piece
-        if self.capturing:
-            return ""
-        if not self.emitted and self.held.lstrip()[:1] in ("{", "`"):
-            self.capturing = True  # possibly a bare JSON call: decide at the end
-            return ""
-        for marker in _MARKERS:
-            index = self.held.find(marker)
-            if index != -1:
-                out, self.held = self.held[:index], self.held[index:]
-                self.capturing = True
-                self.emitted += out
-                return out
-        keep = 0
-        for marker in _MARKERS:  # keep a suffix that could be the start of a marker
-            for size in range(min(len(marker) - 1, len(self.held)), 0, -1):
-                if self.held.endswith(marker[:size]):
-                    keep = max(keep, size)
-                    break
-        out = self.held[: len(self.held) - keep]
-        self.held = self.held[len(self.held) - keep :]
-        self.emitted += out
-        return out
 
 
 # --------------------------------------------------------------------------------------------
