@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from fusion_graph._runtime import build_runtime
 from fusion_graph.config import FusionConfig
+from fusion_graph.errors import ConfigError
 from fusion_graph.node import fusion_message
 from fusion_graph.runner import Fusion
 
@@ -50,6 +51,12 @@ class FusionChatModel(BaseChatModel):
         """Create the model; the config may be given positionally."""
         if config is not None:
             data["config"] = config
+        if not isinstance(data.get("config"), FusionConfig):
+            raise ConfigError(
+                "config",
+                "FusionChatModel needs a FusionConfig",
+                "pass FusionChatModel(FusionConfig(pool=[...]))",
+            )
         super().__init__(**data)
 
     @property
@@ -64,7 +71,16 @@ class FusionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools to every member; the fused answer may be a tool call."""
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        formatted = []
+        for index, tool in enumerate(tools):
+            try:
+                formatted.append(convert_to_openai_tool(tool))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(
+                    "tools",
+                    f"tools[{index}] ({tool!r:.60}) is not a tool: {exc}",
+                    "pass LangChain tools, functions, pydantic models or OpenAI tool dicts",
+                ) from exc
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
         return self.bind(tools=formatted, **kwargs)

@@ -51,7 +51,7 @@ class ModelSpec(BaseModel):
 
     model: str | BaseChatModel
     """A spec string ``provider:model`` (e.g. ``"mistral:mistral-small-latest"``) or a chat model."""
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
     """A unique name in the pool; derived from the model when not given."""
     base_url: str | None = None
     """The server's base URL, for OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio)."""

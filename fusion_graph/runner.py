@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -106,15 +106,44 @@ class Fusion:
         messages = to_messages(prompt)
         run_config = self._run_config(thread_id, config)
         inputs: dict[str, Any] | None = {"messages": messages}
-        if thread_id is not None and self.graph.checkpointer is not None:
-            snapshot = await self.graph.aget_state(run_config)
-            if snapshot.values.get("answer") is not None and not snapshot.next:
-                return self.result(snapshot.values)
-            if snapshot.next:
+        if thread_id is not None:
+            thread = await self.thread_state(run_config, messages)
+            if thread == "finished":
+                return self.result((await self.graph.aget_state(run_config)).values)
+            if thread == "interrupted":
                 inputs = None
         async with self.tools_open():
             state = await self.graph.ainvoke(inputs, run_config)
         return self.result(state)
+
+    async def thread_state(self, run_config: RunnableConfig, messages: Sequence[BaseMessage]) -> str:
+        """Where a thread stands for this prompt: ``new``, ``finished`` or ``interrupted``.
+
+        A thread whose last message is a fused answer to the same prompt is ``finished``; one whose
+        last message is not a fused answer was cut short (a crash, a kill) and is ``interrupted``,
+        whatever LangGraph's ``next`` says (it leaves out tasks that already wrote); a finished
+        thread given a new prompt takes it as the conversation's next turn (``new``).
+
+        Raises:
+            ConfigError: A thread id was given but the fusion has no checkpointer.
+        """
+        if self.graph.checkpointer is None:
+            raise ConfigError(
+                "thread_id",
+                "a thread needs a checkpointer to be saved and resumed",
+                "pass checkpointer=InMemorySaver() or AsyncSqliteSaver(...), or drop thread_id",
+            )
+        snapshot = await self.graph.aget_state(run_config)
+        stored: list[BaseMessage] = list(snapshot.values.get("messages", []))
+        if not stored:
+            return "new"
+        last = stored[-1]
+        if not (isinstance(last, AIMessage) and last.name == "fusion"):
+            return "interrupted"
+        asked = [m for m in stored if isinstance(m, HumanMessage)]
+        wanted = [m for m in messages if isinstance(m, HumanMessage)]
+        same = bool(asked and wanted) and asked[-1].content == wanted[-1].content
+        return "finished" if same and snapshot.values.get("answer") is not None else "new"
 
     @contextlib.asynccontextmanager
     async def tools_open(self) -> AsyncIterator[None]:
@@ -139,11 +168,10 @@ class Fusion:
         (the prompt is then not used) instead of starting a new one.
         """
         run_config = self._run_config(thread_id, None)
-        inputs: dict[str, Any] | None = {"messages": to_messages(prompt)}
-        if thread_id is not None and self.graph.checkpointer is not None:
-            snapshot = await self.graph.aget_state(run_config)
-            if snapshot.next:
-                inputs = None
+        messages = to_messages(prompt)
+        inputs: dict[str, Any] | None = {"messages": messages}
+        if thread_id is not None and await self.thread_state(run_config, messages) == "interrupted":
+            inputs = None
         async with self.tools_open():
             async for mode, chunk in self.graph.astream(inputs, run_config, stream_mode=list(stream_mode)):
                 yield mode, chunk
@@ -179,6 +207,4 @@ async def fuse(
         >>> result = await fuse("Is 1001 prime? Explain briefly.", config)
         >>> print(result.answer)
     """
-    return await Fusion(config, tools=tools, checkpointer=checkpointer).run(
-        prompt, thread_id=thread_id
-    )
+    return await Fusion(config, tools=tools, checkpointer=checkpointer).run(prompt, thread_id=thread_id)

@@ -13,6 +13,7 @@ EXPECTED = {
     "fusion_node_graph.py": "4 messages kept in the thread",
     "fusion_agent.py": "tool  42",
     "local_default.py": "decided by",
+    "when_models_fail.py": "decided by: fallback:judge-8b",
 }
 
 

@@ -100,7 +100,7 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
                         call.cancel()
                     message = await call
                 if not message.text.strip() and not message.tool_calls:
-                    kind, error = "empty", "the model returned an empty answer"
+                    kind, error = _empty_reason(message)
             except asyncio.CancelledError:
                 if kind != "cancelled":
                     raise
@@ -232,16 +232,31 @@ async def _answer(
             runnable_now, outgoing, config, spend, stream=runtime.config.deadline is not None
         )
         message = restore_message(message, provider, id_map)
-        if not message.tool_calls or not tools or runtime.bound_tools:
+        invalid = message.invalid_tool_calls
+        if not (message.tool_calls or invalid) or not tools or runtime.bound_tools:
             return message
         messages.append(message)
         results = await asyncio.gather(*(_run_tool(by_name, call) for call in message.tool_calls))
-        for call, result in zip(message.tool_calls, results, strict=True):
+        calls: list[tuple[str, dict[str, Any], ToolMessage]] = [
+            (call["name"], call["args"], result)
+            for call, result in zip(message.tool_calls, results, strict=True)
+        ]
+        for bad in invalid:  # arguments that are not JSON: say so, and let the model try again
+            name, raw = bad.get("name") or "?", str(bad.get("args") or "")
+            reply = ToolMessage(
+                content=f"the arguments of {name} are not valid JSON ({bad.get('error') or 'parse error'}): "
+                f"{raw[:200]!r}; call it again with JSON arguments",
+                tool_call_id=bad.get("id") or "",
+                name=name,
+                status="error",
+            )
+            calls.append((name, {"_raw_arguments": raw[:_TRACE_LIMIT]}, reply))
+        for name, args, result in calls:
             messages.append(result)
             trace.append(
                 {
-                    "name": call["name"],
-                    "args": call["args"],
+                    "name": name,
+                    "args": args,
                     "result": result.text[:_TRACE_LIMIT],
                     "error": result.status == "error",
                 }
@@ -288,6 +303,15 @@ async def _call(
         spend.reported_usd += float(reported)
         spend.reported_tokens = (spend.reported_tokens[0] + spent[0], spend.reported_tokens[1] + spent[1])
     return message
+
+
+def _empty_reason(message: AIMessage) -> tuple[str, str]:
+    """Why an answer with no text and no tool call is a failure."""
+    if message.invalid_tool_calls:
+        bad = message.invalid_tool_calls[0]
+        raw = str(bad.get("args") or "")[:200]
+        return "error", f"invalid tool call {bad.get('name')!r}: arguments are not valid JSON: {raw!r}"
+    return "empty", "the model returned an empty answer"
 
 
 def provider_of(spec: Member, model: BaseChatModel) -> str:

@@ -55,6 +55,27 @@ def provider_info(prefix: str) -> ProviderInfo:
 
 
 def resolve_model(spec: ModelSpec, field: str = "model") -> BaseChatModel:
+    """Build the chat model a spec describes (see :func:`_resolve`).
+
+    Raises:
+        ConfigError: The provider's extra is missing, its API key is not set, a base URL is needed, or
+            the provider rejects a parameter (the field named is ``<field>.params``).
+    """
+    try:
+        return _resolve(spec, field)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise ConfigError(
+            f"{field}.params",
+            f"the {spec.provider or 'model'} provider rejected a parameter: {detail}",
+            "check the names and types in params against the provider's chat model",
+        ) from exc
+
+
+def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
     """Build the chat model a spec describes.
 
     Args:
@@ -98,24 +119,26 @@ def resolve_model(spec: ModelSpec, field: str = "model") -> BaseChatModel:
 
         base_url = spec.base_url or (OPENROUTER_BASE_URL if prefix == "openrouter" else None)
         params.setdefault("stream_usage", True)
+        params.setdefault("timeout", spec.timeout)
         return ChatOpenAI(
             model=name,
             base_url=base_url,
             api_key=api_key or "not-needed",  # type: ignore[arg-type]
-            timeout=spec.timeout,
             **params,
         )
     if prefix == "anthropic":
         from langchain_anthropic import ChatAnthropic
 
-        params.update(model=name, api_key=api_key, base_url=spec.base_url, timeout=spec.timeout)
+        params.setdefault("timeout", spec.timeout)
+        params.update(model=name, api_key=api_key, base_url=spec.base_url)
         return ChatAnthropic(**params)
     if prefix == "mistral":
         from langchain_mistralai import ChatMistralAI
 
         if spec.base_url:
             params["endpoint"] = spec.base_url
-        params.update(model=name, api_key=api_key, timeout=int(spec.timeout or 120))
+        params.setdefault("timeout", int(spec.timeout or 120))
+        params.update(model=name, api_key=api_key)
         return ChatMistralAI(**params)
     from langchain_ollama import ChatOllama
 

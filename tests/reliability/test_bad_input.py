@@ -250,14 +250,6 @@ def test_a_fallback_judge_without_its_server_url_is_named():
 # ------------------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "providers/__init__.py resolve_model: a member param of the wrong type for the provider "
-        "(params={'temperature': 'hot'}) escapes as pydantic.ValidationError from ChatOpenAI, not as a "
-        "ConfigError naming pool[0].params.temperature"
-    ),
-)
 def test_a_param_the_provider_rejects_is_a_config_error():
     member = Member("openai:m", base_url=LOCAL, params={"temperature": "hot"})
     with pytest.raises(ConfigError) as info:
@@ -266,14 +258,6 @@ def test_a_param_the_provider_rejects_is_a_config_error():
     assert "temperature" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "providers/__init__.py resolve_model passes timeout=spec.timeout and **params to ChatOpenAI, "
-        "so params={'timeout': 2} raises TypeError 'got multiple values for keyword argument "
-        "timeout' instead of a ConfigError (or the param taking effect as the HTTP client timeout)"
-    ),
-)
 def test_a_timeout_in_params_is_not_a_type_error():
     member = Member("openai:m", base_url=LOCAL, params={"timeout": 2, "max_retries": 0})
     try:
@@ -282,73 +266,38 @@ def test_a_timeout_in_params_is_not_a_type_error():
         assert exc.field.startswith("pool[0]") and "timeout" in str(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "chat_model.py FusionChatModel.bind_tools passes each tool to convert_to_openai_tool "
-        "unchecked: bind_tools([42]) raises langchain's bare ValueError 'Unsupported function', "
-        "not a ConfigError naming 'tools'"
-    ),
-)
 def test_fusion_chat_model_bind_tools_with_a_non_tool():
     with pytest.raises(ConfigError) as info:
         FusionChatModel(FusionConfig(pool=POOL)).bind_tools([42])  # type: ignore[list-item]
     assert info.value.field == "tools"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "chat_model.py FusionChatModel is a pydantic model without the ConfigError translation "
-        "that FusionConfig and Member have: FusionChatModel() raises pydantic.ValidationError, "
-        "not a ConfigError naming 'config'"
-    ),
-)
 def test_fusion_chat_model_without_a_config():
     with pytest.raises(ConfigError) as info:
         FusionChatModel()
     assert info.value.field == "config"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config.py FusionConfig._name_members accepts an explicit empty member name: "
-        "Member('fake:a', name='') gives a member called '' (candidates, usage and events keyed by "
-        "''), where a ConfigError naming pool[0].name is expected"
-    ),
-)
 def test_an_empty_member_name_is_rejected():
     with pytest.raises(ConfigError) as info:
-        FusionConfig(pool=[Member("fake:a", name="")])
+        FusionConfig(pool=[{"model": "fake:a", "name": ""}])
     assert info.value.field == "pool[0].name"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runner.py Fusion.run returns the stored result of a finished thread without comparing "
-        "prompts: fuse('another question', cfg, checkpointer=saver, thread_id='t') answers the "
-        "thread's first question silently; a ConfigError naming thread_id is expected"
-    ),
-)
-async def test_a_finished_thread_of_another_prompt_is_not_returned_as_this_prompts_answer():
-    config = FusionConfig(pool=POOL, judge="fake:j")
-    saver = InMemorySaver()
-    await fuse("Is 1001 prime?", config, checkpointer=saver, thread_id="t")
     with pytest.raises(ConfigError) as info:
-        await fuse("What is the capital of France?", config, checkpointer=saver, thread_id="t")
-    assert info.value.field == "thread_id"
+        Member("fake:a", name="  ")
+    assert info.value.field == "name"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runner.py Fusion.run accepts a thread_id without a checkpointer and silently persists "
-        "nothing, so a second run with that thread_id calls every model again; a ConfigError "
-        "naming thread_id (pass a checkpointer) is expected"
-    ),
-)
+async def test_a_finished_thread_given_another_prompt_takes_it_as_the_next_turn():
+    config = FusionConfig(pool=POOL, judge="fake:j")
+    fusion = Fusion(config, checkpointer=InMemorySaver())
+    await fusion.run("Is 1001 prime?", thread_id="t")
+    await fusion.run("What is the capital of France?", thread_id="t")
+    state = await fusion.graph.aget_state({"configurable": {"thread_id": "t"}})
+    asked = [m.content for m in state.values["messages"] if m.type == "human"]
+    assert asked == ["Is 1001 prime?", "What is the capital of France?"]
+    assert len(state.values["candidates"]) == len(POOL)  # only this turn's answers
+
+
 async def test_a_thread_id_without_a_checkpointer_is_refused():
     with pytest.raises(ConfigError) as info:
         await fuse("Is 1001 prime?", FusionConfig(pool=POOL, judge="fake:j"), thread_id="t")

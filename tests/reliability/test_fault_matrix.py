@@ -127,9 +127,7 @@ MEMBER_CASES: dict[str, MemberCase] = {
     "empty-content-streaming": MemberCase(
         [Fault.EMPTY_CONTENT], stream=True, kinds=("empty",), words=("empty",), calls=1
     ),
-    "invalid-tool-args": MemberCase(
-        [Fault.INVALID_TOOL_ARGS], kinds=("empty", "error"), calls=1, tools=[lookup]
-    ),
+    "invalid-tool-args": MemberCase([Fault.INVALID_TOOL_ARGS], ok=True, calls=2, tools=[lookup]),
     "stream-stall": MemberCase(
         [Fault.STREAM_STALL], stream=True, kinds=("timeout", "error"), words=TIMEOUT_WORDS
     ),
@@ -364,16 +362,7 @@ async def test_a_cost_the_provider_reports_is_used_instead_of_the_configured_pri
     assert result.usage.members["victim"].cost_usd == pytest.approx(0.0123)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "nodes/member.py: a reply whose only tool call has arguments that are not JSON "
-        "(AIMessage.invalid_tool_calls) is reported as error_kind='empty', 'the model returned an "
-        "empty answer'; the invalid call, its tool name and raw arguments are dropped, so the "
-        "result does not say what went wrong"
-    ),
-)
-async def test_a_tool_call_with_invalid_json_arguments_is_reported_as_such():
+async def test_a_tool_call_with_invalid_json_arguments_goes_back_to_the_model():
     models = _models(victim=ModelScript(faults=[Fault.INVALID_TOOL_ARGS]))
     async with OpenAIStubServer(models=models) as server:
         config = FusionConfig(
@@ -381,5 +370,18 @@ async def test_a_tool_call_with_invalid_json_arguments_is_reported_as_such():
         )
         result = await fuse("How many people live in Lyon?", config, tools=[lookup])
     (victim,) = [c for c in result.candidates if c.member == "victim"]
-    assert victim.error_kind == "error"
-    assert "lookup" in (victim.error or "") and "<<not json>>" in (victim.error or "")
+    assert victim.ok  # told its arguments were not JSON, it answered on the next step
+    (bad,) = victim.tool_trace
+    assert bad.name == "lookup" and bad.error
+    assert "not valid JSON" in bad.result and "<<not json>>" in bad.args["_raw_arguments"]
+
+
+async def test_invalid_tool_call_json_without_tools_is_reported_as_such():
+    models = _models(victim=ModelScript(faults=[Fault.INVALID_TOOL_ARGS]))
+    async with OpenAIStubServer(models=models) as server:
+        config = FusionConfig(
+            pool=[_member(server, "good"), _member(server, "victim")], judge=_judge(server, "judge")
+        )
+        result = await fuse("How many people live in Lyon?", config)
+    (victim,) = [c for c in result.candidates if c.member == "victim"]
+    assert victim.error_kind == "error" and "not valid JSON" in (victim.error or "")

@@ -168,18 +168,6 @@ def test_a_debate_killed_mid_round_one_resumes_without_asking_round_zero_again(
         assert by_round[(name, 1)].text == f"{name}, revised: not prime."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runner.py Fusion.run/stream resume a thread only when snapshot.next is non-empty, but "
-        "LangGraph's StateSnapshot.next leaves out tasks that already have pending writes: a thread "
-        "stopped after every task of its last saved step wrote (e.g. every round-0 member, or the "
-        "gather after them) but before the next checkpoint was saved (LangGraph saves checkpoints "
-        "in the background by default) has next == () and no answer, so run() sends the prompt "
-        "again as a new input: round 0 is asked again, the prompt is appended twice and the "
-        "candidates are duplicated"
-    ),
-)
 async def test_a_thread_stopped_before_its_round_zero_checkpoint_resumes_from_pending_writes(
     tmp_path: Path,
 ):
