@@ -47,15 +47,39 @@ class MergeVerdict(BaseModel):
 Verdict = BestOfVerdict | MergeVerdict
 
 
-def verdict_schema(mode: str, labels: list[str]) -> type[BaseModel]:
+def verdict_schema(mode: str, labels: list[str], *, fixed_order: bool = False) -> type[BaseModel]:
     """The schema the judge must fill for these candidates.
 
     Labels are an enum of the labels shown and best-of scores must cover every candidate once, so
     providers with structured output (and grammar-constrained local models) cannot return a label
     that was not shown. The parsed value converts to :class:`BestOfVerdict` / :class:`MergeVerdict`.
+
+    Args:
+        mode: ``merge`` or anything else (a best-of verdict).
+        labels: The labels shown, in order.
+        fixed_order: Score the candidates in the order shown, one fixed label each (a JSON-schema
+            ``prefixItems`` tuple): a grammar then cannot score a label twice. For grammar-constrained
+            local judges; some hosted APIs reject ``prefixItems``.
     """
     if mode == "merge":
         return MergeVerdict
+    if fixed_order:
+        fixed: list[Any] = []
+        for i, label in enumerate(labels):
+            one: Any = Literal[label]  # pyright: ignore[reportInvalidTypeForm]
+            fixed.append(
+                create_model(
+                    f"Score{i + 1}", __base__=CandidateScore, label=(one, Field(description="Its label."))
+                )
+            )
+        any_label: Any = Literal[tuple(labels)]  # pyright: ignore[reportInvalidTypeForm]
+        in_order: Any = tuple[tuple(fixed)]  # pyright: ignore[reportInvalidTypeForm]
+        return create_model(
+            "BestOfVerdict",
+            __base__=BestOfVerdict,
+            winner=(any_label, Field(description="The label of the best candidate.")),
+            scores=(in_order, Field(description="One score per candidate, in the order shown.")),
+        )
     label_type: Any = Literal[tuple(labels)]  # pyright: ignore[reportInvalidTypeForm]
     score = create_model(
         "CandidateScore",

@@ -70,7 +70,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             return decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
         asks_tools = any(record["tool_calls"] for record in order)
         public: type[BaseModel] = MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
-        schema = verdict_schema("merge" if public is MergeVerdict else "best-of", list(labels))
+        kind = "merge" if public is MergeVerdict else "best-of"
         system = {
             "merge": prompts.MERGE_SYSTEM,
             "debate": prompts.DEBATE_JUDGE_SYSTEM,
@@ -93,6 +93,8 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             started = time.perf_counter()
             raw: AIMessage | None = None
             try:
+                grammar_judge = getattr(model, "_llm_type", "") == "fusion-graph-local"
+                schema = verdict_schema(kind, list(labels), fixed_order=grammar_judge)
                 structured = model.with_structured_output(schema, include_raw=True)
                 async with asyncio.timeout(spec.timeout):
                     out = await structured.ainvoke(messages, _judge_config(name))

@@ -252,3 +252,23 @@ async def test_stored_result_keeps_its_own_mode():
         PROMPT, thread_id="t"
     )
     assert reread.mode == "merge"
+
+
+def test_fixed_order_schema_scores_each_label_once_by_construction():
+    from fusion_graph.verdicts import verdict_schema
+
+    schema = verdict_schema("best-of", ["answer_1", "answer_2"], fixed_order=True)
+    json_schema = schema.model_json_schema()
+    assert "prefixItems" in str(json_schema)
+    good = {
+        "winner": "answer_2",
+        "rationale": "r",
+        "scores": [
+            {"label": "answer_1", "score": 1, "reason": "x"},
+            {"label": "answer_2", "score": 9, "reason": "y"},
+        ],
+    }
+    schema.model_validate(good)
+    twice = {**good, "scores": [good["scores"][1], good["scores"][1]]}
+    with pytest.raises(ValueError):
+        schema.model_validate(twice)
