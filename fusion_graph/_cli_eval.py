@@ -80,7 +80,7 @@ def eval_command(
         console.print(Text(f"results: {out}", style="dim"))
     if plot is not None:
         try:
-            write_plot(summaries, plot, title=f"{Path(dataset).name}: accuracy vs cost ({len(items)} items)")
+            write_plot(summaries, plot, name=Path(dataset).name)
         except ConfigError as exc:
             err.print(Text.assemble(("Plot error: ", "bold red"), (str(exc), "red")))
             raise typer.Exit(2) from None

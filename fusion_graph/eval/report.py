@@ -70,17 +70,25 @@ def print_table(console: Console, summaries: Sequence[Summary], title: str = "")
 
     table = Table(title=title or None, title_justify="left")
     for column, justify in (("configuration", "left"), ("accuracy", "right"), ("correct", "right"),
-                            ("tokens", "right"), ("cost USD", "right"), ("p50 latency s", "right"),
+                            ("tokens", "right"), ("USD", "right"), ("p50 s", "right"),
                             ("errors", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for s in summaries:
         table.add_row(s.config, f"{s.accuracy:.0%}", f"{s.correct}/{s.items}", f"{s.tokens:,}",
                       f"{s.cost_usd:.4f}", f"{s.p50_latency_s:.2f}", str(s.errors))
     console.print(table)
 
 
-def plot(summaries: Sequence[Summary], path: Path, title: str = "") -> Path:
+def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
     """Write a PNG of accuracy against cost per item (tokens per item when every cost is zero).
+
+    Args:
+        summaries: From :func:`summarize`.
+        path: The PNG file to write.
+        name: The dataset's name, for the title.
+
+    Returns:
+        ``path``.
 
     Raises:
         ConfigError: matplotlib is not installed (the ``eval`` extra).
@@ -98,17 +106,20 @@ def plot(summaries: Sequence[Summary], path: Path, title: str = "") -> Path:
     xs = [(s.cost_usd if priced else s.tokens) / max(1, s.items) for s in summaries]
     ys = [100 * s.accuracy for s in summaries]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for s, x, y in zip(summaries, xs, ys, strict=True):
+    for i, (s, x, y) in enumerate(zip(summaries, xs, ys, strict=True)):
         fusion = s.config.startswith("fusion:")
         ax.scatter([x], [y], s=70, marker="o" if fusion else "s", color="tab:blue" if fusion else "tab:gray",
                    zorder=3)
-        ax.annotate(s.config, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        # Alternate labels above and below, so that points close together stay readable.
+        ax.annotate(s.config, (x, y), textcoords="offset points", xytext=(6, 7 if i % 2 == 0 else -15),
+                    fontsize=9)
     ax.set_xlabel("cost per item (USD)" if priced else "tokens per item (no prices set)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-5, 105)
+    ax.set_ylim(-12, 108)
     ax.grid(True, alpha=0.3)
     n = max((s.items for s in summaries), default=0)
-    ax.set_title(title or f"accuracy vs {'cost' if priced else 'tokens'} ({n} items)")
+    prefix = f"{name}: " if name else ""
+    ax.set_title(f"{prefix}accuracy vs {'cost' if priced else 'tokens'} per item ({n} items)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
