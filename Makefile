@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[local,dev]'
+	# BFCL v4 data for `fusion eval`: only its data files are read, so none of its pinned, heavy deps.
+	$(BIN)/pip install --quiet --no-deps 'bfcl-eval==2026.3.23'
 	touch $(STAMP)
 
 install: $(STAMP)
