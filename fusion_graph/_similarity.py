@@ -6,7 +6,7 @@ import re
 from difflib import SequenceMatcher
 from itertools import combinations
 
-__all__ = ["agreement", "most_consistent", "similarity"]
+__all__ = ["agreement", "final_number", "most_consistent", "similarity"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 
@@ -23,10 +23,25 @@ def similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, left, right, autojunk=False).ratio()
 
 
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+
+
+def final_number(text: str) -> str | None:
+    """The last number in an answer (commas dropped), where a numeric answer usually ends."""
+    found = _NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
 def agreement(texts: list[str]) -> float | None:
-    """The lowest pairwise similarity of the answers (``None`` for fewer than two)."""
+    """The lowest pairwise similarity of the answers (``None`` for fewer than two).
+
+    Answers worded alike but ending on different numbers do not agree (0.0), whatever their wording.
+    """
     if len(texts) < 2:
         return None
+    numbers = {final_number(text) for text in texts}
+    if len(numbers) > 1 and None not in numbers:
+        return 0.0
     return min(similarity(a, b) for a, b in combinations(texts, 2))
 
 

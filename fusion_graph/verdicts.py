@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -48,6 +49,12 @@ Verdict = BestOfVerdict | MergeVerdict
 
 
 def verdict_schema(mode: str, labels: list[str], *, fixed_order: bool = False) -> type[BaseModel]:
+    """The schema the judge must fill for these candidates (built once per set of labels)."""
+    return _verdict_schema(mode, tuple(labels), fixed_order)
+
+
+@functools.lru_cache(maxsize=256)
+def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> type[BaseModel]:
     """The schema the judge must fill for these candidates.
 
     Labels are an enum of the labels shown and best-of scores must cover every candidate once, so

@@ -272,3 +272,22 @@ def test_fixed_order_schema_scores_each_label_once_by_construction():
     twice = {**good, "scores": [good["scores"][1], good["scores"][1]]}
     with pytest.raises(ValueError):
         schema.model_validate(twice)
+
+
+async def test_answers_worded_alike_with_different_numbers_do_not_end_a_debate():
+    cfg = config(
+        member("a", "The total is 42 apples.", "The total is 42 apples."),
+        member("b", "The total is 43 apples.", "The total is 42 apples."),
+        mode="debate",
+        rounds=2,
+    )
+    result = await fuse(PROMPT, cfg)
+    assert result.rounds == 1 and result.converged  # agreed only once the numbers matched
+
+
+def test_agreement_reads_final_numbers():
+    from fusion_graph._similarity import agreement, final_number
+
+    assert final_number("so 1,001 = 7 x 11 x 13") == "13"
+    assert agreement(["It is 12.", "It is 13."]) == 0.0
+    assert agreement(["It is 12.", "It is 12."]) == 1.0
