@@ -119,12 +119,7 @@ class FusionResult(BaseModel):
                 error=r["error"],
                 error_kind=r["error_kind"],
                 latency_s=r["latency_s"],
-                usage=Usage(
-                    input_tokens=r["input_tokens"],
-                    output_tokens=r["output_tokens"],
-                    cost_usd=r["cost_usd"],
-                    calls=1,
-                ),
+                usage=Usage.of_record(r),
                 tool_calls=r["tool_calls"],
                 tool_trace=[ToolTraceEntry(**t) for t in r["tool_trace"]],
                 partial=r.get("partial", False),
@@ -153,12 +148,7 @@ class FusionResult(BaseModel):
             judge_calls=[
                 JudgeCall(
                     judge=j["judge"],
-                    usage=Usage(
-                        input_tokens=j["input_tokens"],
-                        output_tokens=j["output_tokens"],
-                        cost_usd=j["cost_usd"],
-                        calls=1,
-                    ),
+                    usage=Usage.of_record(j),
                     latency_s=j["latency_s"],
                     error=j["error"],
                     raw=j["raw"],

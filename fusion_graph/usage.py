@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -27,6 +27,16 @@ class Usage(BaseModel):
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
 
+    @classmethod
+    def of_record(cls, record: Mapping[str, Any]) -> Usage:
+        """The usage of one call recorded in the graph state (a candidate or a judge call)."""
+        return cls(
+            input_tokens=record["input_tokens"],
+            output_tokens=record["output_tokens"],
+            cost_usd=record["cost_usd"],
+            calls=1,
+        )
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
@@ -48,19 +58,10 @@ class UsageReport(BaseModel):
         """Sum candidate and judge-call records."""
         members: dict[str, Usage] = {}
         for record in candidates:
-            members[record["member"]] = members.get(record["member"], Usage()) + _usage(record)
-        judge = [_usage(record) for record in judge_calls]
+            members[record["member"]] = members.get(record["member"], Usage()) + Usage.of_record(record)
+        judge = [Usage.of_record(record) for record in judge_calls]
         total = sum([*members.values(), *judge], Usage())
         return cls(members=members, judge=judge, total=total)
-
-
-def _usage(record: dict[str, Any]) -> Usage:
-    return Usage(
-        input_tokens=record["input_tokens"],
-        output_tokens=record["output_tokens"],
-        cost_usd=record["cost_usd"],
-        calls=1,
-    )
 
 
 def tokens_of(message: AIMessage) -> tuple[int, int]:
