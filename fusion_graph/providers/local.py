@@ -237,6 +237,10 @@ class _ModelCache:
     models: dict[tuple[str, int, int, str], _Loaded] = field(default_factory=dict)
     loading: dict[tuple[str, int, int, str], threading.Lock] = field(default_factory=dict)
     exit_hook: bool = False
+    fds: threading.Lock = field(default_factory=threading.Lock)
+    """Held around every load: llama-cpp-python silences a load by swapping file descriptors 1 and 2
+    for /dev/null and back, and two loads interleaved in threads restore each other's /dev/null —
+    leaving the process's stdout and stderr silenced for good."""
 
 
 def _close_at_exit() -> None:
@@ -252,7 +256,8 @@ def _close_at_exit() -> None:
     for model in loaded:
         if model.lock.acquire(timeout=5):  # a generation still running keeps its model
             try:
-                model.llama.close()
+                with _CACHE.fds:
+                    model.llama.close()
             finally:
                 model.lock.release()
 
@@ -349,11 +354,12 @@ def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: 
         if loaded is not None:
             return loaded
         key_lock = _CACHE.loading.setdefault(key, threading.Lock())
-    with key_lock:  # one load per key; other keys load in parallel
+    with key_lock:  # one load per key; loads of other keys wait on _CACHE.fds, not on this lock
         with _CACHE.lock:
             loaded = _CACHE.models.get(key)
         if loaded is None:
-            loaded = _load(path, name, n_ctx, n_threads, verbose)
+            with _CACHE.fds:
+                loaded = _load(path, name, n_ctx, n_threads, verbose)
             with _CACHE.lock:
                 _CACHE.models[key] = loaded
                 if not _CACHE.exit_hook:
