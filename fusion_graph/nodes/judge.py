@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from langgraph.config import get_stream_writer
 from pydantic import BaseModel
@@ -55,6 +55,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
     config = runtime.config
 
     judge_in_pool = config.judge_member()
+    wrappers: dict[tuple[int, type[BaseModel]], Runnable[Any, Any]] = {}
 
     def decided(*args: Any) -> dict[str, Any]:
         return _decided(config.mode, judge_in_pool, *args)
@@ -95,7 +96,11 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             try:
                 grammar_judge = getattr(model, "_llm_type", "") == "fusion-graph-local"
                 schema = verdict_schema(kind, list(labels), fixed_order=grammar_judge)
-                structured = model.with_structured_output(schema, include_raw=True)
+                structured = wrappers.get((index, schema))
+                if structured is None:  # built once per judge and schema, not on every fusion
+                    structured = wrappers[(index, schema)] = model.with_structured_output(
+                        schema, include_raw=True
+                    )
                 async with asyncio.timeout(spec.timeout):
                     out = await structured.ainvoke(messages, _judge_config(name))
                 raw = out["raw"] if isinstance(out, dict) else None

@@ -1,3 +1,4 @@
+import pytest
 from langchain_core.messages import AIMessage, ToolCall
 from langchain_core.tools import tool
 
@@ -34,6 +35,7 @@ async def test_ainvoke_and_astream():
     assert chunks and "".join(str(c.content) for c in chunks)
 
 
+@pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
 async def test_as_the_model_of_a_langgraph_agent():
     from langgraph.prebuilt import create_react_agent
 
