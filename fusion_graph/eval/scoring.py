@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["extract_letter", "extract_number", "score", "score_call", "score_choice", "score_numeric"]
+from fusion_graph.answers import choice_letter, number_value
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\$?\.\d+")
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+__all__ = ["extract_letter", "extract_number", "score", "score_call", "score_choice", "score_numeric"]
 
 
 def extract_number(text: str) -> float | None:
-    """The last number in ``text`` (commas, ``$`` and a trailing period allowed), or ``None``.
+    r"""The final number of ``text``, or ``None`` (:func:`fusion_graph.answers.number_value` as a float).
+
+    The number of the last ``\boxed{}`` / ``####`` / "The answer is" marker that holds one, else the
+    last number (commas, ``$``, fractions and a trailing period allowed).
 
     Example:
         >>> extract_number("She started with 1,234.5 apples. #### $18.")
         18.0
     """
-    for raw in reversed(_NUMBER.findall(text)):
-        cleaned = raw.replace(",", "").replace("$", "")
-        try:
-            return float(cleaned)
-        except ValueError:
-            continue
-    return None
+    value = number_value(text)
+    return None if value is None else float(value)
 
 
 def score_numeric(text: str, expected: str | float) -> bool:
@@ -43,21 +39,17 @@ def score_numeric(text: str, expected: str | float) -> bool:
 
 
 def extract_letter(text: str, count: int) -> str | None:
-    """The choice letter a reply gives (``A``… for ``count`` choices), or ``None``.
+    r"""The choice letter a reply gives (``A``… for ``count`` choices), or ``None``.
 
-    An explicit ``answer is (B)`` / ``Answer: B`` wins (the last one); otherwise the first letter
-    standing alone (``B``, ``(B)``, ``B)``, ``B.``).
+    :func:`fusion_graph.answers.choice_letter`: an explicit ``answer is (B)`` / ``Answer: B`` /
+    ``\boxed{B}`` wins (the last one); otherwise the first letter standing alone (``B``, ``(B)``,
+    ``B)``, ``B.``).
 
     Example:
         >>> extract_letter("I think it is (C). Answer: B", 4)
         'B'
     """
-    valid = _LETTERS[:count]
-    explicit = re.findall(rf"answer(?:\s+is)?\s*[:\-]?\s*\(?\**([{valid}])\b", text, re.IGNORECASE)
-    if explicit:
-        return explicit[-1].upper()
-    alone = re.search(rf"(?:^|[\s(*\"'])([{valid}])(?:[).:\s*\"']|$)", text)
-    return alone.group(1) if alone else None
+    return choice_letter(text, count)
 
 
 def score_choice(text: str, expected: str, count: int) -> bool:
