@@ -37,7 +37,10 @@ def fusion_message(result: FusionResult) -> AIMessage:
 class FusionNode:
     """A node that fuses the pool's answers to the conversation and appends one ``AIMessage``.
 
-    It runs the fusion graph as a subgraph, so a parent's checkpointer and streaming reach it.
+    It runs the fusion graph as a subgraph, so a parent's checkpointer and streaming reach it,
+    and an ``interrupt()`` inside a member's tool pauses the parent graph (resume it with
+    ``Command(resume=...)``). A ``ToolRegistry`` given as ``tools`` is held open for each call
+    (reference-counted: concurrent calls share one opening).
 
     Example:
         >>> builder = StateGraph(MessagesState)
@@ -59,7 +62,12 @@ class FusionNode:
         self.fusion = Fusion(config, tools=tools)
 
     def as_subgraph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """The compiled fusion graph, to add as a node: it reads and appends to ``messages``."""
+        """The compiled fusion graph, to add as a node: it reads and appends to ``messages``.
+
+        Added this way, the graph runs without this node's ``__call__``, so nothing opens a
+        ``ToolRegistry`` for it: hold it open yourself (``async with registry:``) around the
+        parent graph's runs, or add the ``FusionNode`` itself, which does.
+        """
         return self.fusion.graph
 
     async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
@@ -70,5 +78,6 @@ class FusionNode:
                 "state.messages", "the state has no messages to answer",
                 "use FusionNode in a graph whose state has a non-empty 'messages' list",
             )
-        out = await self.fusion.graph.ainvoke({"messages": messages}, config)
+        async with self.fusion.tools_open():
+            out = await self.fusion.graph.ainvoke({"messages": messages}, config)
         return {"messages": [fusion_message(self.fusion.result(out))]}

@@ -147,10 +147,15 @@ class Fusion:
 
     @contextlib.asynccontextmanager
     async def tools_open(self) -> AsyncIterator[None]:
-        """Connect a tool registry for the run when the caller has not (``async with registry``)."""
+        """Hold the tool registry open for a run (``async with registry``, reference-counted).
+
+        A ``ToolRegistry`` counts its users: the first run (or the caller's own ``async with``)
+        connects the servers, concurrent runs share that opening and the last one out closes
+        it, so runs never close the registry under each other.
+        """
         tools = self.runtime.tools
-        if tools is not None and getattr(tools, "is_open", True) is False:
-            async with tools:  # type: ignore[attr-defined]
+        if isinstance(tools, contextlib.AbstractAsyncContextManager):
+            async with tools:
                 yield
         else:
             yield

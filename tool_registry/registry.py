@@ -188,6 +188,10 @@ class ToolRegistry:
         self._default_policy = MemberPolicy()
         self._table: dict[str, _Entry] = {}
         self._entered = False
+        self._users = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         for server in cfg.servers:
             self.add_server(server)
 
@@ -402,8 +406,8 @@ class ToolRegistry:
 
     @property
     def is_open(self) -> bool:
-        """Whether the registry is entered (``async with registry``) and its servers connected."""
-        return self._entered
+        """Whether some ``async with registry`` block holds the registry open (servers connected)."""
+        return self._users > 0
 
     @property
     def servers(self) -> dict[str, MCPConnection]:
@@ -545,15 +549,66 @@ class ToolRegistry:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def users(self) -> int:
+        """How many ``async with registry`` blocks hold the registry open right now."""
+        return self._users
+
     async def __aenter__(self) -> Self:
-        """Connect every server (concurrently): one persistent session each.
+        """Open the registry, or join the opening another caller already made.
+
+        Entering is reference-counted (as pydantic-ai's MCP servers do): the first enter
+        connects every server (concurrently, one persistent session each), later and
+        concurrent enters share that opening, and the last exit closes it. Nested
+        ``async with registry:`` blocks and concurrent fusions that each enter the registry
+        are therefore safe.
 
         Raises:
-            RegistryStateError: Already entered.
+            RegistryStateError: The registry is open in another event loop.
             ServerConnectionError: A server failed to connect and ``strict`` is set.
         """
-        if self._entered:
-            raise RegistryStateError("the registry is already entered")
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise RegistryStateError(
+                "the registry is open in another event loop; its sessions belong to that loop: "
+                "enter it from the loop that opened it, or close it there first"
+            )
+        if self._lock_loop is not loop:
+            # An asyncio.Lock binds to the loop that first waits on it; a registry closed in one
+            # loop (one asyncio.run) may be opened again in the next.
+            if self._lock.locked():
+                raise RegistryStateError("the registry is being opened in another event loop")
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        async with self._lock:
+            if not self._entered:
+                await self._open()
+                self._loop = loop
+            self._users += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leave the registry; the last user to leave closes every session and stdio server.
+
+        Raises:
+            RegistryStateError: More exits than enters.
+        """
+        if self._users <= 0:
+            raise RegistryStateError("`async with registry` exited more often than it was entered")
+        # Counted down before any await, so a cancelled exit never leaves the count high.
+        self._users -= 1
+        if self._users > 0:
+            return
+        async with self._lock:
+            if self._users == 0 and self._entered:
+                await self._close()
+
+    async def _open(self) -> None:
+        """Connect every server (concurrently); on failure close what was started."""
         self._entered = True
         self._connections = {
             name: MCPConnection(cfg, on_tools_changed=self._tools_changed, errlog=self._errlog)
@@ -576,22 +631,15 @@ class ToolRegistry:
             await self._close()
             raise failures[0]
         self._rebuild()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close every session and stop every stdio server."""
-        await self._close()
 
     async def _close(self) -> None:
         connections, self._connections = self._connections, {}
-        await asyncio.gather(*(c.aclose() for c in connections.values()), return_exceptions=True)
-        self._entered = False
-        self._rebuild()
+        try:
+            await asyncio.gather(*(c.aclose() for c in connections.values()), return_exceptions=True)
+        finally:
+            self._entered = False
+            self._loop = None
+            self._rebuild()
 
     async def _tools_changed(self, conn: MCPConnection) -> None:
         if self._connections.get(conn.name) is conn:
