@@ -104,7 +104,7 @@ _CHOICES = 10  # A–J
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _GROUP_SPACE = re.compile(r"(?<=\d)(?:\{,\}|\\,|[\u2009\u202f\u00a0])(?=\d{3}(?!\d))")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
-_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?")
+_DEGREE = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)")
 
 
 def _prepare(text: str) -> str:
@@ -422,10 +422,9 @@ def _dumps(value: Any) -> str:
 
 
 def _call_key(tool_calls: Sequence[Mapping[str, Any]]) -> str | None:
-    calls = sorted(_dumps(_canonical_call(call)) for call in tool_calls)
-    if not calls:
-        return None
-    return "call:[" + ",".join(calls) + "]"
+    calls = [_canonical_call(call) for call in tool_calls]
+    calls.sort(key=lambda call: (call["name"], _dumps(call)))
+    return "call:" + _dumps(calls) if calls else None
 
 
 def _render_call(call: Mapping[str, Any]) -> str:
