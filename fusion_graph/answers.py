@@ -48,8 +48,9 @@ A marker's value is normalised, first match wins:
 - ``"number"``: the first number of the last marker that holds one, else the *last* number in the text
   (GSM8K-style reasoning ends on its number). Tool calls are ignored.
 - ``"choice"``: a ``\boxed{B}`` / ``#### B`` marker or an explicit "answer is (B)" / "Answer: B", the
-  last one (letter case ignored there); else the first letter standing alone (``B``, ``(B)``, ``B)``,
-  ``B.``; a capital ``I`` starting a sentence such as "I think" is a pronoun, not a choice).
+  last one (letter case ignored there, but "the answer is a bit …" gives no letter); else the first
+  letter standing alone (``B``, ``(B)``, ``B)``, ``B.``; a capital ``I`` starting a sentence such as
+  "I think" is a pronoun, not a choice).
 - ``"tool_call"``: the tool-call key, ``None`` without a tool call. A call's key holds its name and
   its arguments, normalised: a JSON string is parsed, object keys sorted, strings stripped, integral
   floats made ints (``2.0`` is ``2``); several calls compare as a set, whatever their order.
@@ -90,7 +91,7 @@ __all__ = [
 AnswerFormat = Literal["auto", "number", "choice", "tool_call", "text"]
 """How final answers are extracted; see the module docstring."""
 
-AnswerExtractor = Callable[[str], "str | None"]
+AnswerExtractor = Callable[[str], str | None]
 """A user-supplied extractor: a candidate's text → its normalised final answer, or ``None``."""
 
 ANSWER_FORMATS: tuple[str, ...] = get_args(AnswerFormat)
@@ -370,6 +371,7 @@ def choice_letter(text: str, count: int = _CHOICES) -> str | None:
     explicit: list[tuple[int, str]] = [
         (match.start(), match.group(1).upper())
         for match in re.finditer(_EXPLICIT_LETTER.format(valid=valid), text, re.IGNORECASE)
+        if match.group(1).isupper() or not re.match(r"\s+[a-z]", text[match.end(1) :])  # "is a bit"
     ]
     for marker in _markers(text):
         if marker.kind != "phrase":

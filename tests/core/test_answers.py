@@ -196,6 +196,7 @@ def test_kinds_never_collide():
         (r"After elimination, \boxed{E}", "E"),
         ("#### G", "G"),
         ("I believe (H) is right", "H"),  # the pronoun I is not a choice
+        ("The answer is a bit unclear, but (C) fits", "C"),  # the article a is not a choice
         ("None of them", None),
         ("K", None),
     ],
