@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fusion_graph.config import FusionConfig, Mode
+
 if TYPE_CHECKING:
+    from fusion_graph.runner import Fusion
     from tool_registry import ToolRegistry
 
-__all__ = ["fuse_tool", "register", "registry_from_file"]
+__all__ = ["FuseTool", "fuse_tool", "register", "registry_from_file"]
 
 
 def registry_from_file(path: Path | None) -> ToolRegistry | None:
@@ -37,26 +40,65 @@ def registry_from_file(path: Path | None) -> ToolRegistry | None:
         raise ConfigError("tools", str(exc)) from exc
 
 
-def fuse_tool(config_path: Path | None) -> Any:
-    """A ``fuse(prompt, mode)`` tool that runs a fusion of the file's pool (or the local default)."""
+class FuseTool:
+    """The ``fuse`` tool of ``fusion tools serve``: the pool answers with the served registry's tools.
 
-    async def fuse(prompt: str, mode: Literal["best-of", "merge", "debate"] | None = None) -> str:
-        """Ask a pool of models and get one fused answer (best-of, merge or debate)."""
-        from fusion_graph.config import FusionConfig
+    The fusion is compiled once per mode, on first use, and reused by every later call (and by
+    concurrent calls). Its members call the tools of ``registry``, the registry served beside
+    the tool: each run holds it open (reference-counted), so the servers it connected for
+    serving are shared, not started again.
+
+    Args:
+        config: The pool, judge and default mode.
+        registry: The tools the members may call (None: no tools).
+
+    Example:
+        >>> tool = FuseTool(config, registry)
+        >>> server = create_mcp_server(registry, extra_tools=[tool.fuse])
+    """
+
+    def __init__(self, config: FusionConfig, registry: ToolRegistry | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self.compiled: dict[str, Fusion] = {}
+        """The compiled fusions, by mode."""
+
+    def fusion(self, mode: Mode | None = None) -> Fusion:
+        """The compiled fusion for ``mode`` (default: the config's), compiled on first use.
+
+        Raises:
+            ConfigError: A model of the pool cannot be resolved.
+        """
         from fusion_graph.runner import Fusion
 
-        if config_path is not None:
-            config = FusionConfig.from_file(config_path)
-        else:
-            from fusion_graph.defaults import default_config
+        key = mode or self.config.mode
+        fusion = self.compiled.get(key)
+        if fusion is None:
+            config = self.config if key == self.config.mode else self.config.replace(mode=key)
+            fusion = self.compiled[key] = Fusion(config, tools=self.registry)
+        return fusion
 
-            config = default_config()
-        if mode is not None:
-            config = config.replace(mode=mode)
-        result = await Fusion(config).run(prompt)
+    async def fuse(self, prompt: str, mode: Mode | None = None) -> str:
+        """Ask a pool of models and get one fused answer (best-of, merge, debate or vote)."""
+        result = await self.fusion(mode).run(prompt)
         return result.answer
 
-    return fuse
+
+def fuse_tool(config_path: Path | None, registry: ToolRegistry | None = None) -> FuseTool:
+    """The ``fuse`` tool for the file's pool (or the local default), compiled now for its mode.
+
+    Raises:
+        ConfigError: The pool is invalid or a model cannot be resolved.
+    """
+    if config_path is not None:
+        config = FusionConfig.from_file(config_path)
+    else:
+        from fusion_graph.defaults import default_config
+
+        config = default_config()
+    tool = FuseTool(config, registry)
+    tool.fusion()
+    return tool
 
 
 def register(tools_app: typer.Typer) -> None:
@@ -106,9 +148,14 @@ def register(tools_app: typer.Typer) -> None:
 
         if transport not in ("stdio", "http"):
             _exit(f"--transport must be stdio or http, not {transport!r}")
+        from fusion_graph.errors import ConfigError
+
         registry = _registry_or_exit(config)
         pool = config if _has_pool(config) else None
-        extra = [fuse_tool(pool)] if with_fuse else []
+        try:
+            extra = [fuse_tool(pool, registry).fuse] if with_fuse else []
+        except ConfigError as exc:
+            _exit(f"the fuse tool's pool: {exc}")
         try:
             asyncio.run(
                 serve_registry(
