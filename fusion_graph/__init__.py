@@ -11,6 +11,7 @@ from fusion_graph.errors import (
     MemberFailed,
     ProviderNotInstalled,
     QuorumNotReached,
+    ThreadConflict,
 )
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.node import FusionNode
@@ -42,6 +43,7 @@ __all__ = [
     "Usage",
     "UsageReport",
     "QuorumNotReached",
+    "ThreadConflict",
     "create_fusion_graph",
     "estimate_cost",
     "fuse",

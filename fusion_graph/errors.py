@@ -4,7 +4,8 @@ Developer mistakes are kept apart from run failures::
 
     FusionError                     base of every error this package raises
     ├── ConfigError                 invalid configuration or request: names the field and the fix
-    │   └── ProviderNotInstalled    a provider's optional extra is missing
+    │   ├── ProviderNotInstalled    a provider's optional extra is missing
+    │   └── ThreadConflict          a run's input does not fit its thread (409 on the server)
     └── FusionRunError              a fusion could not produce an answer
         ├── MemberFailed            one member failed (carried inside results, raised only on request)
         ├── QuorumNotReached        fewer members answered a round than ``min_answers``
@@ -23,6 +24,7 @@ __all__ = [
     "MemberFailed",
     "ProviderNotInstalled",
     "QuorumNotReached",
+    "ThreadConflict",
 ]
 
 
@@ -59,6 +61,26 @@ class ProviderNotInstalled(ConfigError):
             f"the '{provider}' provider needs an optional dependency that is not installed",
             f"install it with: pip install 'fusion-graph[{extra}]'",
         )
+
+
+class ThreadConflict(ConfigError):
+    """A run's input does not fit its thread.
+
+    Raised when an interrupted thread is given a different prompt (resume it with the same prompt
+    or none, or use a new thread), or when a whole conversation sent to the server does not
+    continue the thread's messages. The server answers 409.
+
+    Attributes:
+        thread_id: The thread.
+    """
+
+    def __init__(self, field: str, problem: str, fix: str, thread_id: str) -> None:
+        self.thread_id = thread_id
+        super().__init__(field, problem, fix)
+
+    def __reduce__(self) -> tuple[type[ThreadConflict], tuple[str, str, str, str]]:
+        """Pickle by the constructor's arguments (LangGraph Server and worker processes)."""
+        return type(self), (self.field, self.problem, self.fix or "", self.thread_id)
 
 
 class FusionRunError(FusionError, RuntimeError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -16,12 +17,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
 from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.graph import build_graph
 from fusion_graph.result import FusionResult
 
-__all__ = ["Fusion", "PromptInput", "fuse", "to_messages"]
+__all__ = ["Fusion", "PromptInput", "ThreadPlan", "fuse", "to_messages"]
 
 PromptInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]]
 
@@ -87,46 +89,46 @@ class Fusion:
         """The public result of a finished state."""
         return FusionResult.from_state(state, self.config.mode, self._judge_member)
 
-    async def run(
+    async def plan(
         self,
-        prompt: PromptInput,
+        prompt: PromptInput | None = None,
         *,
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
-    ) -> FusionResult:
-        """Fuse the pool's answers to a prompt.
+        history: bool = False,
+    ) -> ThreadPlan:
+        """Decide what a run does on its thread, without running anything.
 
-        With a checkpointer and a ``thread_id`` whose fusion already finished, the stored result
-        comes back without calling any model; one that was interrupted resumes where it stopped.
+        The one rule every entry point follows (``fusion run --thread-id``, ``fusion serve``):
+        on a finished thread the same prompt (or none) is its stored result and a new prompt is
+        the next turn; an interrupted or failed thread resumes with the same prompt (or none),
+        and a different prompt is a :class:`ThreadConflict`. See :mod:`fusion_graph._threads`.
+
+        Args:
+            prompt: The new turn (or the whole conversation); ``None`` to resume or read back.
+            thread_id: The run's thread (or ``config["configurable"]["thread_id"]``).
+            config: A run config to pass on (callbacks, ``configurable``).
+            history: The prompt is the whole conversation so far, as OpenAI clients send it:
+                only the messages beyond the thread's are appended, and a conversation that does
+                not continue the thread's is a :class:`ThreadConflict`.
+
+        Returns:
+            The plan: pass it to :meth:`run` or :meth:`stream` to carry it out.
 
         Raises:
-            AllMembersFailed: No member answered.
-            JudgeFailed: No judge decided and the judge-free fallback is off.
+            ConfigError: An empty prompt, or a thread id without a checkpointer.
+            ThreadConflict: The prompt does not fit the thread.
         """
-        messages = to_messages(prompt)
+        field = "messages" if history else "prompt"
+        messages = None if prompt is None else to_messages(prompt)
+        named = thread_id
+        if named is None and config is not None and self.graph.checkpointer is not None:
+            named = config.get("configurable", {}).get("thread_id")
         run_config = self._run_config(thread_id, config)
-        inputs: dict[str, Any] | None = {"messages": messages}
-        if thread_id is not None:
-            thread = await self.thread_state(run_config, messages)
-            if thread == "finished":
-                return self.result((await self.graph.aget_state(run_config)).values)
-            if thread == "interrupted":
-                inputs = None
-        async with self.tools_open():
-            state = await self.graph.ainvoke(inputs, run_config)
-        return self.result(state)
-
-    async def thread_state(self, run_config: RunnableConfig, messages: Sequence[BaseMessage]) -> str:
-        """Where a thread stands for this prompt: ``new``, ``finished`` or ``interrupted``.
-
-        A thread whose last message is a fused answer to the same prompt is ``finished``; one whose
-        last message is not a fused answer was cut short (a crash, a kill) and is ``interrupted``,
-        whatever LangGraph's ``next`` says (it leaves out tasks that already wrote); a finished
-        thread given a new prompt takes it as the conversation's next turn (``new``).
-
-        Raises:
-            ConfigError: A thread id was given but the fusion has no checkpointer.
-        """
+        if named is None:
+            if messages is None:
+                raise ConfigError(field, "the prompt is empty", "pass some text or messages")
+            return ThreadPlan("new", messages, config=run_config)
         if self.graph.checkpointer is None:
             raise ConfigError(
                 "thread_id",
@@ -134,16 +136,46 @@ class Fusion:
                 "pass checkpointer=InMemorySaver() or AsyncSqliteSaver(...), or drop thread_id",
             )
         snapshot = await self.graph.aget_state(run_config)
-        stored: list[BaseMessage] = list(snapshot.values.get("messages", []))
-        if not stored:
-            return "new"
-        last = stored[-1]
-        if not (isinstance(last, AIMessage) and last.name == "fusion"):
-            return "interrupted"
-        asked = [m for m in stored if isinstance(m, HumanMessage)]
-        wanted = [m for m in messages if isinstance(m, HumanMessage)]
-        same = bool(asked and wanted) and asked[-1].content == wanted[-1].content
-        return "finished" if same and snapshot.values.get("answer") is not None else "new"
+        plan = plan_thread(snapshot.values, messages, thread_id=str(named), history=history, field=field)
+        return dataclasses.replace(plan, config=run_config, pending=tuple(snapshot.next))
+
+    async def run(
+        self,
+        prompt: PromptInput | ThreadPlan | None = None,
+        *,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+        history: bool = False,
+    ) -> FusionResult:
+        """Fuse the pool's answers to a prompt.
+
+        With a checkpointer and a ``thread_id``, the thread decides (see :meth:`plan`): a finished
+        thread returns its stored result for the same prompt without calling any model and takes
+        a new prompt as the next turn; an interrupted one resumes where it stopped.
+
+        Args:
+            prompt: A string, a conversation, ``None`` (resume or read back ``thread_id``), or a
+                plan from :meth:`plan` (then the other arguments are not used).
+            thread_id: The run's thread (needs a checkpointer).
+            config: A run config to pass on.
+            history: The prompt is the whole conversation so far (see :meth:`plan`).
+
+        Raises:
+            ConfigError: Invalid prompt, or a thread id without a checkpointer.
+            ThreadConflict: The prompt does not fit the thread.
+            AllMembersFailed: No member answered.
+            JudgeFailed: No judge decided and the judge-free fallback is off.
+        """
+        plan = (
+            prompt
+            if isinstance(prompt, ThreadPlan)
+            else await self.plan(prompt, thread_id=thread_id, config=config, history=history)
+        )
+        if plan.action == "stored":
+            return self.result(plan.values)
+        async with self.tools_open():
+            state = await self.graph.ainvoke(plan.inputs, plan.config)
+        return self.result(state)
 
     @contextlib.asynccontextmanager
     async def tools_open(self) -> AsyncIterator[None]:
@@ -162,23 +194,36 @@ class Fusion:
 
     async def stream(
         self,
-        prompt: PromptInput,
+        prompt: PromptInput | ThreadPlan | None = None,
         *,
         thread_id: str | None = None,
         stream_mode: Sequence[StreamMode] = ("updates", "custom"),
+        config: RunnableConfig | None = None,
+        history: bool = False,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`.
 
-        With a checkpointer and the ``thread_id`` of an interrupted fusion, it resumes that fusion
-        (the prompt is then not used) instead of starting a new one.
+        On a thread the same rule as :meth:`run` applies: an interrupted fusion resumes, and a
+        finished thread asked the same prompt calls no model and streams only its stored state
+        (one ``values`` chunk, when ``values`` is among the modes).
+
+        Raises:
+            ConfigError: Invalid prompt, or a thread id without a checkpointer.
+            ThreadConflict: The prompt does not fit the thread.
         """
-        run_config = self._run_config(thread_id, None)
-        messages = to_messages(prompt)
-        inputs: dict[str, Any] | None = {"messages": messages}
-        if thread_id is not None and await self.thread_state(run_config, messages) == "interrupted":
-            inputs = None
+        plan = (
+            prompt
+            if isinstance(prompt, ThreadPlan)
+            else await self.plan(prompt, thread_id=thread_id, config=config, history=history)
+        )
+        if plan.action == "stored":
+            if "values" in stream_mode:
+                yield "values", plan.values
+            return
         async with self.tools_open():
-            async for mode, chunk in self.graph.astream(inputs, run_config, stream_mode=list(stream_mode)):
+            async for mode, chunk in self.graph.astream(
+                plan.inputs, plan.config, stream_mode=list(stream_mode)
+            ):
                 yield mode, chunk
 
 

@@ -26,6 +26,7 @@ PUBLIC = {
         "Usage",
         "UsageReport",
         "QuorumNotReached",
+        "ThreadConflict",
         "create_fusion_graph",
         "estimate_cost",
         "fuse",

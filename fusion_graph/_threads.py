@@ -1,0 +1,206 @@
+"""The one rule for a run on a saved thread: stored result, next turn, resume, or conflict.
+
+Every entry point (``Fusion.run`` / ``Fusion.stream``, ``fusion run --thread-id``, ``fusion serve``
+plain and streaming) reads the thread's checkpointed state and calls :func:`plan_thread`, which
+decides from the thread's *messages* (never from LangGraph's ``next``, which leaves out tasks that
+already wrote when a process died between a step's writes and its next checkpoint):
+
+=====================  ========================================  =================================
+thread                 input                                      what runs
+=====================  ========================================  =================================
+empty / unknown        messages                                   ``new``: the fusion, from START
+finished               the same prompt (or none)                  ``stored``: no model is called
+finished               a new prompt                               ``next``: only the new messages
+                                                                   are appended, then a new turn
+interrupted / failed   the same prompt (or none)                  ``resume`` from the checkpoint
+interrupted / failed   a different prompt                         :class:`ThreadConflict`
+=====================  ========================================  =================================
+
+A thread is *finished* when its last message is a fused answer (an ``AIMessage`` named
+``fusion``); otherwise its last turn was cut short (a crash, a kill, a failed step).
+
+Inputs come in two shapes. A *turn* (the library and the CLI) is the new messages only, as
+LangGraph threads take them; it is also accepted as the whole conversation when it starts with
+the thread's messages. A *history* (the OpenAI-compatible server: clients send the whole
+conversation every time) must start with the thread's messages; only the messages beyond them
+are appended, and one that does not continue the thread is a :class:`ThreadConflict`. Messages
+carry no ids over HTTP, so they are compared by role, text and tool calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+from fusion_graph.errors import ConfigError, ThreadConflict
+
+__all__ = ["ThreadAction", "ThreadPlan", "is_fused_answer", "plan_thread", "same_messages"]
+
+ThreadAction = Literal["new", "stored", "next", "resume"]
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """What a run on a thread does, decided by :func:`plan_thread`.
+
+    Attributes:
+        action: ``new`` (a thread with no messages), ``stored`` (return the finished state; no
+            model is called), ``next`` (append ``messages`` and run the next turn) or ``resume``
+            (continue the interrupted run from its checkpoint; ``messages`` is empty).
+        messages: The messages this run appends to the thread.
+        values: The thread's state before the run (the finished state for ``stored``).
+        config: The run config (with ``configurable.thread_id`` when there is a thread).
+        pending: The nodes LangGraph would run next, shown when resuming (not used to decide).
+    """
+
+    action: ThreadAction
+    messages: list[AnyMessage] = field(default_factory=list[AnyMessage])
+    values: dict[str, Any] = field(default_factory=dict[str, Any])
+    config: RunnableConfig = field(default_factory=lambda: RunnableConfig())
+    pending: tuple[str, ...] = ()
+
+    @property
+    def inputs(self) -> dict[str, Any] | None:
+        """The graph input: the new messages, or ``None`` to resume (``None`` too for ``stored``)."""
+        return {"messages": self.messages} if self.action in ("new", "next") else None
+
+    @property
+    def thread_id(self) -> str | None:
+        """The run's thread id, if it has one."""
+        value = (self.config.get("configurable") or {}).get("thread_id")
+        return str(value) if value is not None else None
+
+
+def is_fused_answer(message: BaseMessage) -> bool:
+    """Whether a message is a fusion's answer (the last message of a finished thread)."""
+    return isinstance(message, AIMessage) and message.name == "fusion"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content.strip()
+    parts: list[str] = []
+    for block in content if isinstance(content, list) else [content]:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":  # pyright: ignore[reportUnknownMemberType]
+            parts.append(str(block.get("text", "")))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        else:
+            parts.append(json.dumps(block, sort_keys=True, default=str))
+    return "".join(parts).strip()
+
+
+def _key(message: BaseMessage) -> tuple[str, str, str]:
+    """What identifies a message without ids: its role, its text and its tool calls (name, args)."""
+    calls = getattr(message, "tool_calls", None) or []
+    shown = json.dumps([[c.get("name"), c.get("args")] for c in calls], sort_keys=True, default=str)
+    return _ROLES.get(message.type, message.type), _text(message.content), shown
+
+
+def same_messages(left: Sequence[BaseMessage], right: Sequence[BaseMessage]) -> bool:
+    """Whether two conversations hold the same messages (by role, text and tool calls)."""
+    return len(left) == len(right) and all(_key(a) == _key(b) for a, b in zip(left, right, strict=True))
+
+
+def _first_difference(stored: Sequence[BaseMessage], given: Sequence[BaseMessage]) -> int:
+    for index, (a, b) in enumerate(zip(stored, given, strict=False)):
+        if _key(a) != _key(b):
+            return index
+    return min(len(stored), len(given))
+
+
+def _turn_start(stored: Sequence[BaseMessage], end: int) -> int:
+    """Where the turn that ends before ``end`` begins: just after the previous fused answer."""
+    for index in range(end - 1, -1, -1):
+        if is_fused_answer(stored[index]):
+            return index + 1
+    return 0
+
+
+def _preview(messages: Sequence[BaseMessage]) -> str:
+    asked = [m for m in messages if m.type == "human"] or list(messages)
+    text = _text(asked[-1].content) if asked else ""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def plan_thread(
+    values: dict[str, Any] | None,
+    messages: Sequence[AnyMessage] | None,
+    *,
+    thread_id: str,
+    history: bool = False,
+    field: str = "prompt",
+) -> ThreadPlan:
+    """Decide what a run on a thread does, from the thread's state and the run's input.
+
+    Args:
+        values: The thread's checkpointed state values (empty for a new thread).
+        messages: The run's input messages; ``None`` or empty to resume or read back the thread.
+        thread_id: The thread, named in errors.
+        history: The input is the whole conversation (OpenAI clients): it must start with the
+            thread's messages. Otherwise it is the new turn (or the whole conversation).
+        field: The input's name in errors (``prompt``, ``messages``).
+
+    Returns:
+        The plan, without its run config (the caller adds it).
+
+    Raises:
+        ThreadConflict: The thread was interrupted and the input asks something else, or (with
+            ``history``) the conversation does not continue the thread's.
+        ConfigError: No input was given and the thread has nothing to resume or read back.
+    """
+    values = dict(values or {})
+    stored: list[AnyMessage] = list(values.get("messages") or [])
+    given: list[AnyMessage] = list(messages or [])
+    if not stored:
+        if not given:
+            raise ConfigError(
+                field, f"thread {thread_id!r} has no run to resume or read back", f"pass a {field}"
+            )
+        return ThreadPlan("new", given, values)
+    finished = is_fused_answer(stored[-1]) and values.get("answer") is not None
+    if finished:
+        asked = stored[:-1]  # the conversation the stored answer answers
+        last_turn = stored[_turn_start(stored, len(stored) - 1) : -1]
+        if (
+            not given
+            or same_messages(given, asked)
+            or same_messages(given, stored)
+            or (not history and same_messages(given, last_turn))
+        ):
+            return ThreadPlan("stored", [], values)
+        if len(given) > len(stored) and same_messages(given[: len(stored)], stored):
+            return ThreadPlan("next", given[len(stored) :], values)
+        if history:
+            index = _first_difference(stored, given)
+            raise ThreadConflict(
+                field,
+                f"the conversation does not continue thread {thread_id!r}: "
+                + (
+                    f"its message {index} differs from the thread's"
+                    if index < min(len(stored), len(given))
+                    else f"it has {len(given)} messages, the thread holds {len(stored)}"
+                ),
+                f"send the thread's {len(stored)} messages unchanged followed by the new ones, "
+                "or start a new thread with another thread_id",
+                thread_id,
+            )
+        return ThreadPlan("next", given, values)
+    pending = stored[_turn_start(stored, len(stored)) :]
+    if not given or same_messages(given, stored) or (not history and same_messages(given, pending)):
+        return ThreadPlan("resume", [], values)
+    raise ThreadConflict(
+        field,
+        f"thread {thread_id!r} was interrupted before it answered {_preview(pending)}, "
+        f"and this {field} asks something else",
+        f"resume the thread by sending the same {field} again{'' if history else ' (or none)'}, "
+        "or ask this in a new thread with another thread_id",
+        thread_id,
+    )
