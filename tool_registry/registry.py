@@ -23,6 +23,7 @@ import fnmatch
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -70,6 +71,16 @@ class _Entry:
     info: ToolInfo
     python: _PythonTool | None = None
     validator: Validator | None = None
+
+
+def _bubbles_up(exc: BaseException) -> bool:
+    """Whether ``exc`` is LangGraph's ``GraphBubbleUp`` (an ``interrupt()``), which must reach the graph.
+
+    Looked up only when LangGraph is already imported: without it, nothing can raise one.
+    """
+    errors = sys.modules.get("langgraph.errors")
+    bubble = getattr(errors, "GraphBubbleUp", None)
+    return isinstance(bubble, type) and isinstance(exc, bubble)
 
 
 def _schema_for(info: ToolInfo, provider: str | None) -> dict[str, Any]:
@@ -497,6 +508,8 @@ class ToolRegistry:
         except TimeoutError as exc:
             raise ToolTimeout(name, timeout) from exc
         except Exception as exc:  # noqa: BLE001 - any failure of the tool goes back to the model
+            if _bubbles_up(exc):
+                raise
             logger.info("Python tool %r raised %s", name, type(exc).__name__, exc_info=True)
             return error_result(name, f"{type(exc).__name__}: {exc}")
         return from_python_value(name, value)

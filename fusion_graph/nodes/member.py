@@ -22,6 +22,7 @@ from langchain_core.runnables.config import ensure_config, merge_configs
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.config import get_stream_writer
+from langgraph.errors import GraphBubbleUp
 
 from fusion_graph import prompts
 from fusion_graph._context import CHARS_PER_TOKEN, condense, fit_messages, messages_tokens
@@ -108,6 +109,8 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
                 kind, error = "timeout", f"no answer within {spec.timeout} s"
             except _BudgetStop as exc:
                 kind, error = "budget", str(exc)
+            except GraphBubbleUp:  # an interrupt() in a tool pauses the graph: not a failure
+                raise
             except Exception as exc:  # a member's failure is a value, not a crash of the fusion
                 kind, error = "error", f"{type(exc).__name__}: {exc}"
             finally:
@@ -344,6 +347,8 @@ async def _run_tool(by_name: dict[str, BaseTool], call: Any) -> ToolMessage:
         )
     try:
         result = await tool.ainvoke(call)
+    except GraphBubbleUp:  # interrupt() inside a tool (human approval) must reach the graph
+        raise
     except Exception as exc:
         return ToolMessage(
             content=f"tool {call['name']!r} failed: {type(exc).__name__}: {exc}",
