@@ -31,10 +31,9 @@ from rich.console import Console
 from rich.text import Text
 
 from fusion_graph.config import KNOWN_PROVIDERS, FusionConfig
-from fusion_graph.errors import ConfigError, FusionRunError
+from fusion_graph.errors import ConfigError, FusionRunError, ThreadConflict
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
     from fusion_graph.result import FusionResult
@@ -130,43 +129,35 @@ def _checkpointer(db: Path | None) -> AbstractAsyncContextManager[BaseCheckpoint
 
 async def _execute(
     config: FusionConfig,
-    prompt: str,
+    prompt: str | None,
     *,
     thread_id: str,
     db: Path | None,
     progress: Console | None,
     tools: Any = None,
 ) -> tuple[FusionResult, bool]:
-    """Run (or read back) the fusion; returns the result and whether it was stored already."""
+    """Run, resume or read back the fusion (the thread rule of ``Fusion.plan``).
+
+    Returns the result and whether it was stored already (no model was called).
+    """
+    from fusion_graph._threads import is_fused_answer
     from fusion_graph.runner import Fusion, to_messages
 
-    to_messages(prompt)  # an empty prompt is a ConfigError before any model is built
+    if prompt is not None:
+        to_messages(prompt)  # an empty prompt is a ConfigError before any model is built
     async with _checkpointer(db) as saver:
         fusion = Fusion(config, checkpointer=saver, tools=tools)
-        run_config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        snapshot = await fusion.graph.aget_state(run_config)
-        if snapshot.values.get("answer") is not None and not snapshot.next:
-            return fusion.result(snapshot.values), True
-        if snapshot.next:  # interrupted earlier: resume from the last checkpoint
-            Console(stderr=True).print(
-                Text(
-                    f"resuming thread {thread_id} at {', '.join(snapshot.next)} (prompt ignored)", style="dim"
-                )
-            )
-            stream = _resume(fusion, run_config)
-        else:
-            stream = fusion.stream(prompt, thread_id=thread_id, stream_mode=("updates", "custom"))
-        async with fusion.tools_open():
-            await _follow(fusion, stream, progress)
-        final = await fusion.graph.aget_state(run_config)
-        if final.values.get("answer") is None:
+        plan = await fusion.plan(prompt, thread_id=thread_id)
+        if plan.action == "stored":
+            return fusion.result(plan.values), True
+        if plan.action == "resume":
+            at = f" at {', '.join(plan.pending)}" if plan.pending else ""
+            Console(stderr=True).print(Text(f"resuming thread {thread_id}{at}", style="dim"))
+        await _follow(fusion, fusion.stream(plan), progress)
+        final = await fusion.graph.aget_state(plan.config)
+        if final.values.get("answer") is None or not is_fused_answer(final.values["messages"][-1]):
             raise FusionRunError(f"the fusion of thread {thread_id!r} ended without an answer")
         return fusion.result(final.values), False
-
-
-async def _resume(fusion: Fusion, run_config: RunnableConfig) -> AsyncIterator[tuple[str, Any]]:
-    async for mode, chunk in fusion.graph.astream(None, run_config, stream_mode=["updates", "custom"]):
-        yield mode, chunk
 
 
 async def _follow(fusion: Fusion, stream: AsyncIterator[tuple[str, Any]], progress: Console | None) -> None:
@@ -190,7 +181,7 @@ async def _follow(fusion: Fusion, stream: AsyncIterator[tuple[str, Any]], progre
         progress.line()  # Live leaves the cursor after its last line when it cannot redraw
 
 
-def _read_prompt(prompt: str) -> str:
+def _read_prompt(prompt: str | None) -> str | None:
     return sys.stdin.read() if prompt == "-" else prompt
 
 
@@ -209,7 +200,13 @@ def _local_model_error() -> type[BaseException] | None:
 
 @app.command()
 def run(
-    prompt: Annotated[str, typer.Argument(help="The prompt; '-' reads it from standard input.")],
+    prompt: Annotated[
+        str | None,
+        typer.Argument(
+            help="The prompt; '-' reads it from standard input. Leave it out with --thread-id to "
+            "resume an interrupted run or show a finished one."
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -232,7 +229,8 @@ def run(
         Path | None,
         typer.Option(
             "--db",
-            help="SQLite checkpoint file; re-running a finished --thread-id prints the stored result.",
+            help="SQLite checkpoint file. With --thread-id: the same prompt (or none) prints a finished "
+            "thread's stored result or resumes an interrupted one; a new prompt is the next turn.",
             dir_okay=False,
         ),
     ] = None,
@@ -246,6 +244,10 @@ def run(
     err = Console(stderr=True)
     thread = thread_id or uuid.uuid4().hex
     try:
+        if prompt is None and thread_id is None:
+            raise ConfigError(
+                "prompt", "missing", "pass the prompt, or --thread-id and --db to resume or show a saved run"
+            )
         fusion_config = _with_overrides(_load_config(config), mode=mode, rounds=rounds)
         result, stored = asyncio.run(
             _execute(
@@ -257,6 +259,8 @@ def run(
                 tools=_cli_tools.registry_from_file(config),
             )
         )
+    except ThreadConflict as exc:
+        _fail(err, "Thread conflict", exc, 2)
     except ConfigError as exc:
         _fail(err, "Configuration error", exc, 2)
     except FusionRunError as exc:
