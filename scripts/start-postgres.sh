@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a throwaway PostgreSQL on 127.0.0.1 for the server tests (fusion serve --postgres-url).
 #
-#   eval "$(scripts/start-postgres.sh)"        # installs PostgreSQL if missing (Debian, as root),
+#   eval "$(scripts/start-postgres.sh)"        # installs PostgreSQL if missing (Debian apt, as root or sudo),
 #                                              # starts a cluster, exports FUSION_TEST_POSTGRES_URL
 #   scripts/start-postgres.sh --stop "$FUSION_TEST_PGDATA"
 #
@@ -38,15 +38,21 @@ if [ "${1:-}" = "--stop" ]; then
 fi
 
 if ! bin="$(pg_bindir)"; then
-    if [ "$(id -u)" != 0 ]; then
-        log "PostgreSQL is not installed and we are not root; install the Debian package 'postgresql'"
+    if [ "$(id -u)" = 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo=(sudo -n)
+    else
+        log "PostgreSQL is not installed and we are neither root nor allowed sudo; install the Debian package 'postgresql'"
         exit 1
     fi
     log "installing PostgreSQL (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq postgresql >&2
-    bin="$(pg_bindir)"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    if ! bin="$(pg_bindir)"; then
+        log "apt-get installed 'postgresql' but no pg_ctl was found under /usr/lib/postgresql/*/bin"
+        exit 1
+    fi
 fi
 
 port="${PGPORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
@@ -61,13 +67,18 @@ if [ ! -s "$data/PG_VERSION" ]; then
     as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 fi
 log "starting PostgreSQL ($("$bin/postgres" --version)) on 127.0.0.1:$port"
-as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off" start >&2
-if ! as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" \
-    | grep -q 1; then
+if ! as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off" start >&2; then
+    log "PostgreSQL did not start; the end of $data/server.log:"
+    tail -n 20 "$data/server.log" >&2 || true
+    exit 1
+fi
+exists="$(as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$db'")"
+if [ "$exists" != 1 ]; then
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
 fi
 url="postgresql://postgres@127.0.0.1:$port/$db"
 log "ready: $url (stop: $0 --stop $data)"
-echo "export FUSION_TEST_POSTGRES_URL=$url"
-echo "export FUSION_TEST_PGDATA=$data"
+printf 'export FUSION_TEST_POSTGRES_URL=%q\n' "$url"
+printf 'export FUSION_TEST_PGDATA=%q\n' "$data"
