@@ -7,13 +7,22 @@ Developer mistakes are kept apart from run failures::
     │   ├── ProviderNotInstalled    a provider's optional extra is missing
     │   └── ThreadConflict          a run's input does not fit its thread (409 on the server)
     └── FusionRunError              a fusion could not produce an answer
-        ├── MemberFailed            one member failed (carried inside results, raised only on request)
+        ├── MemberFailed            one member failed: a cause inside QuorumNotReached / AllMembersFailed
         ├── QuorumNotReached        fewer members answered a round than ``min_answers``
         │   └── AllMembersFailed    every member of the first round failed; ``causes`` has each one
-        └── JudgeFailed             the judge call failed or its output did not parse; ``raw`` kept
+        └── JudgeFailed             every judge failed; ``exceptions`` has each failure, ``raw`` kept
+
+A failure of several parts is ExceptionGroup-style: ``exceptions`` holds each cause as an exception
+(not a subclass of ``ExceptionGroup``, which ``except*`` would split and anyio/Starlette would
+unwrap when it holds one cause). Every error pickles (``__reduce__``), so LangGraph Server and
+multiprocess users can send it between processes.
 """
 
 from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AllMembersFailed",
@@ -28,8 +37,31 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    """Unpickle an error by calling its constructor again."""
+    return cls(*args, **kwargs)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives a pickle round trip, else a :class:`FusionRunError` that names it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any third-party error that cannot travel is described instead
+        return FusionRunError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+    return exc
+
+
 class FusionError(Exception):
     """Base class of every error raised by fusion-graph."""
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The constructor's arguments that rebuild this error (subclasses with fields override)."""
+        return self.args, {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a constructor call, plus any attributes added later (e.g. ``__notes__``)."""
+        args, kwargs = self._init_args()
+        return _rebuild, (type(self), args, kwargs), dict(self.__dict__)
 
 
 class ConfigError(FusionError, ValueError):
@@ -37,6 +69,7 @@ class ConfigError(FusionError, ValueError):
 
     Attributes:
         field: The dotted path of the offending field (e.g. ``pool[1].model``).
+        problem: What is wrong.
         fix: What to do about it.
     """
 
@@ -48,6 +81,9 @@ class ConfigError(FusionError, ValueError):
         if fix:
             message += f" — {fix}"
         super().__init__(message)
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.field, self.problem, self.fix), {}
 
 
 class ProviderNotInstalled(ConfigError):
@@ -61,6 +97,9 @@ class ProviderNotInstalled(ConfigError):
             f"the '{provider}' provider needs an optional dependency that is not installed",
             f"install it with: pip install 'fusion-graph[{extra}]'",
         )
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.field, self.provider, self.extra), {}
 
 
 class ThreadConflict(ConfigError):
@@ -78,9 +117,8 @@ class ThreadConflict(ConfigError):
         self.thread_id = thread_id
         super().__init__(field, problem, fix)
 
-    def __reduce__(self) -> tuple[type[ThreadConflict], tuple[str, str, str, str]]:
-        """Pickle by the constructor's arguments (LangGraph Server and worker processes)."""
-        return type(self), (self.field, self.problem, self.fix or "", self.thread_id)
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.field, self.problem, self.fix or "", self.thread_id), {}
 
 
 class FusionRunError(FusionError, RuntimeError):
@@ -94,13 +132,18 @@ class MemberFailed(FusionRunError):
         member: The member's name.
         round: The round in which it failed (0 is the first answer).
         kind: A short category: ``timeout``, ``error``, ``empty``, ``cancelled``, ``budget``.
+        detail: What went wrong.
     """
 
     def __init__(self, member: str, round: int, kind: str, message: str) -> None:
         self.member = member
         self.round = round
         self.kind = kind
+        self.detail = message
         super().__init__(f"member {member!r} failed in round {round} ({kind}): {message}")
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.member, self.round, self.kind, self.detail), {}
 
 
 class QuorumNotReached(FusionRunError):
@@ -108,6 +151,7 @@ class QuorumNotReached(FusionRunError):
 
     Attributes:
         causes: One :class:`MemberFailed` per member that did not answer.
+        exceptions: The same causes as a tuple, as ``ExceptionGroup.exceptions`` has them.
         answered: The members that answered.
         needed: The quorum.
         round: The round.
@@ -116,13 +160,23 @@ class QuorumNotReached(FusionRunError):
     def __init__(
         self, causes: list[MemberFailed], *, answered: list[str], needed: int, round: int, message: str = ""
     ) -> None:
-        self.causes = causes
+        self.causes = list(causes)
         self.answered = answered
         self.needed = needed
         self.round = round
+        self.detail = message
         lines = "\n".join(f"  - {cause}" for cause in causes)
         head = message or f"round {round}: {len(answered)} of the {needed} answers needed ({answered})"
         super().__init__(f"{head}; failures:\n{lines}")
+
+    @property
+    def exceptions(self) -> tuple[MemberFailed, ...]:
+        """Each member's failure, as an exception."""
+        return tuple(self.causes)
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        kwargs = {"answered": self.answered, "needed": self.needed, "round": self.round}
+        return (self.causes,), {**kwargs, "message": self.detail}
 
 
 class AllMembersFailed(QuorumNotReached):
@@ -130,10 +184,14 @@ class AllMembersFailed(QuorumNotReached):
 
     Attributes:
         causes: One :class:`MemberFailed` per member.
+        exceptions: The same causes as a tuple, as ``ExceptionGroup.exceptions`` has them.
     """
 
     def __init__(self, causes: list[MemberFailed]) -> None:
         super().__init__(causes, answered=[], needed=1, round=0, message=f"all {len(causes)} members failed")
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.causes,), {}
 
 
 class JudgeFailed(FusionRunError):
@@ -141,14 +199,51 @@ class JudgeFailed(FusionRunError):
 
     Attributes:
         judge: The model spec of the judge that failed last.
+        problem: What went wrong, in one line.
         raw: The judge's raw output when it did not parse, else ``None``.
         causes: Each failed judge attempt, as text.
+        exceptions: Each failed judge attempt as an exception (with its traceback), when the
+            caller gave them: a provider error, a timeout, a verdict that did not parse.
+
+    Example:
+        >>> try:
+        ...     await fusion.run("question")
+        ... except JudgeFailed as exc:
+        ...     for cause in exc.exceptions:
+        ...         print(type(cause).__name__, cause)
     """
 
     def __init__(
-        self, judge: str, message: str, *, raw: str | None = None, causes: list[str] | None = None
+        self,
+        judge: str,
+        message: str,
+        *,
+        raw: str | None = None,
+        causes: list[str] | None = None,
+        exceptions: Sequence[BaseException] = (),
     ) -> None:
         self.judge = judge
+        self.problem = message
         self.raw = raw
-        self.causes = causes or [message]
+        self.exceptions: tuple[BaseException, ...] = tuple(exceptions)
+        if causes:
+            self.causes = list(causes)
+        elif self.exceptions:
+            self.causes = [f"{type(exc).__name__}: {exc}" for exc in self.exceptions]
+        else:
+            self.causes = [message]
         super().__init__(f"judge {judge!r} failed: {message}")
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        kwargs = {
+            "raw": self.raw,
+            "causes": self.causes,
+            "exceptions": [_portable(exc) for exc in self.exceptions],
+        }
+        return (self.judge, self.problem), kwargs
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with each cause that cannot travel replaced by a description of it."""
+        args, kwargs = self._init_args()
+        state = {k: v for k, v in self.__dict__.items() if k != "exceptions"}
+        return _rebuild, (type(self), args, kwargs), state

@@ -7,7 +7,8 @@ cannot be reached, a call that times out)::
     ToolRegistryError
     ├── RegistryConfigError          a developer mistake: fix the code or the config file
     │   └── DuplicateToolName        two Python tools registered under one final name
-    ├── RegistryStateError           used outside ``async with registry:`` / after close
+    ├── RegistryStateError           a lifecycle misuse: a server added while open, more exits
+    │                                than enters, a registry entered from a second event loop
     ├── ToolNotFound                 no tool of that name (or not visible to that member)
     │   └── ToolNotAllowed           the tool exists but the member's policy hides it
     ├── ServerConnectionError        an MCP server cannot be started / reached / reconnected
@@ -22,9 +23,14 @@ not raised by :meth:`ToolRegistry.call`: they come back as a :class:`ToolResult`
 result into :class:`ToolArgumentsInvalid` or :class:`ToolExecutionError` when code wants an
 exception. Third-party errors (``mcp.MCPError``, ``OSError``, ``jsonschema`` errors) are
 translated into these types and chained with ``from``.
+
+Every error pickles (``__reduce__`` rebuilds it from its constructor's arguments), so errors can
+cross process boundaries (LangGraph Server, worker processes).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "DuplicateToolName",
@@ -41,8 +47,21 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """Unpickle an error by calling its constructor again."""
+    return cls(*args)
+
+
 class ToolRegistryError(Exception):
     """Base class of every error raised by ``tool_registry``."""
+
+    def _init_args(self) -> tuple[Any, ...]:
+        """The constructor's arguments that rebuild this error (subclasses with fields override)."""
+        return self.args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a constructor call, plus any attributes added later (e.g. ``__notes__``)."""
+        return _rebuild, (type(self), self._init_args()), dict(self.__dict__)
 
 
 class RegistryConfigError(ToolRegistryError):
@@ -64,6 +83,9 @@ class ToolNotFound(ToolRegistryError, LookupError):
         self.name = name
         super().__init__(message or f"no tool named {name!r}")
 
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, str(self))
+
 
 class ToolNotAllowed(ToolNotFound):
     """The tool exists, but the calling member's allow/deny policy hides it."""
@@ -72,13 +94,20 @@ class ToolNotAllowed(ToolNotFound):
         self.member = member
         super().__init__(name, f"tool {name!r} is not allowed for member {member!r}")
 
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.name, self.member)
+
 
 class ServerConnectionError(ToolRegistryError):
     """An MCP server could not be started, reached, or reconnected after it died."""
 
     def __init__(self, server: str, message: str) -> None:
         self.server = server
+        self.detail = message
         super().__init__(f"MCP server {server!r}: {message}")
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.server, self.detail)
 
 
 class ToolCallError(ToolRegistryError):
@@ -88,6 +117,9 @@ class ToolCallError(ToolRegistryError):
         self.tool = tool
         super().__init__(message)
 
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.tool, str(self))
+
 
 class ToolTimeout(ToolCallError):
     """The call took longer than its timeout and was cancelled."""
@@ -95,6 +127,9 @@ class ToolTimeout(ToolCallError):
     def __init__(self, tool: str, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(tool, f"tool {tool!r} timed out after {timeout:g} s")
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.tool, self.timeout)
 
 
 class ToolArgumentsInvalid(ToolCallError):
