@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import uvicorn
@@ -71,6 +72,22 @@ def serve(app: FastAPI, **kwargs: Any) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+def in_ci() -> bool:
+    """Whether ``CI`` is set to a true value (``.ci/run`` sets ``CI=true``, as hosted CI does)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def service_missing(reason: str) -> NoReturn:
+    """Skip a test whose service (PostgreSQL, a second worker) is missing; fail instead under CI.
+
+    Locally a missing service is an optional test; under CI it is a broken build, and a skip would let
+    it pass unseen.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set, so this test must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 def scripted(*script: Any, latency: float = 0.0) -> ScriptedChatModel:

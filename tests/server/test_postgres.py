@@ -19,11 +19,12 @@ from pathlib import Path
 
 import httpx
 import openai
+import psycopg
 import pytest
 
 from fusion_graph.server import create_app, postgres_checkpointer
 
-from .conftest import ANSWERS, pool_config, serve
+from .conftest import ANSWERS, pool_config, serve, service_missing
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime?"}]
 WORKER_B = """
@@ -38,18 +39,22 @@ name = "b-only"
 """
 
 
+def _postgres_url() -> str:
+    """``FUSION_TEST_POSTGRES_URL`` once a connection to it works; else a skip, or a failure under CI."""
+    url = os.environ.get("FUSION_TEST_POSTGRES_URL", "").strip()
+    start = 'start PostgreSQL with `eval "$(scripts/start-postgres.sh)"` (.ci/run does)'
+    if not url:
+        service_missing(f"FUSION_TEST_POSTGRES_URL is not set; {start}")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        service_missing(f"PostgreSQL at FUSION_TEST_POSTGRES_URL={url} does not answer ({exc}); {start}")
+    return url
+
+
 @pytest.fixture(scope="module")
 def postgres_url() -> str:
-    url = os.environ.get("FUSION_TEST_POSTGRES_URL")
-    if not url:
-        reason = (
-            "FUSION_TEST_POSTGRES_URL is not set; start PostgreSQL with "
-            '`eval "$(scripts/start-postgres.sh)"` (.ci/run does)'
-        )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
+    return _postgres_url()
 
 
 def _free_port() -> int:
@@ -158,6 +163,35 @@ def test_a_run_started_on_one_worker_is_read_on_the_other(postgres_url, worker_b
     )
     missing = httpx.get(f"{worker_b}/v1/fusions/t-nope-{uuid.uuid4().hex}", timeout=5)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("ci", ["true", "1", "TRUE"])
+def test_a_missing_postgres_fails_under_ci(monkeypatch: pytest.MonkeyPatch, ci: str):
+    monkeypatch.delenv("FUSION_TEST_POSTGRES_URL", raising=False)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(pytest.fail.Exception, match="FUSION_TEST_POSTGRES_URL is not set.*CI is set"):
+        _postgres_url()
+
+
+def test_an_unreachable_postgres_fails_under_ci(monkeypatch: pytest.MonkeyPatch):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("FUSION_TEST_POSTGRES_URL", f"postgresql://postgres@127.0.0.1:{port}/fusion_test")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=f"127.0.0.1:{port}/fusion_test does not answer"):
+        _postgres_url()
+
+
+@pytest.mark.parametrize("ci", [None, "", "false", "0"])
+def test_a_missing_postgres_skips_outside_ci(monkeypatch: pytest.MonkeyPatch, ci: str | None):
+    monkeypatch.setenv("FUSION_TEST_POSTGRES_URL", "")
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(pytest.skip.Exception, match="start-postgres.sh"):
+        _postgres_url()
 
 
 def test_without_a_checkpointer_threads_are_404():
