@@ -39,7 +39,7 @@ from langchain_core.runnables import RunnableConfig
 
 from fusion_graph.errors import ConfigError, ThreadConflict
 
-__all__ = ["ThreadAction", "ThreadPlan", "is_fused_answer", "plan_thread", "same_messages"]
+__all__ = ["ThreadAction", "ThreadPlan", "is_finished", "is_fused_answer", "plan_thread", "same_messages"]
 
 ThreadAction = Literal["new", "stored", "next", "resume"]
 
@@ -81,6 +81,12 @@ class ThreadPlan:
 def is_fused_answer(message: BaseMessage) -> bool:
     """Whether a message is a fusion's answer (the last message of a finished thread)."""
     return isinstance(message, AIMessage) and message.name == "fusion"
+
+
+def is_finished(values: dict[str, Any] | None) -> bool:
+    """Whether a thread's state ends with a fused answer, i.e. its last turn finished."""
+    messages = (values or {}).get("messages") or []
+    return bool(messages) and is_fused_answer(messages[-1]) and (values or {}).get("answer") is not None
 
 
 def _text(content: Any) -> str:
@@ -165,8 +171,7 @@ def plan_thread(
                 field, f"thread {thread_id!r} has no run to resume or read back", f"pass a {field}"
             )
         return ThreadPlan("new", given, values)
-    finished = is_fused_answer(stored[-1]) and values.get("answer") is not None
-    if finished:
+    if is_finished(values):
         asked = stored[:-1]  # the conversation the stored answer answers
         last_turn = stored[_turn_start(stored, len(stored) - 1) : -1]
         if (

@@ -140,7 +140,7 @@ async def _execute(
 
     Returns the result and whether it was stored already (no model was called).
     """
-    from fusion_graph._threads import is_fused_answer
+    from fusion_graph._threads import is_finished
     from fusion_graph.runner import Fusion, to_messages
 
     if prompt is not None:
@@ -155,7 +155,7 @@ async def _execute(
             Console(stderr=True).print(Text(f"resuming thread {thread_id}{at}", style="dim"))
         await _follow(fusion, fusion.stream(plan), progress)
         final = await fusion.graph.aget_state(plan.config)
-        if final.values.get("answer") is None or not is_fused_answer(final.values["messages"][-1]):
+        if not is_finished(final.values):
             raise FusionRunError(f"the fusion of thread {thread_id!r} ended without an answer")
         return fusion.result(final.values), False
 

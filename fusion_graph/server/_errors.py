@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusion_graph.errors import AllMembersFailed, ConfigError, FusionRunError, JudgeFailed
+from fusion_graph.errors import AllMembersFailed, ConfigError, FusionRunError, JudgeFailed, ThreadConflict
 
 __all__ = ["APIError", "error_body", "from_exception"]
 
@@ -54,6 +54,8 @@ def from_exception(exc: BaseException) -> APIError:
     """The API error for an exception raised while a fusion ran."""
     if isinstance(exc, APIError):
         return exc
+    if isinstance(exc, ThreadConflict):
+        return APIError(409, str(exc), param=exc.field, code="thread_conflict")
     if isinstance(exc, ConfigError):
         return APIError(400, str(exc), param=exc.field.split(".")[0] or None, code="invalid_value")
     if isinstance(exc, AllMembersFailed):

@@ -14,6 +14,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from fusion_graph._runtime import build_runtime
+from fusion_graph._threads import is_finished
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
 from fusion_graph.result import FusionResult
@@ -108,36 +109,40 @@ class FusionService:
         return PreparedRun(request.model, fusion, messages, thread_id)
 
     async def run(self, run: PreparedRun) -> FusionResult:
-        """Run (or, for a finished thread, read back) the fusion.
+        """Run, resume or read back the fusion, by the thread rule (``Fusion.plan``).
+
+        The request's messages are the whole conversation, as OpenAI clients send it: on a
+        finished thread the same conversation is its stored result, and only the messages beyond
+        the thread's are appended as the next turn.
 
         Raises:
+            ThreadConflict: The conversation does not continue the thread's (409).
             AllMembersFailed: No member answered.
             JudgeFailed: No judge decided.
         """
-        return await run.fusion.run(run.messages, thread_id=run.thread_id)
+        return await run.fusion.run(run.messages, thread_id=run.thread_id, history=True)
 
     async def stream(self, run: PreparedRun) -> AsyncIterator[dict[str, Any] | FusionResult]:
         """Yield the fusion's events (:mod:`fusion_graph.events`), then its result.
 
+        The thread rule is :meth:`run`'s: a finished thread asked the same conversation yields
+        only its stored result.
+
         Raises:
+            ThreadConflict: The conversation does not continue the thread's (409).
             AllMembersFailed: No member answered.
             JudgeFailed: No judge decided.
         """
         fusion = run.fusion
-        if run.thread_id is not None and fusion.graph.checkpointer is not None:
-            stored = await self._stored(fusion, run.thread_id)
-            if stored is not None:
-                yield stored
-                return
         final: dict[str, Any] | None = None
         async for mode, chunk in fusion.stream(
-            run.messages, thread_id=run.thread_id, stream_mode=("values", "custom")
+            run.messages, thread_id=run.thread_id, stream_mode=("values", "custom"), history=True
         ):
             if mode == "custom" and isinstance(chunk, dict):
                 yield chunk  # pyright: ignore[reportReturnType]
             elif mode == "values":
                 final = chunk
-        if final is None or final.get("answer") is None:
+        if final is None or not is_finished(final):
             raise FusionRunError("the fusion ended without an answer")
         yield fusion.result(final)
 
@@ -163,16 +168,10 @@ class FusionService:
             raise APIError(
                 404, f"no fusion run has thread_id {thread_id!r}", param="thread_id", code="not_found"
             )
-        if snapshot.values.get("answer") is not None and not snapshot.next:
+        if is_finished(snapshot.values):
             return "completed", fusion.result(snapshot.values), None
         errors = [task.error for task in snapshot.tasks if task.error is not None]
         if errors:
             return "failed", None, str(errors[0])
         return "running", None, None
 
-    @staticmethod
-    async def _stored(fusion: Fusion, thread_id: str) -> FusionResult | None:
-        snapshot = await fusion.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        if snapshot.values.get("answer") is not None and not snapshot.next:
-            return fusion.result(snapshot.values)
-        return None
