@@ -56,7 +56,12 @@ class ModelSpec(BaseModel):
     base_url: str | None = None
     """The server's base URL, for OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio)."""
     api_key: SecretStr | None = None
-    """The API key; when absent it is read from the provider's environment variable."""
+    """The API key. When absent it comes from ``api_key_env``, else from the provider's environment
+    variable (``OPENAI_API_KEY``, …), but that one only when the model talks to the provider's own API
+    host: a ``base_url`` elsewhere never receives it."""
+    api_key_env: str | None = None
+    """The environment variable that holds the API key (e.g. ``"VLLM_API_KEY"``), read when the model
+    is resolved: how a server at a custom ``base_url`` gets a key without writing it in the config."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for the provider's chat model (temperature, max_tokens, …)."""
     timeout: float | None = Field(default=120.0, gt=0)
@@ -97,6 +102,24 @@ class ModelSpec(BaseModel):
     @property
     def provider(self) -> str | None:
         """The provider prefix of a spec string, or ``None`` for a model instance."""
+    @model_validator(mode="after")
+    def _check_api_key_env(self) -> ModelSpec:
+        name = self.api_key_env
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(
+                "api_key_env",
+                f"{name!r} is not an environment variable name",
+                "name the variable that holds the key, e.g. api_key_env = 'VLLM_API_KEY' "
+                "(a key itself goes in api_key)",
+            )
+        if name is not None and self.api_key is not None:
+            raise ConfigError(
+                "api_key_env",
+                "both api_key and api_key_env are set",
+                "keep one; api_key_env keeps the key out of the config",
+            )
+        return self
+
         return self.model.partition(":")[0] if isinstance(self.model, str) else None
 
     @property
