@@ -2,12 +2,14 @@
 
 ``provider:model`` strings resolve lazily: an integration is imported only when a spec needs it, and a
 missing one raises :class:`~fusion_graph.errors.ProviderNotInstalled` with the install command.
+
+A provider's environment key goes only to that provider's own API hosts (``_keys.py`` holds the rule,
+:func:`provider_info` the hosts); any other ``base_url`` gets ``api_key`` / ``api_key_env`` or no key.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,21 +17,31 @@ from langchain_core.language_models import BaseChatModel
 
 from fusion_graph.config import ModelSpec
 from fusion_graph.errors import ConfigError, ProviderNotInstalled
+from fusion_graph.providers._keys import PLACEHOLDER_KEY, api_key_for, base_url_for, check_params
 
 __all__ = ["ProviderInfo", "provider_info", "resolve_model"]
-
-OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
 
 @dataclass(frozen=True)
 class ProviderInfo:
-    """What a provider prefix needs."""
+    """What a provider prefix needs, and where its environment key may go."""
 
     prefix: str
+    """The spec prefix, e.g. ``"openai"``."""
     extra: str
+    """The ``fusion-graph[extra]`` that installs its integration (empty: built in)."""
     module: str
+    """The integration's module, imported on first use."""
     key_env: str | None
+    """The environment variable of the provider's API key (``None``: the provider takes none)."""
     needs_base_url: bool = False
+    """Whether a spec must give ``base_url`` (servers you run)."""
+    base_url: str | None = None
+    """The provider's API, used when neither the spec nor :attr:`base_url_env` names a URL."""
+    base_url_env: tuple[str, ...] = ()
+    """Environment variables the provider's client reads a base URL from, in its order."""
+    key_hosts: tuple[str, ...] = ()
+    """The only hosts that receive :attr:`key_env`'s value (over HTTPS)."""
 
 
 def provider_info(prefix: str) -> ProviderInfo:
@@ -39,10 +51,29 @@ def provider_info(prefix: str) -> ProviderInfo:
         ConfigError: The prefix is unknown.
     """
     table = {
-        "openai": ProviderInfo("openai", "openai", "langchain_openai", "OPENAI_API_KEY"),
-        "openrouter": ProviderInfo("openrouter", "openai", "langchain_openai", "OPENROUTER_API_KEY"),
-        "anthropic": ProviderInfo("anthropic", "anthropic", "langchain_anthropic", "ANTHROPIC_API_KEY"),
-        "mistral": ProviderInfo("mistral", "mistral", "langchain_mistralai", "MISTRAL_API_KEY"),
+        "openai": ProviderInfo(
+            "openai", "openai", "langchain_openai", "OPENAI_API_KEY",
+            base_url="https://api.openai.com/v1",
+            base_url_env=("OPENAI_API_BASE", "OPENAI_BASE_URL"),
+            key_hosts=("api.openai.com",),
+        ),
+        "openrouter": ProviderInfo(
+            "openrouter", "openai", "langchain_openai", "OPENROUTER_API_KEY",
+            base_url="https://openrouter.ai/api/v1",
+            key_hosts=("openrouter.ai",),
+        ),
+        "anthropic": ProviderInfo(
+            "anthropic", "anthropic", "langchain_anthropic", "ANTHROPIC_API_KEY",
+            base_url="https://api.anthropic.com",
+            base_url_env=("ANTHROPIC_API_URL", "ANTHROPIC_BASE_URL"),
+            key_hosts=("api.anthropic.com",),
+        ),
+        "mistral": ProviderInfo(
+            "mistral", "mistral", "langchain_mistralai", "MISTRAL_API_KEY",
+            base_url="https://api.mistral.ai/v1",
+            base_url_env=("MISTRAL_BASE_URL",),
+            key_hosts=("api.mistral.ai",),
+        ),
         "ollama": ProviderInfo("ollama", "ollama", "langchain_ollama", None),
         "local": ProviderInfo("local", "local", "llama_cpp", None),
         "fake": ProviderInfo("fake", "", "fusion_graph.testing", None),
@@ -86,14 +117,14 @@ def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
         The chat model (the instance itself when the spec holds one).
 
     Raises:
-        ConfigError: The provider's extra is missing, its API key is not set, or a base URL is needed.
+        ConfigError: The provider's extra is missing, its API key is not set, ``api_key_env`` names an
+            unset variable, or a base URL is needed.
     """
     if isinstance(spec.model, BaseChatModel):
         return spec.model
     prefix, _, name = spec.model.partition(":")
     info = provider_info(prefix)
     _require(info, field)
-    api_key = _api_key(spec, info, field)
     params: dict[str, Any] = dict(spec.params)
     if info.needs_base_url and not spec.base_url:
         raise ConfigError(
@@ -101,6 +132,9 @@ def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
             f"the '{prefix}' provider talks to a server you run and needs its URL",
             "set base_url, e.g. 'http://127.0.0.1:8000/v1'",
         )
+    check_params(spec, field)
+    base_url = base_url_for(spec, info)
+    api_key = api_key_for(spec, info, base_url, field)
     if prefix == "fake":
         from fusion_graph.testing import ScriptedChatModel
 
@@ -117,28 +151,25 @@ def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
     if prefix in ("openai", "openrouter") or info.needs_base_url:
         from langchain_openai import ChatOpenAI
 
-        base_url = spec.base_url or (OPENROUTER_BASE_URL if prefix == "openrouter" else None)
         params.setdefault("stream_usage", True)
         params.setdefault("timeout", spec.timeout)
         return ChatOpenAI(
             model=name,
             base_url=base_url,
-            api_key=api_key or "not-needed",  # type: ignore[arg-type]
+            api_key=api_key or PLACEHOLDER_KEY,  # type: ignore[arg-type]
             **params,
         )
     if prefix == "anthropic":
         from langchain_anthropic import ChatAnthropic
 
         params.setdefault("timeout", spec.timeout)
-        params.update(model=name, api_key=api_key, base_url=spec.base_url)
+        params.update(model=name, api_key=api_key, base_url=base_url)
         return ChatAnthropic(**params)
     if prefix == "mistral":
         from langchain_mistralai import ChatMistralAI
 
-        if spec.base_url:
-            params["endpoint"] = spec.base_url
         params.setdefault("timeout", int(spec.timeout or 120))
-        params.update(model=name, api_key=api_key)
+        params.update(model=name, api_key=api_key, endpoint=base_url)
         return ChatMistralAI(**params)
     from langchain_ollama import ChatOllama
 
@@ -152,20 +183,3 @@ def _require(info: ProviderInfo, field: str) -> None:
         importlib.import_module(info.module)
     except ImportError as exc:
         raise ProviderNotInstalled(f"{field}.model", info.prefix, info.extra) from exc
-
-
-def _api_key(spec: ModelSpec, info: ProviderInfo, field: str) -> str | None:
-    if spec.api_key is not None:
-        return spec.api_key.get_secret_value()
-    if info.key_env is None:
-        return None
-    if info.prefix == "openai" and spec.base_url:
-        return os.environ.get(info.key_env) or None
-    value = os.environ.get(info.key_env)
-    if not value:
-        raise ConfigError(
-            f"{field}.api_key",
-            f"no API key for the '{info.prefix}' provider",
-            f"set the {info.key_env} environment variable or pass api_key=",
-        )
-    return value
