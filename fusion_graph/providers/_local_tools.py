@@ -27,7 +27,9 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 __all__ = [
     "ToolChoice",
+    "compact_schema",
     "convert_messages",
+    "forced_call_instructions",
     "forced_tool_schema",
     "normalize_tool_choice",
     "parse_forced_call",
@@ -201,6 +203,174 @@ def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) ->
             }
         )
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_DEPTH = 12
+
+
+def compact_schema(schema: dict[str, Any], *, root: dict[str, Any] | None = None, indent: int = 0) -> str:
+    r"""Render a JSON schema as a compact, TypeScript-like type with ``//`` descriptions.
+
+    A grammar enforces the shape of a forced call; the model only needs to know what each field
+    means. Pretty-printed JSON schema spends most of its tokens on syntax (``"type": "string"``,
+    titles, ``required`` lists); this keeps the names, types, enums, ranges, length limits and
+    descriptions. ``$ref`` is resolved; a ``prefixItems`` tuple of objects that differ only in
+    their constants is written out once, then by its constants (``{label: "answer_2", …}``).
+
+    Args:
+        schema: The JSON schema.
+        root: The document ``$ref`` resolves against (default: ``schema``).
+        indent: The indentation of the first line, in spaces.
+
+    Returns:
+        The rendering, e.g. ``{\n  city: string, // The city.\n  days?: integer 1-7\n}``.
+
+    Example:
+        >>> compact_schema({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
+        '{\n  n: integer\n}'
+    """
+    return _Compact(root if root is not None else schema).render(schema, indent, 0)
+
+
+def forced_call_instructions(tools: Sequence[dict[str, Any]], names: Sequence[str]) -> str:
+    """The system text of a forced tool call: the reply's shape and each tool's compact arguments.
+
+    Args:
+        tools: The bound tools in OpenAI format.
+        names: The tools the call may name (one when a tool is forced by name).
+
+    Returns:
+        Instructions for the model; a grammar makes the reply follow them.
+    """
+    by_name = {t["function"]["name"]: t["function"] for t in tools}
+    compact = _Compact({})
+
+    def arguments(name: str) -> str:
+        parameters = by_name[name].get("parameters") or {"type": "object", "properties": {}}
+        compact.root = parameters
+        return compact.render(parameters, 0, 0)
+
+    def about(name: str) -> str:
+        description = " ".join(str(by_name[name].get("description") or "").split())
+        return f"{name}: {description}\n" if description else ""
+
+    if len(names) == 1:
+        name = names[0]
+        head = f'Reply with only {{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": ARGS}}.'
+        return f"{head}\n{about(name)}ARGS = {arguments(name)}"
+    listing = "\n".join(f"{about(name)}{name} ARGS = {arguments(name)}" for name in names)
+    return f'Reply with only {{"name": <one of the tools>, "arguments": its ARGS}}.\n{listing}'
+
+
+class _Compact:
+    """The renderer behind :func:`compact_schema` (holds the ``$ref`` root)."""
+
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+
+    def resolve(self, schema: Any) -> dict[str, Any]:
+        seen = 0
+        while isinstance(schema, dict) and "$ref" in schema and seen < _MAX_DEPTH:
+            target: Any = self.root
+            for part in str(schema["$ref"]).removeprefix("#/").split("/"):
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            seen += 1
+        return schema if isinstance(schema, dict) else {}
+
+    def render(self, raw: Any, indent: int, depth: int) -> str:
+        schema = self.resolve(raw)
+        if depth > _MAX_DEPTH:
+            return "any"
+        if "const" in schema:
+            return json.dumps(schema["const"], ensure_ascii=False)
+        if "enum" in schema:
+            return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                return " | ".join(self.render(v, indent, depth + 1) for v in schema[key])
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            return " | ".join(self.render({**schema, "type": k}, indent, depth + 1) for k in kind)
+        if kind == "object" or "properties" in schema:
+            return self.object(schema, indent, depth)
+        if kind == "array" or "items" in schema or "prefixItems" in schema:
+            return self.array(schema, indent, depth)
+        if kind in ("number", "integer"):
+            return f"{kind}{_range(schema)}"
+        if kind == "string" and "maxLength" in schema:
+            return f"string ≤{schema['maxLength']} chars"
+        return str(kind) if kind else "any"
+
+    def object(self, schema: dict[str, Any], indent: int, depth: int) -> str:
+        properties: dict[str, Any] = schema.get("properties") or {}
+        if not properties:
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                return f"{{[key: string]: {self.render(extra, indent, depth + 1)}}}"
+            return "object"
+        required = set(schema.get("required") or [])
+        pad = " " * (indent + 2)
+        lines: list[str] = []
+        for i, (name, raw) in enumerate(properties.items()):
+            prop = self.resolve(raw)
+            key = name if _IDENTIFIER.match(name) else json.dumps(name, ensure_ascii=False)
+            value = self.render(prop, indent + 2, depth + 1)
+            comma = "," if i < len(properties) - 1 else ""
+            # A constant is not the model's choice: what it means goes without saying.
+            description = "" if "const" in prop else " ".join(str(prop.get("description") or "").split())
+            line = f"{key}{'' if name in required else '?'}: {value}{comma}"
+            if description and "\n" in value:
+                lines.append(f"{pad}// {description}\n{pad}{line}")
+            else:
+                lines.append(f"{pad}{line}{f' // {description}' if description else ''}")
+        return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
+
+    def array(self, schema: dict[str, Any], indent: int, depth: int) -> str:
+        fixed = [self.resolve(item) for item in schema.get("prefixItems") or []]
+        if fixed:
+            pad = " " * (indent + 2)
+            first = self.render(fixed[0], indent + 2, depth + 1)
+            rest = [self.short(item, fixed[0], indent + 2, depth) for item in fixed[1:]]
+            return "[\n" + ",\n".join(pad + text for text in [first, *rest]) + "\n" + " " * indent + "]"
+        items = schema.get("items")
+        inner = self.render(items, indent, depth + 1) if isinstance(items, dict) else "any"
+        if "\n" in inner or " " in inner:
+            return f"[{inner}, …]"
+        return f"{inner}[]"
+
+    def short(self, item: dict[str, Any], first: dict[str, Any], indent: int, depth: int) -> str:
+        """A tuple item like the first but for its constants: only the constants, then ``…``."""
+        props, first_props = item.get("properties") or {}, first.get("properties") or {}
+        consts = {k: v["const"] for k, v in props.items() if isinstance(v, dict) and "const" in v}
+
+        def bare(p: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in p.items() if k not in ("const", "description", "title")}
+
+        same = props.keys() == first_props.keys() and all(
+            bare(self.resolve(props[k])) == bare(self.resolve(first_props[k])) for k in props
+        )
+        if not (same and consts):
+            return self.render(item, indent, depth + 1)
+        shown = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in consts.items())
+        return f"{{{shown}, …}}"
+
+
+def _range(schema: dict[str, Any]) -> str:
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+
+    def num(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    if low is not None and high is not None:
+        return f" {num(low)}-{num(high)}" if low >= 0 else f" {num(low)} to {num(high)}"
+    if low is not None:
+        return f" ≥{num(low)}"
+    if high is not None:
+        return f" ≤{num(high)}"
+    return ""
 
 
 def _call_seed(seed: int | None) -> int:

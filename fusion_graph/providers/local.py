@@ -33,7 +33,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -60,6 +60,7 @@ from fusion_graph.providers._local_tools import (
     _call_seed,
     _ToolTextSplitter,
     convert_messages,
+    forced_call_instructions,
     forced_tool_schema,
     normalize_tool_choice,
     parse_forced_call,
@@ -381,6 +382,7 @@ class _Request:
     sampling: dict[str, Any]
     max_tokens: int | None
     grammar_first: bool = False
+    forced_prompt: str = "compact"
 
     @property
     def tool_names(self) -> list[str]:
@@ -409,6 +411,8 @@ def _tool_instructions(request: _Request, loaded: _Loaded) -> str | None:
     """System text telling the model about its tools, where the template does not."""
     tools = request.tools or []
     forced = request.forced
+    if forced is not None and request.forced_prompt == "compact":
+        return forced_call_instructions(tools, forced)
     if forced is not None:
         listing = "\n".join(
             json.dumps(t, ensure_ascii=False) for t in tools if t["function"]["name"] in forced
@@ -440,7 +444,8 @@ def _render(loaded: _Loaded, request: _Request, prefill: str = "") -> list[int]:
             messages.insert(0, {"role": "system", "content": extra})
     show_tools = request.tools if (request.tools and request.choice != "none") else None
     if show_tools and request.forced is not None:
-        show_tools = [t for t in show_tools if t["function"]["name"] in request.forced]
+        compact = request.forced_prompt == "compact"  # described in the system text instead
+        show_tools = None if compact else [t for t in show_tools if t["function"]["name"] in request.forced]
     try:
         # The template renders plain dicts; llama-cpp's TypedDicts are only annotations.
         result = loaded.formatter(
@@ -470,8 +475,16 @@ def _forced_grammar(request: _Request) -> str:
     return json_schema_to_gbnf(json.dumps(forced_tool_schema(request.tools or [], request.forced or [])))
 
 
-def _run_forced(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
-    """A forced tool call: the grammar checks the sampled token, filters only on rejection.
+@dataclass
+class _ForcedPrompt:
+    prefill: str
+    grammar: str
+    root: str
+    prompt: list[int]
+
+
+def _forced_prompt(loaded: _Loaded, request: _Request) -> _ForcedPrompt:
+    """The prompt, reply opening and grammar of a forced tool call (sample-first decoding).
 
     When one tool is forced its name is fixed, so ``{"name": <name>, "arguments":`` opens the
     reply as part of the prompt (evaluated in one batch, not token by token) and the grammar
@@ -487,7 +500,20 @@ def _run_forced(loaded: _Loaded, request: _Request, cancel: threading.Event | No
         root = "call"
     else:
         prefill, grammar, root = "", _forced_grammar(request), "root"
-    prompt = _render(loaded, request, prefill)
+    return _ForcedPrompt(prefill, grammar, root, _render(loaded, request, prefill))
+
+
+def _prompt_tokens(loaded: _Loaded, request: _Request) -> list[int]:
+    """The tokens a call reads before it writes its first token (a forced call's opening too)."""
+    if request.forced is not None and not request.grammar_first:
+        return _forced_prompt(loaded, request).prompt
+    return _render(loaded, request)
+
+
+def _run_forced(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
+    """A forced tool call: the grammar checks the sampled token, filters only on rejection."""
+    forced = _forced_prompt(loaded, request)
+    prefill, grammar, root, prompt = forced.prefill, forced.grammar, forced.root, forced.prompt
     run = generate_with_grammar(
         loaded.llama,
         grammar,
@@ -634,6 +660,16 @@ class LocalChatModel(BaseChatModel):
         ),
     )
 
+    forced_prompt: Literal["compact", "template"] = Field(
+        default="compact",
+        description=(
+            "How a forced tool call (and so with_structured_output) is described to the model: "
+            "'compact' writes the arguments as a short typed outline with their descriptions (the "
+            "grammar enforces the JSON); 'template' shows the full JSON schemas through the chat "
+            "template's own tool format, several times longer."
+        ),
+    )
+
     @property
     def _llm_type(self) -> str:
         return "fusion-graph-local"
@@ -725,7 +761,39 @@ class LocalChatModel(BaseChatModel):
         }
         if kwargs:
             raise ValueError(f"unsupported call arguments for a local model: {sorted(kwargs)}")
-        return _Request(list(messages), tools, choice, sampling, max_tokens, self.grammar_first)
+        return _Request(
+            list(messages), tools, choice, sampling, max_tokens, self.grammar_first, self.forced_prompt
+        )
+
+    def prompt_tokens(self, messages: list[BaseMessage], **kwargs: Any) -> list[int]:
+        """The tokens a call with these arguments would read, rendered and tokenized as it would be.
+
+        The chat template, the tool instructions and a forced call's opening are included; nothing
+        is generated. Loads the model on first use.
+
+        Args:
+            messages: The conversation.
+            **kwargs: Call arguments as the model receives them (``tools``, ``tool_choice``…).
+
+        Returns:
+            The prompt's token ids.
+        """
+        request = self._request(messages, kwargs.pop("stop", None), kwargs)
+        return _prompt_tokens(self._loaded(), request)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Count a conversation's prompt tokens with the model's own template and tokenizer.
+
+        Args:
+            messages: The conversation.
+            tools: Tools shown to the model (not forced).
+
+        Returns:
+            The number of prompt tokens.
+        """
+        return len(self.prompt_tokens(messages, **({"tools": list(tools)} if tools else {})))
 
     # -- results ---------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from fusion_graph.providers import _weights, local
 from fusion_graph.providers.local import (
@@ -326,3 +327,58 @@ def test_cache_dir_honours_the_environment(monkeypatch, tmp_path: Path) -> None:
     assert _weights.cache_dir() == tmp_path
     monkeypatch.delenv("FUSION_GRAPH_CACHE")
     assert _weights.cache_dir() == Path.home() / ".cache" / "fusion-graph"
+
+
+def test_compact_schema_keeps_names_types_ranges_and_descriptions() -> None:
+    from fusion_graph.providers._local_tools import compact_schema
+
+    class Score(BaseModel):
+        label: str
+        score: float = Field(ge=0, le=10, description="0 (wrong) to 10 (perfect).")
+        note: str | None = Field(default=None, max_length=40, description="Why.")
+
+    class Pick(BaseModel):
+        winner: Literal["answer_1", "answer_2"] = Field(description="The best label.")
+        scores: list[Score]
+        tags: dict[str, int] = Field(default_factory=dict)
+
+    schema = Pick.model_json_schema()
+    text = compact_schema(schema)
+    assert text == (
+        "{\n"
+        '  winner: "answer_1" | "answer_2", // The best label.\n'
+        "  scores: [{\n"
+        "    label: string,\n"
+        "    score: number 0-10, // 0 (wrong) to 10 (perfect).\n"
+        "    note?: string ≤40 chars | null // Why.\n"
+        "  }, …],\n"
+        "  tags?: {[key: string]: integer}\n"
+        "}"
+    )
+    assert len(text) < len(json.dumps(schema)) / 2
+
+
+def test_compact_schema_writes_a_tuple_of_like_items_once() -> None:
+    from fusion_graph.providers._local_tools import compact_schema
+    from fusion_graph.verdicts import verdict_schema
+
+    schema = verdict_schema("best-of", ["answer_1", "answer_2", "answer_3"], fixed_order=True)
+    text = compact_schema(schema.model_json_schema())
+    assert '      label: "answer_1",\n' in text  # a constant: no description
+    assert '{label: "answer_2", …},\n    {label: "answer_3", …}\n  ]' in text
+    assert text.count("score: number 0-10") == 1
+
+
+def test_forced_call_instructions_single_and_several_tools() -> None:
+    from fusion_graph.providers._local_tools import forced_call_instructions
+
+    one = forced_call_instructions([WEATHER, ADD], ["add"])
+    assert one == (
+        'Reply with only {"name": "add", "arguments": ARGS}.\n'
+        "add: Add two integers.\n"
+        "ARGS = {\n  a: integer,\n  b: integer\n}"
+    )
+    both = forced_call_instructions([WEATHER, ADD], ["get_weather", "add"])
+    assert both.startswith('Reply with only {"name": <one of the tools>, "arguments": its ARGS}.\n')
+    assert "get_weather: Weather for a city.\nget_weather ARGS = {\n  city: string\n}" in both
+    assert "add ARGS = {\n  a: integer,\n  b: integer\n}" in both
