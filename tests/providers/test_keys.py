@@ -188,14 +188,30 @@ params = {{ max_retries = 0 }}
 """
 
 
-async def test_toml_file_config(env_keys, monkeypatch, tmp_path: Path):
+YAML = """
+judge_free_fallback: false
+pool:
+  - {{model: "openai:alpha", base_url: "{url}", api_key_env: ALPHA_KEY, params: {{max_retries: 0}}}}
+  - {{model: "openrouter:beta", base_url: "{url}", params: {{max_retries: 0}}}}
+  - {{model: "mistral:gamma", base_url: "{url}", api_key_env: GAMMA_KEY, params: {{max_retries: 0}}}}
+judge:
+  model: "openai:judge-down"
+  base_url: "{url}"
+  params: {{max_retries: 0}}
+  fallbacks:
+    - {{model: "mistral:judge-up", base_url: "{url}", api_key_env: FALLBACK_KEY, params: {{max_retries: 0}}}}
+"""
+
+
+@pytest.mark.parametrize(("suffix", "text"), [(".toml", TOML), (".yaml", YAML)])
+async def test_file_config(env_keys, monkeypatch, tmp_path: Path, suffix: str, text: str):
     monkeypatch.setenv("ALPHA_KEY", "sk-alpha-file")
     monkeypatch.setenv("GAMMA_KEY", "gamma-file")
     monkeypatch.setenv("FALLBACK_KEY", "fallback-file")
     stub = RecordingStub(_models())
     async with stub:
-        path = tmp_path / "pool.toml"
-        path.write_text(TOML.format(url=stub.base_url))
+        path = tmp_path / f"pool{suffix}"
+        path.write_text(text.format(url=stub.base_url))
         result = await fuse("Is 1001 prime?", load_config(path))
     assert result.decided_by.startswith("fallback:"), result.decided_by
     assert stub.auth("alpha") == {"Bearer sk-alpha-file"}
