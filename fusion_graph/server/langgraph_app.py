@@ -8,6 +8,19 @@ the uncompiled graph it returns with its own checkpointer. Which fusion it build
 - ``FUSION_LANGGRAPH_FUSION`` (or ``configurable.fusion`` of the run): which named fusion of the
   file; the first one by default.
 
+Threads. LangGraph Server applies a run's input to the thread (``messages`` are added by id)
+before the graph runs, so the thread rule of ``Fusion.plan`` (``fusion run --thread-id``,
+``fusion serve``) cannot sit in front of it. On LangGraph Server, by LangGraph's own protocol:
+
+- the next turn: send only the new messages (or the thread's messages with the ids it gave
+  them); messages without ids are appended as they are, so do not re-send a whole history;
+- resume an interrupted or failed run: create a run with ``input=None`` (it continues from the
+  checkpoint, asking no member again);
+- a finished thread's result: read it with ``threads.get_state``; the same prompt sent again is
+  another turn that calls the models;
+- new input on an interrupted thread is not refused: LangGraph drops the unfinished run, and
+  the fusion answers the pending and the new messages together.
+
 Importing this module does no work and needs neither FastAPI nor the ``server`` extra.
 """
 
