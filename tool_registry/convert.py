@@ -1,13 +1,16 @@
 """Conversions: MCP results and Python return values → :class:`ToolResult` → model content.
 
 Tool output is untrusted: a web page or a file can contain text written to steer the model.
-:func:`fence` wraps it in explicit markers that say so, and neutralises any copy of the closing
-marker inside the data so the data cannot end the fence early.
+:func:`fence` wraps it in explicit markers that say so, and neutralises anything inside the data
+that reads like a marker (any case, spacing or look-alike) so the data cannot end the fence early.
+Error reports (a tool's own, and connection or protocol errors whose text comes from the server)
+are fenced the same way.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import mcp_types as types
@@ -17,8 +20,9 @@ from .models import ToolResult
 
 __all__ = [
     "FENCE_CLOSE",
-    "error_result",
     "FENCE_OPEN",
+    "defuse",
+    "error_result",
     "fence",
     "from_mcp_result",
     "from_python_value",
@@ -37,26 +41,69 @@ _FENCE_NOTE = (
 )
 
 
+def _letters(word: str) -> str:
+    """A pattern for ``word`` in any case, ASCII or fullwidth letter by letter."""
+    return "".join(
+        f"[{c.lower()}{c.upper()}{chr(ord(c.lower()) + 0xFEE0)}{chr(ord(c.upper()) + 0xFEE0)}]" for c in word
+    )
+
+
+_ZERO_WIDTH = r"[\u200b-\u200d\u2060\ufeff]*"
+_GAP = r"[\s\u200b-\u200d\u2060\ufeff]*"
+"""Whitespace and zero-width characters, which a reader skips."""
+
+_MARKER = re.compile(
+    # "<", a character that reads as one, or its HTML entity; then "/" (escaped or not) with any
+    # spacing around it, or nothing but zero-width characters (so ``a < tool_output`` stays)
+    r"(?:[<\uff1c\ufe64\u2039\u2329\u3008\u27e8]|&lt;|&#0*60;|&#x0*3c;)"
+    + r"(?:(?:" + _GAP + r"[\\/\uff0f\u2044\u2215])+" + _GAP + "|" + _ZERO_WIDTH + ")"
+    + _letters("tool")
+    + _GAP
+    + r"(?:[_\-\uff3f\u2010-\u2015.]" + _GAP + ")*"
+    + _letters("output"),
+    re.IGNORECASE,
+)
+"""Anything a model could read as an opening or closing fence marker."""
+
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def defuse(text: str) -> str:
+    """``text`` with every look-alike of the fence markers broken: ``</TOOL_OUTPUT >`` → ``[/TOOL_OUTPUT >``.
+
+    Matching ignores case, whitespace and zero-width characters, ``_``/``-`` separators,
+    fullwidth letters, ``<`` look-alikes and HTML entities, and escaped slashes.
+    """
+    return _MARKER.sub(lambda match: "[" + _strip_bracket(match.group(0)), text)
+
+
+def _strip_bracket(marker: str) -> str:
+    for entity in ("&lt;", "&#", "&"):
+        if marker.lower().startswith(entity):
+            return marker[marker.index(";") + 1 :]
+    return marker[1:]
+
+
 def fence(text: str, tool: str, *, is_error: bool = False) -> str:
     """Wrap tool output in markers that say it is untrusted data, not instructions.
 
     Args:
-        text: The tool's output.
+        text: The tool's output (or an error report about it).
         tool: The tool's final name.
         is_error: Mark the output as an error report.
 
     Returns:
-        The fenced text. Occurrences of the markers inside ``text`` are defused.
+        The fenced text. Anything inside ``text`` that reads like a marker, in any case or
+        spacing, is defused (see :func:`defuse`), so the data cannot end the fence early.
 
     Example:
         >>> fence("42", "add").splitlines()[0]
         '<tool_output tool="add" trust="untrusted">'
     """
-    safe = text.replace("</tool_output", "<\\/tool_output").replace("<tool_output", "<\\tool_output")
-    head = FENCE_OPEN.format(name=tool)
+    head = FENCE_OPEN.format(name=_TOOL_NAME.sub("_", tool))
     if is_error:
         head = head[:-1] + ' status="error">'
-    return f"{head}\n{_FENCE_NOTE}\n{safe}\n{FENCE_CLOSE}"
+    return f"{head}\n{_FENCE_NOTE}\n{defuse(text)}\n{FENCE_CLOSE}"
 
 
 def _block_from_mcp(block: Any) -> dict[str, Any]:

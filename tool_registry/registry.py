@@ -523,8 +523,9 @@ class ToolRegistry:
         :func:`~tool_registry.adapt.adapt_tool_schema` when ``provider`` is given); its coroutine calls this
         registry. Invoked with a tool call it returns a ``ToolMessage`` whose content is the
         fenced output (plus image blocks) and whose ``artifact`` is the :class:`ToolResult`.
-        Execution errors, timeouts, dead servers and unknown tools come back as a
-        ``ToolMessage`` with ``status="error"`` instead of raising into the graph.
+        Execution errors, timeouts, dead servers, protocol errors and unknown tools come back as
+        a ``ToolMessage`` with ``status="error"`` instead of raising into the graph; their text
+        is fenced like any output (it may quote the server).
         """
         return self.view(member).as_langchain_tools(provider=provider)
 
@@ -541,13 +542,17 @@ class ToolRegistry:
         name = info.name
         fenced = self.fence_results
 
+        def failure(text: str) -> ToolException:
+            # Connection and protocol errors carry the server's own words: fenced like its output.
+            return ToolException(fence(text, name, is_error=True) if fenced else text)
+
         async def run(**kwargs: Any) -> tuple[str | list[dict[str, Any]], ToolResult]:
             try:
                 result = await self.call(name, kwargs, member=member)
             except (ToolCallError, ToolNotFound, ServerConnectionError) as exc:
-                raise ToolException(f"Error: {exc}") from exc
+                raise failure(f"Error: {exc}") from exc
             if result.is_error:
-                raise ToolException(fence(result.text, name, is_error=True) if fenced else result.text)
+                raise failure(result.text)
             return to_model_content(result, fenced=fenced), result
 
         return StructuredTool(
