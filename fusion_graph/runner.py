@@ -121,10 +121,11 @@ class Fusion:
         """
         field = "messages" if history else "prompt"
         messages = None if prompt is None else to_messages(prompt)
-        named = thread_id
-        if named is None and config is not None and self.graph.checkpointer is not None:
-            named = config.get("configurable", {}).get("thread_id")
         run_config = self._run_config(thread_id, config)
+        in_config = config is not None and config.get("configurable", {}).get("thread_id") is not None
+        named: str | None = None
+        if thread_id is not None or (in_config and self.graph.checkpointer is not None):
+            named = str(run_config.get("configurable", {})["thread_id"])
         if named is None:
             if messages is None:
                 raise ConfigError(field, "the prompt is empty", "pass some text or messages")
@@ -136,7 +137,7 @@ class Fusion:
                 "pass checkpointer=InMemorySaver() or AsyncSqliteSaver(...), or drop thread_id",
             )
         snapshot = await self.graph.aget_state(run_config)
-        plan = plan_thread(snapshot.values, messages, thread_id=str(named), history=history, field=field)
+        plan = plan_thread(snapshot.values, messages, thread_id=named, history=history, field=field)
         return dataclasses.replace(plan, config=run_config, pending=tuple(snapshot.next))
 
     async def run(
