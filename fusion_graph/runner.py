@@ -118,6 +118,11 @@ class Fusion:
         Raises:
             ConfigError: An empty prompt, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
+
+        Example:
+            >>> plan = await fusion.plan("Is 1001 prime?", thread_id="t")
+            >>> plan.action  # "new", "stored", "next" or "resume"
+            >>> result = await fusion.run(plan)
         """
         field = "messages" if history else "prompt"
         messages = None if prompt is None else to_messages(prompt)
