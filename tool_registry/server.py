@@ -9,10 +9,11 @@ carry as ``Authorization: Bearer <token>``.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import mcp_types as types
@@ -26,11 +27,23 @@ from .registry import ToolRegistry
 __all__ = ["RegistryMCPServer", "create_http_app", "create_mcp_server", "serve_registry"]
 
 
+@contextlib.asynccontextmanager
+async def _hold_registry(server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
+    """The server's lifespan: the registry is held open while the server runs (reference-counted)."""
+    assert isinstance(server, RegistryMCPServer)
+    async with server.registry:
+        yield {}
+
+
 class RegistryMCPServer(MCPServer):
     """An ``MCPServer`` whose tools are a registry's tools plus extra Python tools.
 
+    While it runs (its lifespan: a stdio or in-memory session, the HTTP app's lifetime) it holds
+    the registry open; entering is reference-counted, so a registry the caller already entered
+    is shared, not connected again.
+
     Args:
-        registry: The registry to expose (enter it before serving).
+        registry: The registry to expose (entered for as long as the server runs).
         name: Server name announced to clients.
         member: Expose only what this member's policy allows (None: every tool).
         extra_tools: Python callables served next to the registry's tools.
@@ -44,7 +57,7 @@ class RegistryMCPServer(MCPServer):
         member: str | None = None,
         extra_tools: Iterable[Callable[..., Any]] = (),
     ) -> None:
-        super().__init__(name, instructions="Tools of a fusion-graph tool registry.")
+        super().__init__(name, instructions="Tools of a fusion-graph tool registry.", lifespan=_hold_registry)
         self.registry = registry
         self.member = member
         self._extra: set[str] = set()

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from mcp import Client
+from mcp_types import TextContent
 
-from tool_registry import RegistryStateError, ToolRegistry
+from tool_registry import RegistryStateError, ToolRegistry, create_mcp_server
 
 from ._helpers import BASIC, PY, starts
 
@@ -119,3 +121,20 @@ async def test_servers_cannot_be_added_while_open(start_log: Path):
     async with registry:
         with pytest.raises(RegistryStateError):
             registry.add_mcp_server("late", command=PY, args=[BASIC])
+
+
+@pytest.mark.timeout(60)
+async def test_the_proxy_server_holds_an_unentered_registry_open_while_it_runs(start_log: Path):
+    registry = basic_registry(start_log)
+    server = create_mcp_server(registry)
+    async with Client(server) as client:
+        assert registry.is_open
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert "basic__echo" in names
+        echo = await client.call_tool("basic__echo", {"text": "through the proxy"})
+        block = echo.content[0]
+        assert isinstance(block, TextContent) and block.text == "through the proxy"
+        async with registry:  # the caller may share the server's opening
+            assert registry.users == 2
+    assert not registry.is_open and registry.users == 0
+    assert starts(start_log) == 1
