@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,29 @@ async def test_the_proxy_server_holds_an_unentered_registry_open_while_it_runs(s
             assert registry.users == 2
     assert not registry.is_open and registry.users == 0
     assert starts(start_log) == 1
+
+
+@pytest.mark.timeout(30)
+async def test_entering_from_a_second_event_loop_is_a_clear_error():
+    registry = ToolRegistry()
+    opened, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        async with registry:
+            opened.set()
+            await asyncio.to_thread(release.wait, 20)
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    try:
+        assert await asyncio.to_thread(opened.wait, 20)
+        with pytest.raises(RegistryStateError, match="another event loop"):
+            async with registry:
+                pass
+        assert registry.users == 1
+    finally:
+        release.set()
+        await asyncio.to_thread(thread.join, 20)
+    assert registry.users == 0
+    async with registry:  # closed there, it opens here
+        assert registry.is_open
