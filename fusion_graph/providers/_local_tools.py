@@ -207,6 +207,8 @@ def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) ->
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_DEPTH = 12
+_PLAIN = ("string", "number", "integer", "boolean")
+_CHOICES = {"enum", "const", "anyOf", "oneOf"}
 
 
 def compact_schema(schema: dict[str, Any], *, root: dict[str, Any] | None = None, indent: int = 0) -> str:
@@ -255,12 +257,11 @@ def forced_call_instructions(tools: Sequence[dict[str, Any]], names: Sequence[st
         description = " ".join(str(by_name[name].get("description") or "").split())
         return f"{name}: {description}\n" if description else ""
 
-    if len(names) == 1:
-        name = names[0]
-        head = f'Reply with only {{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": ARGS}}.'
-        return f"{head}\n{about(name)}ARGS = {arguments(name)}"
-    listing = "\n".join(f"{about(name)}{name} ARGS = {arguments(name)}" for name in names)
-    return f'Reply with only {{"name": <one of the tools>, "arguments": its ARGS}}.\n{listing}'
+    if len(names) == 1:  # the reply opens with the call's name already (a prefill)
+        return f"{about(names[0])}Call {names[0]} with these JSON arguments:\n{arguments(names[0])}"
+    listing = "\n".join(f"{about(name)}{name} arguments: {arguments(name)}" for name in names)
+    head = 'Reply with only {"name": <tool>, "arguments": <its arguments>} for one of these tools.'
+    return f"{head}\n{listing}"
 
 
 class _Compact:
@@ -334,8 +335,11 @@ class _Compact:
             first = self.render(fixed[0], indent + 2, depth + 1)
             rest = [self.short(item, fixed[0], indent + 2, depth) for item in fixed[1:]]
             return "[\n" + ",\n".join(pad + text for text in [first, *rest]) + "\n" + " " * indent + "]"
-        items = schema.get("items")
-        inner = self.render(items, indent, depth + 1) if isinstance(items, dict) else "any"
+        items = self.resolve(schema.get("items"))
+        kind = items.get("type")
+        if kind in _PLAIN and not _CHOICES & items.keys():
+            return f"{kind}[]"  # a list of plain values: their limits are left to the grammar
+        inner = self.render(items, indent, depth + 1) if items else "any"
         if "\n" in inner or " " in inner:
             return f"[{inner}, …]"
         return f"{inner}[]"

@@ -374,11 +374,9 @@ def test_forced_call_instructions_single_and_several_tools() -> None:
 
     one = forced_call_instructions([WEATHER, ADD], ["add"])
     assert one == (
-        'Reply with only {"name": "add", "arguments": ARGS}.\n'
-        "add: Add two integers.\n"
-        "ARGS = {\n  a: integer,\n  b: integer\n}"
+        "add: Add two integers.\nCall add with these JSON arguments:\n{\n  a: integer,\n  b: integer\n}"
     )
     both = forced_call_instructions([WEATHER, ADD], ["get_weather", "add"])
-    assert both.startswith('Reply with only {"name": <one of the tools>, "arguments": its ARGS}.\n')
-    assert "get_weather: Weather for a city.\nget_weather ARGS = {\n  city: string\n}" in both
-    assert "add ARGS = {\n  a: integer,\n  b: integer\n}" in both
+    assert both.startswith('Reply with only {"name": <tool>, "arguments": <its arguments>} for one of these')
+    assert "get_weather: Weather for a city.\nget_weather arguments: {\n  city: string\n}" in both
+    assert "add arguments: {\n  a: integer,\n  b: integer\n}" in both
