@@ -50,9 +50,11 @@ def _newest_checkpoint(db: Path) -> tuple[str | None, int, int]:
     """The newest checkpoint's id, how many writes its tasks saved, and how many candidates were written.
 
     LangGraph saves each step's checkpoint in the background. A process killed after every task of
-    the newest checkpoint wrote, but before the next checkpoint was saved, is not resumed but
-    restarted by ``Fusion.run`` (the xfail below). A newest checkpoint without writes is one whose
-    tasks still run: here the round-1 members, stuck on their hanging requests.
+    the newest checkpoint wrote, but before the next checkpoint was saved, leaves ``snapshot.next``
+    empty; ``Fusion.run`` resumes it anyway, because it decides from the thread's messages (the
+    last one is not a fused answer), which the second test below checks. This test kills at a
+    newest checkpoint without writes, one whose tasks still run: here the round-1 members, stuck on
+    their hanging requests.
     """
     if not db.exists():
         return None, 0, 0
