@@ -128,6 +128,11 @@ class FusionRunError(FusionError, RuntimeError):
 class MemberFailed(FusionRunError):
     """One pool member failed.
 
+    Never raised on its own: a failed member is kept as a candidate with ``error`` and
+    ``error_kind`` set, and the fusion goes on with the others. When too few members answered, the
+    gather step raises :class:`QuorumNotReached` or :class:`AllMembersFailed`, whose ``causes``
+    (and ``exceptions``) hold one ``MemberFailed`` per member that did not answer.
+
     Attributes:
         member: The member's name.
         round: The round in which it failed (0 is the first answer).

@@ -73,7 +73,13 @@ class DuplicateToolName(RegistryConfigError):
 
 
 class RegistryStateError(ToolRegistryError):
-    """The registry was used in the wrong lifecycle state (not entered, or already closed)."""
+    """The registry's lifecycle was misused.
+
+    Raised when an MCP server is added while the registry is open, when ``async with registry``
+    exits more often than it was entered, and when the registry is entered from an event loop other
+    than the one that holds it open (or is opening it). Using a registry that nobody entered is not
+    this error: its Python tools work, and its MCP tools are unknown (:class:`ToolNotFound`).
+    """
 
 
 class ToolNotFound(ToolRegistryError, LookupError):
