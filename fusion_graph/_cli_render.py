@@ -19,7 +19,7 @@ from rich.text import Text
 
 from fusion_graph.result import Candidate, FusionResult
 from fusion_graph.usage import Usage
-from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+from fusion_graph.verdicts import Analysis, BestOfVerdict
 
 __all__ = ["ProgressView", "render_result"]
 
@@ -138,7 +138,7 @@ class ProgressView:
 
 def _candidate_status(candidate: Candidate) -> Text:
     if candidate.ok:
-        return Text("ok", style="green")
+        return Text("ok (cut off)", style="yellow") if candidate.truncated else Text("ok", style="green")
     return Text("failed", style="bold red")
 
 
@@ -199,19 +199,21 @@ def _verdict_view(result: FusionResult) -> RenderableType:
             )
         parts.append(scores)
         parts.append(Text.assemble(("rationale: ", "bold"), verdict.rationale))
-    elif isinstance(verdict, MergeVerdict):
+    if isinstance(verdict, Analysis):
         for title, items in (
             ("consensus", verdict.consensus),
             ("contradictions", verdict.contradictions),
-            ("unique points", verdict.unique_points),
+            ("unique insights", verdict.unique_insights),
+            ("blind spots", verdict.blind_spots),
         ):
             parts.append(Text(f"{title}:", style="bold"))
             if items:
                 parts.extend(Text(f"  • {item}") for item in items)
             else:
                 parts.append(Text("  (none)", style="dim"))
-    else:
+    if verdict is None:
         parts.append(Text("no judge verdict", style="dim"))
+    parts.extend(_evidence_lines(result))
     facts = [f"decided by: {result.decided_by}"]
     if result.winner:
         facts.append(f"winner: {result.winner}")
@@ -222,8 +224,26 @@ def _verdict_view(result: FusionResult) -> RenderableType:
             facts.append(f"agreement: {result.agreement:.2f}")
     if result.judge_in_pool:
         facts.append(f"judge is also member {result.judge_in_pool}")
+    if result.escalated is not None:
+        facts.append("scouts disagreed: the pool answered" if result.escalated else "scouts agreed")
     parts.append(Text(" · ".join(facts), style="cyan"))
     return Panel(Group(*parts), title=f"verdict ({result.mode})", title_align="left")
+
+
+def _evidence_lines(result: FusionResult) -> list[RenderableType]:
+    """The agreement, the minority report and any verdict issue, one line each."""
+    lines: list[RenderableType] = []
+    if result.agreement_summary:
+        lines.append(Text.assemble(("final answers: ", "bold"), result.agreement_summary))
+    if result.minority:
+        dissent = "; ".join(f"{d.member} → {d.answer}" for d in result.minority)
+        lines.append(Text.assemble(("minority report: ", "bold"), dissent))
+    if result.dissent:
+        lines.append(Text.assemble(("dissent: ", "bold yellow"), result.dissent))
+    if result.swap:
+        lines.append(Text.assemble(("order swap: ", "bold"), result.swap))
+    lines.extend(Text.assemble(("verdict issue: ", "bold red"), issue) for issue in result.verdict_issues)
+    return lines
 
 
 def _usage_table(result: FusionResult) -> Table:

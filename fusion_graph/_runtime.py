@@ -40,6 +40,7 @@ class FusionRuntime:
 
     config: FusionConfig
     members: dict[str, tuple[Member, BaseChatModel]]
+    """Every candidate name (``name``, or ``name#1`` … for sampled members) → its member and model."""
     judges: list[tuple[str, Judge, BaseChatModel]]
     tools: ToolSource | None = None
     bound_tools: list[dict[str, Any]] = field(default_factory=list)
@@ -47,6 +48,21 @@ class FusionRuntime:
     tool_choice: Any = None
     rounds: RoundRegistry = field(default_factory=RoundRegistry)
     """Rounds in flight (quorum, deadline, spare budget), shared by their members."""
+
+    def base_name(self, candidate: str) -> str:
+        """The member a candidate name belongs to (``qwen#2`` → ``qwen``)."""
+        spec = self.members[candidate][0]
+        return spec.name or candidate
+
+    def sample_index(self, candidate: str) -> int:
+        """0 for a member's only or first sample, ``k - 1`` for ``name#k``."""
+        _, mark, index = candidate.rpartition("#")
+        return int(index) - 1 if mark and index.isdigit() else 0
+
+    def scout_names(self) -> list[str]:
+        """The candidate names of the scouts (empty without scouts)."""
+        scouts = set(self.config.scouts or [])
+        return [name for name in self.members if self.base_name(name) in scouts]
 
 
 def build_runtime(
@@ -57,10 +73,11 @@ def build_runtime(
     tool_choice: Any = None,
 ) -> FusionRuntime:
     """Resolve every model of the config (raising ConfigError early) and normalise the tools."""
-    members = {
-        member.name or "": (member, resolve_model(member, f"pool[{i}]"))
-        for i, member in enumerate(config.pool)
-    }
+    members: dict[str, tuple[Member, BaseChatModel]] = {}
+    for i, member in enumerate(config.pool):
+        model = resolve_model(member, f"pool[{i}]")
+        for name in member.sample_names():  # samples share one model object
+            members[name] = (member, model)
     judges: list[tuple[str, Judge, BaseChatModel]] = []
     judge = config.effective_judge
     where = "judge" if config.judge is not None else "pool[0] (acting as judge)"

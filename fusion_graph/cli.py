@@ -2,7 +2,7 @@
 
 Commands::
 
-    fusion run "prompt" [--config pool.toml] [--mode best-of|merge|debate] [--rounds N] [--json]
+    fusion run "prompt" [--config pool.toml] [--mode best-of|merge|debate|vote] [--rounds N] [--json]
                         [--thread-id ID] [--db runs.sqlite]
     fusion models
     fusion version
@@ -214,7 +214,7 @@ def run(
         ),
     ] = None,
     mode: Annotated[
-        str | None, typer.Option("--mode", "-m", help="best-of, merge or debate (overrides the file).")
+        str | None, typer.Option("--mode", "-m", help="best-of, merge, debate or vote (overrides the file).")
     ] = None,
     rounds: Annotated[
         int | None, typer.Option("--rounds", "-r", help="Debate revision rounds (overrides the file).")

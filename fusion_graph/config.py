@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -26,8 +27,10 @@ from fusion_graph.errors import ConfigError
 
 __all__ = ["FusionConfig", "Judge", "Member", "Mode", "ModelSpec", "load_config"]
 
-Mode = Literal["best-of", "merge", "debate"]
-MODES: tuple[str, ...] = ("best-of", "merge", "debate")
+Mode = Literal["best-of", "merge", "debate", "vote"]
+MODES: tuple[str, ...] = ("best-of", "merge", "debate", "vote")
+AnswerFormatName = Literal["auto", "number", "choice", "tool_call", "text"]
+ANSWER_FORMATS: tuple[str, ...] = ("auto", "number", "choice", "tool_call", "text")
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "openai",
     "openrouter",
@@ -99,9 +102,6 @@ class ModelSpec(BaseModel):
                 )
         return value
 
-    @property
-    def provider(self) -> str | None:
-        """The provider prefix of a spec string, or ``None`` for a model instance."""
     @model_validator(mode="after")
     def _check_api_key_env(self) -> ModelSpec:
         name = self.api_key_env
@@ -120,6 +120,9 @@ class ModelSpec(BaseModel):
             )
         return self
 
+    @property
+    def provider(self) -> str | None:
+        """The provider prefix of a spec string, or ``None`` for a model instance."""
         return self.model.partition(":")[0] if isinstance(self.model, str) else None
 
     @property
@@ -151,10 +154,26 @@ class Member(ModelSpec):
     tool_choice: str | None = None
     """Force the first step to call a tool: ``"any"`` or a tool's name. Tiny models call tools
     reliably only when forced; after the forced call the member answers without tools."""
+    samples: int = Field(default=1, ge=1, le=32)
+    """Self-consistency: draw this many answers from the model, at its own temperature. With more
+    than one they are candidates ``name#1`` … ``name#k``, each counted in usage, and their agreement
+    feeds the decision. Give the model a temperature above 0 (greedy samples are all alike)."""
 
     def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
         """Create a member; the model may be given positionally: ``Member("openai:gpt-4o-mini")``."""
         super().__init__(model, **data)
+
+    @field_validator("name")
+    @classmethod
+    def _no_sample_mark(cls, value: str | None) -> str | None:
+        if value is not None and "#" in value:
+            raise ValueError(f"{value!r} contains '#', which marks samples (name#1); choose a name without it")
+        return value
+
+    def sample_names(self) -> list[str]:
+        """The candidate names this member answers under: its name, or ``name#1`` … ``name#k``."""
+        name = self.name or self.default_name()
+        return [name] if self.samples == 1 else [f"{name}#{i + 1}" for i in range(self.samples)]
 
 
 class Judge(ModelSpec):
@@ -193,7 +212,8 @@ class FusionConfig(BaseModel):
     judge: Judge | None = None
     """The judge; when absent, the first member judges (and the result says so)."""
     mode: Mode = "best-of"
-    """``best-of`` picks the strongest answer, ``merge`` synthesises one, ``debate`` revises first."""
+    """``best-of`` picks the strongest answer, ``merge`` synthesises one, ``debate`` revises first,
+    ``vote`` takes the most common final answer (the judge only breaks ties)."""
     rounds: int = Field(default=1, ge=1, le=20)
     """Debate only: how many revision rounds after the first answers."""
     consensus: float | None = Field(default=0.9, gt=0, le=1)
@@ -213,6 +233,29 @@ class FusionConfig(BaseModel):
     """When the judge and every fallback fail, pick the most consistent answer instead of raising."""
     max_tool_steps: int = Field(default=8, ge=1, le=100)
     """How many model → tools → model steps a member may take before it must answer."""
+    answer_format: AnswerFormatName | Callable[[str], str | None] = "auto"
+    """How a candidate's final answer is read, to compare answers: ``auto`` (tool calls, an explicit
+    final answer, or an answer that is just a number, letter or yes/no; free text is never guessed),
+    ``number`` (else the last number), ``choice`` (a letter), ``tool_call``, ``text`` (never compared),
+    or a callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
+    majority_policy: Literal["majority", "judge", "reask"] = "majority"
+    """best-of and debate: when a strict majority of at least 3 comparable answers disagrees with the
+    judge's winner, ``majority`` takes the majority's best-scored answer, ``judge`` keeps the judge's,
+    ``reask`` asks the judge once more with the disagreement named (and then takes the majority if it
+    still disagrees). The dissent is recorded in the result whatever the policy."""
+    merge_policy: Literal["keep", "reask", "majority"] = "majority"
+    """merge: when the merged answer's final answer is one no candidate gave while the candidates hold
+    a strict majority, ``keep`` it (flagged), ``reask`` the judge once, or take the ``majority``'s answer."""
+    judge_swap: bool = False
+    """best-of (and debate): judge twice, the second time in reversed order, against position bias.
+    Both calls count in usage and cost."""
+    scouts: list[str] | None = None
+    """Members (by name) that answer first; when they agree the fusion returns without calling the
+    rest of the pool (``escalate="disagree"``)."""
+    escalate: Literal["disagree", "always"] = "disagree"
+    """With scouts: run the full pool only when the scouts disagree, or always."""
+    scout_agreement: float = Field(default=0.9, gt=0, le=1)
+    """With scouts: how alike free-text answers (no extracted final answer) must be to agree."""
 
     def __init__(self, /, **data: Any) -> None:
         """Validate the configuration, raising :class:`ConfigError` on any invalid field."""
@@ -280,6 +323,45 @@ class FusionConfig(BaseModel):
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         return type(self)(**{**fields, **update})
 
+    @field_validator("answer_format", mode="before")
+    @classmethod
+    def _check_answer_format(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in ANSWER_FORMATS:
+            raise ValueError(
+                f"unknown answer_format {value!r}; use one of: {', '.join(ANSWER_FORMATS)}, "
+                "or a callable text -> answer"
+            )
+        if not isinstance(value, str) and not callable(value):
+            raise ValueError(f"answer_format must be a name or a callable, not {type(value).__name__}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_evidence(self) -> FusionConfig:
+        names = self.member_names
+        if self.scouts is not None:
+            if not self.scouts:
+                raise ValueError("scouts: the list is empty; name at least one member, or leave it out")
+            for i, scout in enumerate(self.scouts):
+                if scout not in names:
+                    raise ValueError(f"scouts[{i}]: no member is named {scout!r}; use one of {names}")
+            if len(set(self.scouts)) != len(self.scouts):
+                raise ValueError("scouts: a member is named twice; name each scout once")
+            answers = sum(self.member(s).samples for s in self.scouts)
+            if answers < 2:
+                raise ValueError(
+                    "scouts: one scout answer cannot agree with anything; name two scouts or give the "
+                    "scout samples=2 or more"
+                )
+            if set(self.scouts) == set(names):
+                raise ValueError("scouts: every member is a scout, so there is nobody to escalate to; "
+                                 "leave out at least one member")
+        if self.judge_swap and sum(m.samples for m in self.pool) < 2:
+            raise ValueError(
+                "judge_swap: a single candidate has no order to swap; add a member or samples, "
+                "or set judge_swap=False"
+            )
+        return self
+
     @model_validator(mode="after")
     def _check_limits(self) -> FusionConfig:
         if self.min_answers is not None and self.min_answers > len(self.pool):
@@ -303,6 +385,11 @@ class FusionConfig(BaseModel):
         """The members' names, in pool order."""
         return [cast(str, member.name) for member in self.pool]
 
+    @property
+    def candidate_names(self) -> list[str]:
+        """The names candidates answer under, in pool order (``name#1`` … for sampled members)."""
+        return [name for member in self.pool for name in member.sample_names()]
+
     def member(self, name: str) -> Member:
         """The member called ``name``.
 
@@ -320,7 +407,7 @@ class FusionConfig(BaseModel):
         if self.judge is not None:
             return self.judge
         first = self.pool[0]
-        return Judge(**first.model_dump(exclude={"model", "tool_choice"}), model=first.model)
+        return Judge(**first.model_dump(exclude={"model", "tool_choice", "samples"}), model=first.model)
 
     def judge_member(self) -> str | None:
         """The name of the pool member that is also the judge, if any."""

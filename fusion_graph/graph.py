@@ -61,6 +61,8 @@ def start_run(state: FusionState) -> dict[str, Any]:
         "verdict": None,
         "winner_member": None,
         "answer_tool_calls": [],
+        "escalated": None,
+        "evidence": None,
     }
 
 
@@ -74,7 +76,7 @@ def build_graph(runtime: FusionRuntime) -> StateGraph[FusionState, None, FusionI
     graph.add_edge(START, "start")
     graph.add_conditional_edges("start", fan_out(runtime), ["member"])
     graph.add_edge("member", "gather")
-    if runtime.config.mode == "debate":
+    if runtime.config.mode == "debate" or runtime.config.scouts:
         graph.add_conditional_edges("gather", make_router(runtime), ["member", "judge"])
     else:
         graph.add_edge("gather", "judge")

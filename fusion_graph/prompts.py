@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 __all__ = [
+    "AGREEMENT_LINE",
     "BEST_OF_SYSTEM",
     "CANDIDATE_BLOCK",
     "DEBATE_JUDGE_SYSTEM",
     "DEBATE_REVISE",
     "JUDGE_USER",
+    "MAJORITY_REASK",
+    "MERGE_REASK",
     "MERGE_SYSTEM",
     "PEER_BLOCK",
     "TOOL_TRACE_LINE",
+    "TRUNCATED_NOTE",
+    "VERDICT_REASK",
 ]
 
 BEST_OF_SYSTEM = """\
@@ -66,3 +71,18 @@ PEER_BLOCK = """\
 <answer id="{index}">
 {text}
 </answer>"""
+
+AGREEMENT_LINE = "Final answers found: {agreement}."
+
+TRUNCATED_NOTE = "(this answer was cut off at its token limit)"
+
+VERDICT_REASK = """\
+Your verdict contradicts itself: {problems}. Give the verdict again, consistent with itself."""
+
+MAJORITY_REASK = """\
+Check again: you chose {winner} ({shown}), but {count} answers reach {majority}. Re-read the answers and \
+give your verdict."""
+
+MERGE_REASK = """\
+Check again: your merged answer reaches {novel}, which no answer reaches, while {count} answers reach \
+{majority}. Re-read the answers and write the merged answer again."""

@@ -7,9 +7,20 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fusion_graph.usage import Usage, UsageReport
-from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+from fusion_graph.verdicts import BestOfVerdict, DebateVerdict, MergeVerdict
 
-__all__ = ["Candidate", "FusionResult", "JudgeCall", "ToolTraceEntry"]
+__all__ = ["Candidate", "Dissent", "FusionResult", "JudgeCall", "ToolTraceEntry"]
+
+
+class Dissent(BaseModel):
+    """A candidate whose final answer differs from the fused one (the minority report)."""
+
+    member: str
+    """The candidate's name (``name#k`` for a sample)."""
+    answer: str
+    """Its final answer, as extracted (e.g. ``409``)."""
+    label: str | None = None
+    """The anonymous label the judge saw it under."""
 
 
 class ToolTraceEntry(BaseModel):
@@ -39,6 +50,8 @@ class Candidate(BaseModel):
     """The usage is an estimate of a call cut short (a cancelled straggler, a timeout)."""
     cuts: list[str] = Field(default_factory=list)
     """What was trimmed from the member's prompt to fit its context window."""
+    truncated: bool = False
+    """The answer stopped at the member's token limit (the judge was told)."""
 
     @property
     def ok(self) -> bool:
@@ -65,11 +78,12 @@ class FusionResult(BaseModel):
     mode: str
     candidates: list[Candidate]
     """Every member's answer, per round, with usage, latency and error."""
-    verdict: BestOfVerdict | MergeVerdict | None
+    verdict: DebateVerdict | BestOfVerdict | MergeVerdict | None
     """The judge's structured verdict (``None`` when no judge was needed or none could decide)."""
     decided_by: str
-    """Who decided: ``judge:<spec>``, ``fallback:<spec>``, ``judge-free:most-consistent`` or
-    ``only-candidate``."""
+    """Who decided: ``judge:<name>``, ``fallback:<name>``, ``majority:<n>/<m>`` (a strict majority of
+    the comparable answers overrode the judge), ``vote:majority`` / ``vote:plurality``,
+    ``scouts:agree``, ``judge-free:agreement``, ``judge-free:most-consistent`` or ``only-candidate``."""
     winner: str | None = None
     """The winning member's name (best-of and debate)."""
     labels: dict[str, str] = Field(default_factory=dict)
@@ -86,6 +100,21 @@ class FusionResult(BaseModel):
     usage: UsageReport
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     """Tool calls of the winning answer, when the caller's tools were bound (``FusionChatModel``)."""
+    answers: dict[str, str | None] = Field(default_factory=dict)
+    """Each final candidate's extracted final answer by name (``None``: nothing comparable)."""
+    agreement_summary: str | None = None
+    """The agreement the judge was told, e.g. ``answers 1, 3, 4 reach 400; answer 2 reaches 409``."""
+    verdict_issues: list[str] = Field(default_factory=list)
+    """Problems found in the verdicts (self-contradictions, a merged answer nobody gave, a failing
+    ``answer_format`` callable), each prefixed by the judge that made it."""
+    dissent: str | None = None
+    """How the judge and a strict majority of the answers disagreed, whatever the policy decided."""
+    minority: list[Dissent] = Field(default_factory=list)
+    """Who dissented from the fused answer, and with what (comparable answers only)."""
+    swap: str | None = None
+    """With ``judge_swap``: how the two orders' verdicts combined."""
+    escalated: bool | None = None
+    """With scouts: whether the full pool was called (``None``: no scouts)."""
 
     @property
     def skipped(self) -> list[str]:
@@ -124,14 +153,22 @@ class FusionResult(BaseModel):
                 tool_trace=[ToolTraceEntry(**t) for t in r["tool_trace"]],
                 partial=r.get("partial", False),
                 cuts=r.get("cuts", []),
+                truncated=r.get("truncated", False),
             )
             for r in records
         ]
         raw_verdict = state.get("verdict")
-        verdict: BestOfVerdict | MergeVerdict | None = None
+        verdict: DebateVerdict | BestOfVerdict | MergeVerdict | None = None
         if raw_verdict is not None:
-            schema = MergeVerdict if "answer" in raw_verdict else BestOfVerdict
+            schema: type[BestOfVerdict | MergeVerdict] = (
+                MergeVerdict
+                if "answer" in raw_verdict
+                else DebateVerdict
+                if "consensus" in raw_verdict
+                else BestOfVerdict
+            )
             verdict = schema.model_validate(raw_verdict)
+        evidence = state.get("evidence") or {}
         labels = {member: label for label, member in state.get("labels", {}).items()}
         return cls(
             answer=state["answer"],
@@ -158,4 +195,11 @@ class FusionResult(BaseModel):
             ],
             usage=UsageReport.from_records(records, judge_records),  # type: ignore[arg-type]
             tool_calls=state.get("answer_tool_calls", []),
+            answers=evidence.get("answers", {}),
+            agreement_summary=evidence.get("agreement"),
+            verdict_issues=evidence.get("verdict_issues", []),
+            dissent=evidence.get("dissent"),
+            minority=[Dissent(**d) for d in evidence.get("minority", [])],
+            swap=evidence.get("swap"),
+            escalated=state.get("escalated"),
         )

@@ -42,6 +42,8 @@ class CandidateRecord(TypedDict):
     """The spend is an estimate of a call cut short (a cancelled straggler or a timeout)."""
     cuts: list[str]
     """What was trimmed from this member's prompt to fit its context window."""
+    truncated: NotRequired[bool]
+    """The answer stopped at the member's token limit, so it may be cut short."""
 
 
 class JudgeCallRecord(TypedDict):
@@ -97,3 +99,7 @@ class FusionState(TypedDict):
     winner_member: NotRequired[str | None]
     answer: NotRequired[str]
     answer_tool_calls: NotRequired[list[dict[str, Any]]]
+    escalated: NotRequired[bool | None]
+    """With scouts: ``None`` while only the scouts have answered, then whether the pool was called."""
+    evidence: NotRequired[dict[str, Any] | None]
+    """What the decision used beyond the verdict: extracted answers, agreement, issues, dissent."""

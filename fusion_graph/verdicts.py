@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-__all__ = ["BestOfVerdict", "CandidateScore", "MergeVerdict", "Verdict", "verdict_schema"]
+__all__ = [
+    "Analysis",
+    "BestOfVerdict",
+    "CandidateScore",
+    "DebateVerdict",
+    "MergeVerdict",
+    "Verdict",
+    "verdict_schema",
+]
 
 
 class CandidateScore(BaseModel):
@@ -32,20 +40,32 @@ _SHORT_LIST: dict[str, Any] = {"maxItems": 3, "items": {"type": "string", "maxLe
 """JSON-schema hints only (not validated): a grammar-constrained local judge stops listing."""
 
 
-class MergeVerdict(BaseModel):
-    """One answer synthesised from all candidates."""
+class Analysis(BaseModel):
+    """The judge's structured analysis of the candidates, written before it decides."""
+
+    consensus: list[str] = Field(description="Points the answers agree on.", json_schema_extra=_SHORT_LIST)
+    contradictions: list[str] = Field(
+        description="Points on which answers disagree.", json_schema_extra=_SHORT_LIST
+    )
+    unique_insights: list[str] = Field(
+        description="Useful points only one answer makes.", json_schema_extra=_SHORT_LIST
+    )
+    blind_spots: list[str] = Field(
+        default_factory=list, description="What every answer misses.", json_schema_extra=_SHORT_LIST
+    )
+
+
+class MergeVerdict(Analysis):
+    """One answer written from the analysis of all candidates."""
 
     answer: str = Field(description="The merged answer, complete and self-contained.")
-    consensus: list[str] = Field(description="Points the candidates agree on.", json_schema_extra=_SHORT_LIST)
-    contradictions: list[str] = Field(
-        description="Points on which candidates disagree.", json_schema_extra=_SHORT_LIST
-    )
-    unique_points: list[str] = Field(
-        description="Useful points made by only one candidate.", json_schema_extra=_SHORT_LIST
-    )
 
 
-Verdict = BestOfVerdict | MergeVerdict
+class DebateVerdict(BestOfVerdict, Analysis):
+    """A debate's verdict: the analysis of the final answers, then the best one."""
+
+
+Verdict = BestOfVerdict | DebateVerdict | MergeVerdict
 
 
 def verdict_schema(mode: str, labels: list[str], *, fixed_order: bool = False) -> type[BaseModel]:
@@ -62,7 +82,7 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
     that was not shown. The parsed value converts to :class:`BestOfVerdict` / :class:`MergeVerdict`.
 
     Args:
-        mode: ``merge`` or anything else (a best-of verdict).
+        mode: ``merge``, ``debate`` (analysis, then a best-of verdict) or anything else (best-of).
         labels: The labels shown, in order.
         fixed_order: Score the candidates in the order shown, one fixed label each (a JSON-schema
             ``prefixItems`` tuple): a grammar then cannot score a label twice. For grammar-constrained
@@ -70,6 +90,7 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
     """
     if mode == "merge":
         return MergeVerdict
+    base: type[BestOfVerdict] = DebateVerdict if mode == "debate" else BestOfVerdict
     if fixed_order:
         fixed: list[Any] = []
         for i, label in enumerate(labels):
@@ -82,8 +103,8 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
         any_label: Any = Literal[tuple(labels)]  # pyright: ignore[reportInvalidTypeForm]
         in_order: Any = tuple[tuple(fixed)]  # pyright: ignore[reportInvalidTypeForm]
         return create_model(
-            "BestOfVerdict",
-            __base__=BestOfVerdict,
+            base.__name__,
+            __base__=base,
             winner=(any_label, Field(description="The label of the best candidate.")),
             scores=(in_order, Field(description="One score per candidate, in the order shown.")),
         )
@@ -94,8 +115,8 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
         label=(label_type, Field(description="The candidate's label, exactly as shown.")),
     )
     return create_model(
-        "BestOfVerdict",
-        __base__=BestOfVerdict,
+        base.__name__,
+        __base__=base,
         winner=(label_type, Field(description="The label of the best candidate, exactly as shown.")),
         scores=(
             list[score],  # pyright: ignore[reportInvalidTypeForm]

@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.types import Send
 
-from fusion_graph import _similarity
+from fusion_graph import _similarity, answers
 from fusion_graph._context import estimate_tokens, messages_tokens
 from fusion_graph._runtime import FusionRuntime
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
@@ -39,7 +39,8 @@ def candidate_view(record: CandidateRecord) -> str:
         for t in record["tool_trace"]
     ]
     lines += [f"(asks to call) {c['name']}({c['args']})" for c in record["tool_calls"]]
-    return "\n".join([*lines, record["text"]]) if lines else record["text"]
+    text = "\n".join([*lines, record["text"]]) if lines else record["text"]
+    return f"{text}\n{prompts.TRUNCATED_NOTE}" if record.get("truncated") else text
 
 
 def spent_usd(state: FusionState) -> float:
@@ -97,12 +98,42 @@ def plan_round(
 
 
 def fan_out(runtime: FusionRuntime) -> Callable[[FusionState], list[Send]]:
-    """The first round: one ``Send`` per member."""
+    """The first round: one ``Send`` per candidate (only the scouts' when there are scouts)."""
 
     def route(state: FusionState) -> list[Send]:
-        return plan_round(runtime, state, 0, [(name, None, []) for name in runtime.members])
+        names = runtime.scout_names() or list(runtime.members)
+        return plan_round(runtime, state, 0, [(name, None, []) for name in names])
 
     return route
+
+
+def answer_agreement(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> float | None:
+    """How far answers agree: 1.0 or 0.0 on their final answers when each has one, else similarity.
+
+    Two answers worded alike that reach different final answers do not agree; two worded apart that
+    reach the same one do.
+    """
+    if len(records) < 2:
+        return None
+    items = {f"{i}": (r["text"], r["tool_calls"]) for i, r in enumerate(records)}
+    keys, _ = answers.extract_answers(items, answer_format=runtime.config.answer_format)
+    if None not in keys.values():
+        return 1.0 if len(set(keys.values())) == 1 else 0.0
+    return _similarity.agreement([candidate_view(r) for r in records])
+
+
+def _scouts_agree(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> bool:
+    if runtime.config.escalate == "always" or len(records) < 2:
+        return False
+    items = {f"{i}": (r["text"], r["tool_calls"]) for i, r in enumerate(records)}
+    keys, _ = answers.extract_answers(items, answer_format=runtime.config.answer_format)
+    found = set(keys.values())
+    if None not in found:
+        return len(found) == 1
+    if found != {None}:
+        return False  # some reach a final answer, some do not
+    level = _similarity.agreement([candidate_view(r) for r in records])
+    return level is not None and level >= runtime.config.scout_agreement
 
 
 def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
@@ -115,6 +146,12 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
         this_round = [record for record in candidates if record["round"] == current]
         answered = [r["member"] for r in this_round if r["error"] is None]
         failed = [r["member"] for r in this_round if r["error"] is not None]
+        if runtime.config.scouts and state.get("escalated") is None:
+            agree = _scouts_agree(runtime, [r for r in this_round if r["error"] is None])
+            get_stream_writer()(
+                {"type": "scouts_finished", "answered": answered, "failed": failed, "agree": agree}
+            )
+            return {"round": 0, "escalated": not agree}
         causes = [
             MemberFailed(r["member"], r["round"], r["error_kind"] or "error", r["error"] or "")
             for r in this_round
@@ -125,8 +162,7 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
         quorum = min(runtime.config.min_answers or 1, len(this_round))
         if len(answered) < quorum:
             raise QuorumNotReached(causes, answered=answered, needed=quorum, round=current)
-        texts = [candidate_view(r) for r in latest_answers(candidates).values()]
-        agreement = _similarity.agreement(texts)
+        agreement = answer_agreement(runtime, list(latest_answers(candidates).values()))
         converged = bool(
             runtime.config.mode == "debate"
             and consensus is not None
@@ -149,12 +185,20 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
 
 
 def make_router(runtime: FusionRuntime) -> Callable[[FusionState], list[Send] | str]:
-    """After a debate round: another round of revisions, or the judge."""
+    """After a round: the rest of the pool (the scouts disagreed), a debate round, or the judge."""
     rounds = runtime.config.rounds
+    scouts = set(runtime.scout_names())
 
     def route(state: FusionState) -> list[Send] | str:
         current = state.get("round", 0)
         candidates = state.get("candidates", [])
+        if scouts and state.get("escalated") and current == 0:
+            ran = {r["member"] for r in candidates if r["round"] == 0}
+            rest = [name for name in runtime.members if name not in scouts and name not in ran]
+            if rest:  # reuse the scouts' answers: only the others answer now
+                return plan_round(runtime, state, 0, [(name, None, []) for name in rest])
+        if runtime.config.mode != "debate":
+            return "judge"
         answered_now = [r for r in candidates if r["round"] == current and r["error"] is None]
         if state.get("converged") or current >= rounds or len(answered_now) < 2:
             return "judge"

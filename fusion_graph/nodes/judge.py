@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config, merge_configs
+from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.config import get_stream_writer
 from pydantic import BaseModel
 
-from fusion_graph import _similarity, prompts
-from fusion_graph._context import CHARS_PER_TOKEN, condense, estimate_tokens, messages_tokens
+from fusion_graph import _similarity, answers, prompts
 from fusion_graph._runtime import FusionRuntime
-from fusion_graph.config import Judge
 from fusion_graph.errors import JudgeFailed
-from fusion_graph.nodes.gather import candidate_view, latest_answers, spent_usd
+from fusion_graph.nodes._evidence import Evidence, read_evidence
+from fusion_graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
+from fusion_graph.nodes.gather import candidate_view, latest_answers
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
-from fusion_graph.usage import price, tokens_of, worst_case_cost
-from fusion_graph.verdicts import BestOfVerdict, MergeVerdict, verdict_schema
+from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
 
 __all__ = ["final_candidates", "make_judge_node", "render_conversation", "shuffled"]
 
@@ -51,14 +45,10 @@ def render_conversation(messages: Sequence[BaseMessage]) -> str:
 
 
 def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
-    """The node that decides."""
+    """The node that decides, from the judge's verdict and the candidates' agreement."""
     config = runtime.config
-
     judge_in_pool = config.judge_member()
-    wrappers: dict[tuple[int, type[BaseModel]], Runnable[Any, Any]] = {}
-
-    def decided(*args: Any) -> dict[str, Any]:
-        return _decided(config.mode, judge_in_pool, *args)
+    asker = JudgeAsker(runtime)
 
     async def judge(state: FusionState) -> dict[str, Any]:
         records = final_candidates(state, config.mode)
@@ -66,149 +56,195 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         order = shuffled(records, config.seed, conversation) if config.shuffle else records
         labels = {f"answer_{i + 1}": record["member"] for i, record in enumerate(order)}
         by_label = dict(zip(labels, order, strict=True))
-        write = get_stream_writer()
+        evidence = read_evidence(labels, by_label, config.answer_format)
+        run = JudgeRun(
+            runtime=runtime,
+            state=state,
+            conversation=conversation,
+            labels=labels,
+            by_label=by_label,
+            evidence=evidence,
+            write=get_stream_writer(),
+            judge_in_pool=judge_in_pool,
+        )
+        run.issues.extend(evidence.issues)
+        if state.get("escalated") is False:
+            return _decide(run, _agreed_label(evidence, by_label), "scouts:agree")
         if len(order) == 1:
-            return decided(order[0]["text"], "only-candidate", order[0], labels, None, [], write)
+            return _decide(run, "answer_1", "only-candidate")
         asks_tools = any(record["tool_calls"] for record in order)
-        public: type[BaseModel] = MergeVerdict if config.mode == "merge" and not asks_tools else BestOfVerdict
-        kind = "merge" if public is MergeVerdict else "best-of"
-        system = {
-            "merge": prompts.MERGE_SYSTEM,
-            "debate": prompts.DEBATE_JUDGE_SYSTEM,
-        }.get(config.mode, prompts.BEST_OF_SYSTEM)
-        if public is BestOfVerdict and config.mode == "merge":
-            system = prompts.BEST_OF_SYSTEM
-        views = {label: candidate_view(record) for label, record in by_label.items()}
-        calls: list[JudgeCallRecord] = []
-        causes: list[str] = []
-        for index, (name, spec, model) in enumerate(runtime.judges):
-            messages, cuts = judge_messages(system, conversation, views, spec)
-            worst = worst_case_cost(spec, messages_tokens(messages))
-            spent = spent_usd(state) + sum(call["cost_usd"] for call in calls)
-            if config.budget_usd is not None and spent + worst > config.budget_usd:
-                error = f"budget: skipped, its call (up to ${worst:.6f}) would cross the budget"
-                calls.append(_call_record(name, spec, None, 0.0, error, cuts))
-                causes.append(f"{name}: {error}")
-                continue
-            write({"type": "judge_started", "judge": name, "candidates": len(order)})
-            started = time.perf_counter()
-            raw: AIMessage | None = None
-            try:
-                grammar_judge = getattr(model, "_llm_type", "") == "fusion-graph-local"
-                schema = verdict_schema(kind, list(labels), fixed_order=grammar_judge)
-                structured = wrappers.get((index, schema))
-                if structured is None:  # built once per judge and schema, not on every fusion
-                    structured = wrappers[(index, schema)] = model.with_structured_output(
-                        schema, include_raw=True
-                    )
-                async with asyncio.timeout(spec.timeout):
-                    out = await structured.ainvoke(messages, _judge_config(name))
-                raw = out["raw"] if isinstance(out, dict) else None
-                parsed = out.get("parsed") if isinstance(out, dict) else out
-                if parsed is None:
-                    problem = out.get("parsing_error") if isinstance(out, dict) else None
-                    raise ValueError(f"the verdict did not parse: {problem or 'no structured output'}")
-                parsed = parsed.model_dump() if isinstance(parsed, BaseModel) else parsed
-                verdict = public.model_validate(parsed)
-                if isinstance(verdict, BestOfVerdict):
-                    verdict = _check_labels(verdict, labels)
-                error = None
-            except TimeoutError:
-                verdict, error = None, f"timeout: no verdict within {spec.timeout} s"
-            except Exception as exc:
-                verdict, error = None, f"{type(exc).__name__}: {exc}"
-            calls.append(_call_record(name, spec, raw, time.perf_counter() - started, error, cuts))
-            if verdict is None:
-                causes.append(f"{name}: {error}")
-                continue
-            decided_by = f"judge:{name}" if index == 0 else f"fallback:{name}"
-            if isinstance(verdict, MergeVerdict):
-                return decided(verdict.answer, decided_by, None, labels, verdict, calls, write)
-            winner = by_label[verdict.winner]
-            return decided(winner["text"], decided_by, winner, labels, verdict, calls, write)
-        if not config.judge_free_fallback:
-            raise JudgeFailed(runtime.judges[-1][0], "; ".join(causes), raw=calls[-1]["raw"], causes=causes)
-        pick = order[_similarity.most_consistent([candidate_view(r) for r in order])]
-        return decided(pick["text"], "judge-free:most-consistent", pick, labels, None, calls, write)
+        if config.mode == "vote":
+            return await _vote(run, asker)
+        if config.mode == "merge" and not asks_tools:
+            return await _merge(run, asker)
+        return await _best_of(run, asker, "debate" if config.mode == "debate" else "best-of")
 
     return judge
 
 
-def judge_messages(
-    system: str, conversation: str, views: dict[str, str], spec: Judge
-) -> tuple[list[BaseMessage], list[str]]:
-    """The judge's prompt, with the candidates condensed when it would not fit the judge's window."""
-    cuts: list[str] = []
-    window = spec.context_window
-    if window is not None:
-        reserve = int(spec.params.get("max_tokens") or 1024)
-        fixed = estimate_tokens(system + conversation) + 200
-        share = max(200, (window - reserve - fixed) * CHARS_PER_TOKEN // max(1, len(views)))
-        if any(len(view) > share for view in views.values()):
-            cuts.append(
-                f"judge {spec.label}: condensed answers longer than {share} characters to fit {window} tokens"
-            )
-            views = {label: condense(view, share) for label, view in views.items()}
-        if estimate_tokens(conversation) > window // 2:
-            cuts.append(f"judge {spec.label}: condensed the conversation to half of {window} tokens")
-            conversation = condense(conversation, window // 2 * CHARS_PER_TOKEN)
-    blocks = "\n\n".join(
-        prompts.CANDIDATE_BLOCK.format(label=label, text=view) for label, view in views.items()
+def _decide(
+run: JudgeRun, label: str,
+    decided_by: str,
+    verdict: BaseModel | None = None,
+    answer: str | None = None,
+) -> dict[str, Any]:
+    """The state update for a decision: a winning label, or a written ``answer`` (merge)."""
+    winner = run.by_label[label] if answer is None else None
+    final_key = run.evidence.key_of(label) if answer is None else _key_of_text(run, answer)
+    text = answer if answer is not None else run.by_label[label]["text"]
+    update = _decided(
+        run.runtime.config.mode,
+        run.judge_in_pool,
+        text,
+        decided_by,
+        winner,
+        run.labels,
+        verdict,
+        run.calls,
+        run.write,
     )
-    user = prompts.JUDGE_USER.format(conversation=conversation, count=len(views), candidates=blocks)
-    return [SystemMessage(system), HumanMessage(user)], cuts
+    update["evidence"] = {
+        "answers": {
+            run.labels[lab]: (answers.display(key) if key is not None else None)
+            for lab, key in run.evidence.keys.items()
+        },
+        "agreement": run.evidence.summary(),
+        "verdict_issues": list(run.issues),
+        "dissent": run.dissent,
+        "minority": run.evidence.minority(final_key),
+        "swap": run.swap,
+    }
+    return update
 
+def _judge_free(run: JudgeRun) -> dict[str, Any]:
+    """No judge could decide: the agreement decides, or the most consistent answer."""
+    config = run.runtime.config
+    if not config.judge_free_fallback:
+        judges = run.runtime.judges
+        raise JudgeFailed(
+            judges[-1][0], "; ".join(run.causes), raw=run.calls[-1]["raw"] if run.calls else None,
+            causes=run.causes,
+            exceptions=run.errors,
+        )
+    top = run.evidence.plurality()
+    if top is not None:
+        return _decide(run, run.evidence.best_of_class(top), "judge-free:agreement")
+    texts = [candidate_view(run.by_label[label]) for label in run.labels]
+    pick = list(run.labels)[_similarity.most_consistent(texts)]
+    return _decide(run, pick, "judge-free:most-consistent")
 
-def _call_record(
-    name: str, spec: Judge, raw: AIMessage | None, seconds: float, error: str | None, cuts: list[str]
-) -> JudgeCallRecord:
-    spent = tokens_of(raw) if raw is not None else (0, 0)
-    return JudgeCallRecord(
-        judge=name,
-        input_tokens=spent[0],
-        output_tokens=spent[1],
-        cost_usd=price(spec, *spent),
-        latency_s=round(seconds, 4),
-        error=error,
-        raw=_raw_text(raw) if error else None,
-        cuts=cuts,
-    )
-
-
-def _judge_config(name: str) -> RunnableConfig:
-    return merge_configs(
-        ensure_config(),
-        RunnableConfig(tags=["fusion:judge"], metadata={"fusion_judge": name}),
-    )
-
-
-def _check_labels(verdict: BestOfVerdict, labels: dict[str, str]) -> BestOfVerdict:
-    """Accept labels written loosely (``[Answer_2]``); reject any that was not shown.
-
-    Every candidate must be scored once: a verdict that scores a label twice or leaves one out is
-    a failure of the judge, not a partial verdict.
-    """
-
-    def known(label: str, what: str) -> str:
-        wanted = label.strip().strip("[]").strip().lower().replace(" ", "_")
-        if wanted not in labels:
-            raise ValueError(f"the {what} {label!r} is not one of the labels {list(labels)}")
-        return wanted
-
-    scores = [s.model_copy(update={"label": known(s.label, "scored label")}) for s in verdict.scores]
-    scored = sorted(s.label for s in scores)
-    if scored != sorted(labels):
-        raise ValueError(f"the scores cover {scored}, not each of {sorted(labels)} once")
-    return verdict.model_copy(update={"winner": known(verdict.winner, "winner"), "scores": scores})
-
-
-def _raw_text(raw: AIMessage | None) -> str | None:
-    if raw is None:
+def _key_of_text(run: JudgeRun, text: str) -> str | None:
+    try:
+        return answers.extract_answer(text, (), answer_format=run.runtime.config.answer_format)
+    except Exception as exc:  # a user's extractor: its failure is an issue, not a crash
+        run.issues.append(f"answer_format raised {type(exc).__name__}: {exc} (for the fused answer)")
         return None
-    if raw.text:
-        return raw.text
-    calls = [c["args"] for c in raw.tool_calls] + [c.get("args") for c in raw.invalid_tool_calls]
-    return json.dumps(calls, default=str) if calls else ""
+
+
+def _agreed_label(evidence: Evidence, by_label: dict[str, CandidateRecord]) -> str:
+    top = evidence.plurality()
+    if top is not None:
+        return evidence.best_of_class(top)
+    texts = [candidate_view(record) for record in by_label.values()]
+    return list(by_label)[_similarity.most_consistent(texts)]
+
+
+async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
+    """The most common final answer; the judge only breaks a tie or reads answers with none."""
+    evidence = run.evidence
+    top = evidence.plurality()
+    if top is not None:
+        strict = 2 * len(top.members) > len(run.labels)
+        return _decide(run, evidence.best_of_class(top), "vote:majority" if strict else "vote:plurality")
+    asked = await ask_judges(run, asker, "best-of")
+    if asked is None:
+        return _judge_free(run)
+    verdict, decided_by = asked
+    classes = evidence.classes
+    tied = [c for c in classes if classes and len(c.members) == len(classes[0].members)]
+    winner = verdict.winner
+    if tied and all(winner not in c.members for c in tied):
+        scores = _scores(verdict)
+        best = max(tied, key=lambda c: sum(scores.get(label, 0.0) for label in c.members))
+        winner = evidence.best_of_class(best, scores)
+        run.issues.append(
+            f"the judge's winner {verdict.winner} is outside the tied answers; took {winner}, the tied "
+            "answer it scored best"
+        )
+    return _decide(run, winner, decided_by, verdict)
+
+
+async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any]:
+    """The judge's winner, checked against a strict majority of the comparable answers."""
+    config = run.runtime.config
+    asked = await ask_judges(run, asker, kind)
+    if asked is None:
+        return _judge_free(run)
+    verdict, decided_by = asked
+    winner = verdict.winner
+    majority = run.evidence.majority()
+    winner_key = run.evidence.key_of(winner)
+    if majority is None or winner_key == majority.key:
+        return _decide(run, winner, decided_by, verdict)
+    shown = answers.display(winner_key) if winner_key is not None else "no comparable answer"
+    count = f"{len(majority.members)}/{run.evidence.comparable}"
+    run.dissent = (
+        f"the judge chose {winner} ({shown}) but {count} answers reach {answers.display(majority.key)}"
+    )
+    if config.majority_policy == "judge":
+        return _decide(run, winner, decided_by, verdict)
+    if config.majority_policy == "reask":
+        note = prompts.MAJORITY_REASK.format(
+            winner=winner, shown=shown, count=count, majority=answers.display(majority.key)
+        )
+        again = await ask_judges(run, asker, kind, note=note, only_first=True)
+        if again is not None and run.evidence.key_of(again[0].winner) == majority.key:
+            return _decide(run, again[0].winner, again[1], again[0])
+    label = run.evidence.best_of_class(majority, _scores(verdict))
+    return _decide(run, label, f"majority:{count}", verdict)
+
+
+async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
+    """The judge's merged answer, flagged when it reaches an answer no candidate gave."""
+    config = run.runtime.config
+    asked = await ask_judges(run, asker, "merge")
+    if asked is None:
+        return _judge_free(run)
+    verdict, decided_by = asked
+    merged = cast(MergeVerdict, verdict)
+    majority = run.evidence.majority()
+    novel = _novel(run, merged.answer)
+    if majority is None or novel is None:
+        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
+    count = f"{len(majority.members)}/{run.evidence.comparable}"
+    run.dissent = (
+        f"the merged answer reaches {novel}, which no answer reaches, while {count} answers reach "
+        f"{answers.display(majority.key)}"
+    )
+    run.issues.append(run.dissent)
+    if config.merge_policy == "keep":
+        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
+    if config.merge_policy == "reask":
+        note = prompts.MERGE_REASK.format(novel=novel, count=count, majority=answers.display(majority.key))
+        again = await ask_judges(run, asker, "merge", note=note, only_first=True)
+        if again is not None:
+            redo = cast(MergeVerdict, again[0])
+            if _novel(run, redo.answer) is None:
+                return _decide(run, "answer_1", again[1], redo, answer=redo.answer)
+    label = run.evidence.best_of_class(majority)
+    return _decide(run, label, f"majority:{count}", merged)
+
+
+def _novel(run: JudgeRun, text: str) -> str | None:
+    """The merged answer's final answer when no candidate reaches it (shown form), else ``None``."""
+    key = _key_of_text(run, text)
+    if key is None or key in set(run.evidence.keys.values()):
+        return None
+    return answers.display(key)
+
+
+def _scores(verdict: BestOfVerdict) -> dict[str, float]:
+    return {s.label: s.score for s in verdict.scores}
 
 
 def _decided(

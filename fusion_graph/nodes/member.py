@@ -39,7 +39,7 @@ from tool_registry.adapt import (
     restore_message,
 )
 
-__all__ = ["make_member_node"]
+__all__ = ["make_member_node", "stopped_for_length"]
 
 _TRACE_LIMIT = 2000
 
@@ -134,6 +134,7 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
             tool_trace=trace,
             partial=bool(spend.partial_input or spend.partial_output),
             cuts=spend.cuts,
+            truncated=bool(message is not None and error is None and stopped_for_length(message)),
         )
         if error is None:
             write(
@@ -211,7 +212,8 @@ async def _answer(
         ),
     )
     messages, spend.cuts = member_messages(task, spec)
-    tools = runtime.tools.as_langchain_tools(member=task["member"]) if runtime.tools else []
+    base = runtime.base_name(task["member"])
+    tools = runtime.tools.as_langchain_tools(member=base) if runtime.tools else []
     provider = provider_of(spec, model)
     id_map = ToolCallIdMap()
     runnable: Runnable[Any, Any] = model
@@ -224,13 +226,22 @@ async def _answer(
     forced: Runnable[Any, Any] | None = None
     if tools and spec.tool_choice:
         forced = model.bind_tools(schemas, tool_choice=map_tool_choice(spec.tool_choice, provider))
+    seed = spec.params.get("seed")
+    if spec.samples > 1 and isinstance(seed, int) and not isinstance(seed, bool):
+        # A fixed seed would make every sample the same answer: each sample gets its own.
+        offset = {"seed": seed + runtime.sample_index(task["member"])}
+        runnable = runnable.bind(**offset)
+        forced = forced.bind(**offset) if forced is not None else None
+        model_now: Runnable[Any, Any] = model.bind(**offset)
+    else:
+        model_now = model
     for step in range(runtime.config.max_tool_steps + 1):
         last_step = step == runtime.config.max_tool_steps or (forced is not None and step > 0)
         current = forced if forced is not None and step == 0 else runnable
         outgoing = adapt_messages(messages, provider, id_map)
         if step > 0 and not coordinator.take(worst_case_cost(spec, messages_tokens(outgoing))):
             raise _BudgetStop(f"step {step + 1} of the tool loop would cross the budget")
-        runnable_now = model if last_step and tools else current
+        runnable_now = model_now if last_step and tools else current
         message = await _call(
             runnable_now, outgoing, config, spend, stream=runtime.config.deadline is not None
         )
@@ -306,6 +317,16 @@ async def _call(
         spend.reported_usd += float(reported)
         spend.reported_tokens = (spend.reported_tokens[0] + spent[0], spend.reported_tokens[1] + spent[1])
     return message
+
+
+_LENGTH_STOPS = {"length", "max_tokens", "model_length"}
+
+
+def stopped_for_length(message: AIMessage) -> bool:
+    """Whether the provider says the answer stopped at its token limit (it may be cut short)."""
+    meta = message.response_metadata or {}
+    reason = meta.get("finish_reason") or meta.get("stop_reason") or meta.get("done_reason")
+    return isinstance(reason, str) and reason.lower() in _LENGTH_STOPS
 
 
 def _empty_reason(message: AIMessage) -> tuple[str, str]:

@@ -4,7 +4,7 @@ A serve file is a pool file (see ``FusionConfig.from_file``) with an optional ``
 Top-level keys (``pool``, ``judge``, ``mode``, …) are defaults; each ``[fusions."NAME"]`` table is one
 served model, its keys laid over the defaults (a table's own ``pool`` or ``judge`` replaces the
 default one). Without a ``[fusions]`` table the file's pool is served once per mode, as
-``fusion/best-of``, ``fusion/merge`` and ``fusion/debate``.
+``fusion/best-of``, ``fusion/merge``, ``fusion/debate`` and ``fusion/vote``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def with_overrides(
 
     Args:
         config: The served fusion.
-        mode: ``best-of``, ``merge`` or ``debate``.
+        mode: ``best-of``, ``merge``, ``debate`` or ``vote``.
         rounds: Debate rounds.
         members: A subset of the pool, by member name (pool order is kept).
 

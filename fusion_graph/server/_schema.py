@@ -53,7 +53,7 @@ class ChatRequest(BaseModel):
     tool_choice: str | dict[str, Any] | None = None
     n: int = Field(default=1, ge=1, le=1)
     mode: str | None = None
-    """Extension: ``best-of``, ``merge`` or ``debate`` instead of the fusion's mode."""
+    """Extension: ``best-of``, ``merge``, ``debate`` or ``vote`` instead of the fusion's mode."""
     rounds: int | None = None
     """Extension: debate rounds instead of the fusion's."""
     members: list[str] | None = None

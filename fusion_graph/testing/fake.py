@@ -269,4 +269,20 @@ def sample_from_schema(schema: dict[str, Any], messages: Sequence[BaseMessage] =
             return labels[0]
         return f"scripted {key or 'text'}"
 
-    return build(schema)
+    return consistent_verdict(build(schema))
+
+
+def consistent_verdict(value: Any) -> Any:
+    """Give a generated best-of verdict's winner the top score (9, the others 5), as a judge would.
+
+    Anything that is not a verdict with a winner and per-label scores is returned unchanged.
+    """
+    if not isinstance(value, dict) or "winner" not in value or not isinstance(value.get("scores"), list):
+        return value
+    scores = [
+        {**score, "score": 9 if score.get("label") == value["winner"] else 5}
+        if isinstance(score, dict) and "label" in score
+        else score
+        for score in value["scores"]
+    ]
+    return {**value, "scores": scores}

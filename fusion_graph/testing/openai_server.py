@@ -61,6 +61,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from fusion_graph.testing.fake import consistent_verdict
+
 __all__ = [
     "DEFAULT_LABEL_PATTERN",
     "Fault",
@@ -1021,9 +1023,12 @@ class OpenAIStubServer:
         prompt = _prompt_text(body, user_only=True)
 
         def generate(schema: Mapping[str, Any]) -> Any:
-            return example_from_schema(
+            value = example_from_schema(
                 schema, prompt=prompt, pick=script.judge_pick, fields=script.judge_fields
             )
+            if "scores" in (script.judge_fields or {}):
+                return value  # the script fixes the scores itself
+            return consistent_verdict(value)
 
         response_format = body.get("response_format")
         if isinstance(response_format, Mapping):

@@ -28,7 +28,7 @@ def flat(text: str) -> str:
     ("args", "expected"),
     [
         ([], ["verdict (best-of)", "winner: answer_", "rationale:"]),
-        (["--mode", "merge"], ["verdict (merge)", "consensus:", "contradictions:", "unique points:"]),
+        (["--mode", "merge"], ["verdict (merge)", "consensus:", "contradictions:", "unique insights:"]),
         (["--mode", "debate", "--rounds", "2"], ["verdict (debate)", "debate rounds: 2"]),
     ],
     ids=["best-of", "merge", "debate"],
@@ -98,7 +98,7 @@ def test_bad_config_file_exits_2_naming_the_field(runner: CliRunner, tmp_path: P
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [(["--mode", "vote"], "mode: unknown mode 'vote'"), (["--rounds", "0"], "rounds:")],
+    [(["--mode", "poll"], "mode: unknown mode 'poll'"), (["--rounds", "0"], "rounds:")],
 )
 def test_bad_overrides_exit_2(runner: CliRunner, pool_file: Path, args: list[str], field: str) -> None:
     result = runner.invoke(app, ["run", PROMPT, "-c", str(pool_file), *args])

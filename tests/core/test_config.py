@@ -13,7 +13,7 @@ from fusion_graph.providers import resolve_model
         ({"pool": ["nope:model"]}, "pool[0].model", "unknown provider prefix"),
         ({"pool": ["fake:a", "no-colon"]}, "pool[1].model", "provider:model"),
         ({"pool": [Member("fake:a", name="x"), Member("fake:b", name="x")]}, "pool[1].name", "duplicate"),
-        ({"pool": ["fake:a"], "mode": "vote"}, "mode", "unknown mode"),
+        ({"pool": ["fake:a"], "mode": "poll"}, "mode", "unknown mode"),
         ({"pool": ["fake:a"], "rounds": 0}, "rounds", "greater than or equal to 1"),
         ({"pool": ["fake:a"], "judge": "bad:x"}, "judge.model", "unknown provider"),
         (

@@ -46,7 +46,7 @@ async def test_merge_returns_the_judges_synthesis():
             "answer": "Not prime: 1001 = 7 x 11 x 13.",
             "consensus": [],
             "contradictions": ["prime or not"],
-            "unique_points": ["factorisation"],
+            "unique_insights": ["factorisation"],
         }
     )
     result = await fuse(PROMPT, config(*pool_with_failure(), judge=judge, mode="merge"))

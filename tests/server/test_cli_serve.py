@@ -52,7 +52,7 @@ def test_open_bind_without_api_key_is_refused(monkeypatch, tmp_path):
 
 def test_invalid_config_exits_2(tmp_path):
     path = tmp_path / "fusions.toml"
-    path.write_text(FUSIONS.replace('mode = "best-of"', 'mode = "vote"'))
+    path.write_text(FUSIONS.replace('mode = "best-of"', 'mode = "poll"'))
     result = CliRunner().invoke(app, ["serve", "--config", str(path)])
     assert result.exit_code == 2
     assert 'fusions."fusion/best-of".mode' in result.output

@@ -120,7 +120,7 @@ def test_overrides_mode_rounds_and_members(live):
 @pytest.mark.parametrize(
     ("extra", "param", "words"),
     [
-        ({"mode": "vote"}, "mode", "unknown mode 'vote'"),
+        ({"mode": "poll"}, "mode", "unknown mode 'poll'"),
         ({"rounds": 0}, "rounds", "rounds"),
         ({"members": ["alpha", "zeta"]}, "members", "no member is named 'zeta'"),
         ({"members": []}, "members", "empty"),

@@ -350,7 +350,7 @@ async def test_judge_reads_bracketed_labels_by_default() -> None:
         assert isinstance(verdict, BestOf)
         assert verdict.winner == "answer_2"
         assert verdict.scores[0].label == "answer_2"
-        assert verdict.scores[0].score == 5.0
+        assert verdict.scores[0].score == 9.0  # the winner gets the top score: a consistent verdict
         # the system prompt is not searched for labels
         system = ("system", "Pick a label such as [answer_9].")
         again = (
