@@ -53,6 +53,7 @@ def test_a_plain_pool_file_is_served_once_per_mode(tmp_path):
         "fusion/best-of": "best-of",
         "fusion/merge": "merge",
         "fusion/debate": "debate",
+        "fusion/vote": "vote",
     }
 
 
