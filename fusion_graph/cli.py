@@ -1,15 +1,25 @@
-"""The ``fusion`` command line: run a fusion with live progress, list models, print the version.
+"""The ``fusion`` command line: run a fusion, serve fusions over HTTP, evaluate a pool, list models and tools.
 
 Commands::
 
-    fusion run "prompt" [--config pool.toml] [--mode best-of|merge|debate|vote] [--rounds N] [--json]
-                        [--thread-id ID] [--db runs.sqlite]
+    fusion run ["prompt"] [--config pool.toml] [--mode best-of|merge|debate|vote] [--rounds N] [--json]
+                          [--thread-id ID] [--db runs.sqlite]
+    fusion serve [--config fusions.toml] [--host 127.0.0.1] [--port 8000] [--api-key KEY ...]
+                 [--postgres-url URL] [--workers N] [--max-concurrency N] [--max-body-bytes N]
+                 [--graceful-timeout S] [--log-level LEVEL]
+    fusion eval --dataset gsm8k|bfcl-simple|FILE.jsonl [--config pool.toml] [--limit N]
+                [--out results.jsonl] [--plot FILE.png] [--modes ...] [--members ...] [--rounds N]
     fusion models
     fusion version
-    fusion tools …      (filled by the tool registry)
+    fusion tools list --config FILE [--member NAME]
+    fusion tools serve --config FILE [--transport stdio|http] [--host H] [--port N] [--token T]
+                       [--fuse/--no-fuse]
 
-Importing this module only defines the typer app; models, checkpointers and the optional local
-provider are imported inside the commands.
+``run``, ``models`` and ``version`` are defined here; ``serve`` in :mod:`fusion_graph._cli_serve`,
+``eval`` in :mod:`fusion_graph._cli_eval` and the ``tools`` commands in
+:mod:`fusion_graph._cli_tools`, all registered on ``app`` below. Importing this module builds the
+typer app and registers those commands; models, checkpointers and the optional local provider are
+imported inside the commands.
 """
 
 from __future__ import annotations
@@ -54,10 +64,13 @@ app = typer.Typer(
 )
 
 tools_app = typer.Typer(
-    help="Tools that members may call (MCP servers and local tools). Filled by the tool registry.",
+    help=(
+        "The tool registry's tools (MCP servers, Python functions): list them, or serve them as one "
+        "MCP server."
+    ),
     no_args_is_help=True,
 )
-"""The ``fusion tools`` sub-app; its commands (``list``, ``serve``) are added by the tool registry."""
+"""The ``fusion tools`` sub-app; :func:`fusion_graph._cli_tools.register` adds ``list`` and ``serve``."""
 app.add_typer(tools_app, name="tools")
 _cli_tools.register(tools_app)
 app.command("serve")(_serve)
