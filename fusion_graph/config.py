@@ -364,10 +364,11 @@ class FusionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_limits(self) -> FusionConfig:
-        if self.min_answers is not None and self.min_answers > len(self.pool):
+        answers = len(self.candidate_names)
+        if self.min_answers is not None and self.min_answers > answers:
             raise ValueError(
-                f"min_answers: a quorum of {self.min_answers} cannot be reached by {len(self.pool)} "
-                f"members; use at most {len(self.pool)}"
+                f"min_answers: a quorum of {self.min_answers} cannot be reached by {answers} "
+                f"answers; use at most {answers}"
             )
         if self.budget_usd is not None:
             specs: list[tuple[str, ModelSpec]] = [(f"pool[{i}]", m) for i, m in enumerate(self.pool)]

@@ -33,7 +33,7 @@ CONFIGS: dict[str, tuple[Callable[[], Any], str, tuple[str, ...]]] = {
     "quorum-larger-than-pool": (
         lambda: FusionConfig(pool=POOL, min_answers=3),
         "min_answers",
-        ("cannot be reached by 2 members", "use at most 2"),
+        ("cannot be reached by 2 answers", "use at most 2"),
     ),
     "quorum-zero": (lambda: FusionConfig(pool=POOL, min_answers=0), "min_answers", ("use a larger value",)),
     "deadline-zero": (lambda: FusionConfig(pool=POOL, deadline=0), "deadline", ("greater than 0",)),
@@ -170,7 +170,7 @@ FILES: dict[str, tuple[str, str, str, str]] = {
         "pool[0].params",
         "dict",
     ),
-    "toml-mode-a-number": ("f.toml", 'mode = 3\npool = ["fake:a"]', "mode", "'best-of', 'merge' or 'debate'"),
+    "toml-mode-a-number": ("f.toml", 'mode = 3\npool = ["fake:a"]', "mode", "'best-of', 'merge', 'debate' or 'vote'"),
     "yaml-pool-a-string": ("f.yaml", "pool: fake:a", "pool", "valid list"),
     "yaml-timeout-a-word": (
         "f.yaml",
