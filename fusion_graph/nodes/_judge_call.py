@@ -146,8 +146,8 @@ class JudgeAsker:
                 problems = verdict_problems(best, views, answers_differ=differ)
                 if not problems:
                     return _relabel(best, shown)
-            run.issues.extend(f"{name}: {problem}" for problem in problems)
-        cause = f"the verdict contradicted itself twice ({'; '.join(problems)})"
+            run.issues.extend(f"{name}: {_run_labels(problem, shown)}" for problem in problems)
+        cause = f"the verdict contradicted itself twice ({_run_labels('; '.join(problems), shown)})"
         run.causes.append(f"{name}: {cause}")
         run.errors.append(ValueError(cause))
         return None
@@ -227,6 +227,11 @@ def _relabel(verdict: BestOfVerdict, shown: dict[str, str]) -> BestOfVerdict:
         s.model_copy(update={"label": shown[normalise_label(s.label)]}) for s in verdict.scores
     ]
     return verdict.model_copy(update={"winner": shown[normalise_label(verdict.winner)], "scores": scores})
+
+
+def _run_labels(text: str, shown: dict[str, str]) -> str:
+    """A problem written with the labels this call showed, in the run's labels (as the result shows)."""
+    return re.sub(r"answer_\d+", lambda m: shown.get(m.group(0), m.group(0)), text)
 
 
 def _renumber(note: str, shown: dict[str, str]) -> str:

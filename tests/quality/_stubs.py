@@ -8,7 +8,7 @@ so a judge can be position-biased, an oracle, or self-contradictory on purpose.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fusion_graph import FusionConfig, Judge, Member, prompts
@@ -69,7 +69,7 @@ def member_spec(server: OpenAIStubServer, name: str, **extra: Any) -> dict[str, 
 
 def make_config(
     server: OpenAIStubServer,
-    members: list[str] | list[Member],
+    members: Sequence[str | Member],
     *,
     judge: str | Judge = "judge",
     fallbacks: tuple[str, ...] = (),
