@@ -180,6 +180,8 @@ class ModelScript:
         completion_tokens: Fixed completion token count (counted words otherwise).
         retry_after: ``Retry-After`` seconds sent with :attr:`Fault.HTTP_429`.
         cost: A cost in US dollars reported in ``usage.cost`` (as OpenRouter does), or none.
+        finish_reason: The ``finish_reason`` to report instead of ``stop`` / ``tool_calls``
+            (e.g. ``"length"``: the answer stopped at its token limit).
     """
 
     reply: ReplyText | None = None
@@ -196,6 +198,7 @@ class ModelScript:
     completion_tokens: int | None = None
     retry_after: float = 1.0
     cost: float | None = None
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -850,7 +853,7 @@ class OpenAIStubServer:
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": answer.finish_reason,
+                    "finish_reason": script.finish_reason or answer.finish_reason,
                 }
             ],
             "usage": usage,
@@ -948,7 +951,7 @@ class OpenAIStubServer:
                         }
                     )
                 )
-        events.append(chunk({}, answer.finish_reason))
+        events.append(chunk({}, script.finish_reason or answer.finish_reason))
         if include_usage:
             events.append({**base, "choices": [], "usage": usage})
 
