@@ -233,7 +233,9 @@ def _sample_key(body: Mapping[str, Any]) -> Any:
     seed = body.get("seed")
     if isinstance(seed, int):
         return seed
-    key = hashlib.blake2b(json.dumps(body.get("messages"), sort_keys=True).encode(), digest_size=12).hexdigest()
+    key = hashlib.blake2b(
+        json.dumps(body.get("messages"), sort_keys=True).encode(), digest_size=12
+    ).hexdigest()
     count = _UNSEEDED.get(key, 0)
     _UNSEEDED[key] = count + 1
     return ("n", count)
@@ -324,8 +326,11 @@ def decide(kind: str, seed: int, p_weak: float, prompt: str) -> Decision:
     elif kind == "weak":
         counts = Counter(numbers[label] for label in labels if numbers[label] is not None)
         best = max(counts.values(), default=0)
-        winner = next(label for label in labels if numbers[label] is not None and counts[numbers[label]] == best) \
-            if counts else labels[0]
+        winner = (
+            next(label for label in labels if numbers[label] is not None and counts[numbers[label]] == best)
+            if counts
+            else labels[0]
+        )
     else:
         raise ValueError(f"unknown judge kind {kind!r}")
     number = numbers[winner]
@@ -360,8 +365,13 @@ def judge_scores(kind: str, seed: int, p_weak: float, prompt: str) -> list[dict[
     """The ``scores`` field: one per label in the order shown, consistent with the winner."""
     verdict = decide(kind, seed, p_weak, prompt)
     return [
-        {"label": label, "score": score, "reason": "Its working supports its number." if score > 5
-         else "Its final number does not follow."}
+        {
+            "label": label,
+            "score": score,
+            "reason": "Its working supports its number."
+            if score > 5
+            else "Its final number does not follow.",
+        }
         for label, score in verdict.scores
     ]
 
@@ -381,8 +391,12 @@ def judge_script(kind: str, seed: int, p_weak: float, latency: float) -> dict[st
     """``ModelScript`` keyword arguments of a judge of ``kind``."""
     fields = {
         name: functools.partial(fn, kind, seed, p_weak)
-        for name, fn in (("winner", judge_winner), ("scores", judge_scores), ("rationale", judge_rationale),
-                         ("answer", judge_answer))
+        for name, fn in (
+            ("winner", judge_winner),
+            ("scores", judge_scores),
+            ("rationale", judge_rationale),
+            ("answer", judge_answer),
+        )
     }
     return {"judge": True, "judge_fields": fields, "latency": latency}
 
@@ -408,8 +422,14 @@ def serve(models: dict[str, dict[str, Any]], conn: Any) -> None:
             while not stop.done():  # the server keeps every request body: drop them as we go
                 server.requests.clear()
                 await asyncio.wait({stop}, timeout=1.0)
-            conn.send({"errors": [repr(e) for e in server.errors[:5]], "error_count": len(server.errors),
-                       "cpu_s": time.process_time(), "calls": sum(server._calls.values())})
+            conn.send(
+                {
+                    "errors": [repr(e) for e in server.errors[:5]],
+                    "error_count": len(server.errors),
+                    "cpu_s": time.process_time(),
+                    "calls": sum(server._calls.values()),
+                }
+            )
 
     asyncio.run(main())
 

@@ -36,7 +36,9 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, *, reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean of ``a - b`` over paired items and its 95 % percentile bootstrap interval."""
     diff = a.astype(float) - b.astype(float)
     rng = np.random.default_rng(seed)
