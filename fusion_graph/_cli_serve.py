@@ -48,8 +48,23 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
     max_concurrency: Annotated[
-        int, typer.Option("--max-concurrency", min=1, help="Fusions at once per worker; more get a 429.")
+        int, typer.Option("--max-concurrency", min=1, help="Fusions at once per worker; more wait.")
     ] = 16,
+    max_queue: Annotated[
+        int | None,
+        typer.Option(
+            "--max-queue",
+            min=0,
+            help="Requests waiting for a slot per worker (default 4x --max-concurrency; 0: no queue); "
+            "one more gets a 429 with Retry-After.",
+        ),
+    ] = None,
+    queue_timeout: Annotated[
+        float,
+        typer.Option(
+            "--queue-timeout", min=0.001, help="Seconds a request may wait for a slot before a 429."
+        ),
+    ] = 30.0,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get a 413.")
     ] = 1_000_000,
@@ -59,7 +74,10 @@ def serve(
     ] = 300,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions.
+    """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions, /metrics.
+
+    Past --max-concurrency, requests wait in a queue (per worker) for up to --queue-timeout; a 429
+    with a computed Retry-After comes only when the queue is full or the wait times out.
 
     SIGINT/SIGTERM stop it gracefully: no new connections, in-flight fusions finish (up to
     --graceful-timeout), then the process ends by that signal, as uvicorn does. Exit code 2 on an
@@ -94,6 +112,8 @@ def serve(
             api_keys=keys,
             max_body_bytes=max_body_bytes,
             max_concurrency=max_concurrency,
+            max_queue=max_queue,
+            queue_timeout=queue_timeout,
             checkpointer=checkpointer,
         )
     except ConfigError as exc:
@@ -116,6 +136,8 @@ def serve(
             "FUSION_API_KEYS": ",".join(keys),
             "FUSION_POSTGRES_URL": postgres_url or "",
             "FUSION_SERVE_MAX_CONCURRENCY": str(max_concurrency),
+            "FUSION_SERVE_MAX_QUEUE": "" if max_queue is None else str(max_queue),
+            "FUSION_SERVE_QUEUE_TIMEOUT": str(queue_timeout),
             "FUSION_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
         }
     )

@@ -1,17 +1,16 @@
-"""Who may call and how much: API keys, the request size limit, the concurrency limit."""
+"""Who may call and how much: API keys and the request size limit (the queue is ``_admission``)."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 
 from starlette.requests import Request
 
 from fusion_graph.server._errors import APIError
 
-__all__ = ["ConcurrencyLimit", "check_api_key", "is_loopback", "parse_api_keys", "read_body"]
+__all__ = ["check_api_key", "is_loopback", "parse_api_keys", "read_body"]
 
 
 def parse_api_keys(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -76,47 +75,3 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
         parts.append(part)
     return b"".join(parts)
-
-
-class ConcurrencyLimit:
-    """At most ``limit`` fusions at once; the next one is refused with a 429 rather than queued.
-
-    Example:
-        >>> async with limit.slot():
-        ...     await fusion.run(prompt)
-    """
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("max_concurrency must be at least 1")
-        self.limit = limit
-        self.active = 0
-
-    def acquire(self) -> None:
-        """Take a slot.
-
-        Raises:
-            APIError: 429 when every slot is taken.
-        """
-        if self.active >= self.limit:
-            raise APIError(
-                429,
-                f"the server is running {self.limit} fusions, its limit; retry shortly",
-                type="rate_limit_error",
-                code="concurrency_limit",
-                headers={"Retry-After": "1"},
-            )
-        self.active += 1
-
-    def release(self) -> None:
-        """Give a slot back."""
-        self.active = max(0, self.active - 1)
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for the block (429 when none is free)."""
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()

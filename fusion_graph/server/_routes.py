@@ -1,7 +1,9 @@
-"""The HTTP routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/fusions/{thread_id}``, ``/health``."""
+"""The HTTP routes: `/v1/models`, `/v1/chat/completions`, `/v1/fusions/{id}`, `/health`, `/metrics`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -9,10 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
+from fusion_graph.server._admission import AdmissionQueue, Ticket
 from fusion_graph.server._errors import APIError, from_exception
-from fusion_graph.server._limits import ConcurrencyLimit, check_api_key, read_body
+from fusion_graph.server._limits import check_api_key, read_body
 from fusion_graph.server._schema import completion, parse_request
-from fusion_graph.server._service import FusionService
+from fusion_graph.server._service import FusionService, PreparedRun
 from fusion_graph.server._streaming import FusionStream
 
 __all__ = ["router"]
@@ -84,9 +87,63 @@ async def get_fusion(thread_id: str, request: Request) -> dict[str, Any]:
     return body
 
 
+@router.get("/metrics")
+async def metrics(request: Request) -> dict[str, Any]:
+    """The admission queue of the worker that answers: running, queued, waits, totals."""
+    _authorize(request)
+    queue: AdmissionQueue = request.app.state.limit
+    return queue.metrics()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has gone away (the body has been read, so nothing else arrives)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _wait_in_queue(ticket: Ticket, request: Request) -> bool:
+    """Wait for a slot; False when the client went away first (the ticket has left the queue).
+
+    Raises:
+        APIError: 429 ``queue_timeout``.
+    """
+    gone = asyncio.ensure_future(_disconnected(request))
+    waiting = asyncio.ensure_future(ticket.wait())
+    try:
+        await asyncio.wait({gone, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            ticket.release()
+    return waiting.result()
+
+
+async def _check_thread(run: PreparedRun, headers: dict[str, str]) -> None:
+    """Apply the thread rule before a stream's headers go out, so a conflict is still a 409.
+
+    Raises:
+        APIError: 409 ``thread_conflict``, 400 for a thread without a checkpointer.
+    """
+    if run.thread_id is None:
+        return
+    try:
+        await run.fusion.plan(run.messages, thread_id=run.thread_id, history=True)
+    except Exception as exc:
+        error = from_exception(exc)
+        error.headers.update(headers)
+        raise error from exc
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
-    """Fuse the pool's answers to the conversation: JSON, or SSE when ``stream`` is true."""
+    """Fuse the pool's answers to the conversation: JSON, or SSE when ``stream`` is true.
+
+    The request takes a slot, or waits for one in the admission queue: a 429 with a computed
+    ``Retry-After`` only when the queue is full or the wait times out.
+    """
     _authorize(request)
     raw = await read_body(request, request.app.state.max_body_bytes)
     try:
@@ -96,32 +153,30 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_request(body)
     service = _service(request)
     run = service.prepare(chat)
-    limit: ConcurrencyLimit = request.app.state.limit
+    queue: AdmissionQueue = request.app.state.limit
     headers = {"x-fusion-thread-id": run.thread_id} if run.thread_id else {}
-    if not chat.stream:
-        async with limit.slot():
-            try:
-                result = await service.run(run)
-            except Exception as exc:
-                error = from_exception(exc)
-                error.headers.update(headers)
-                raise error from exc
-        return JSONResponse(completion(result, model=run.model, thread_id=run.thread_id), headers=headers)
-    limit.acquire()
-    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-    stream = FusionStream(service, run, include_usage=include_usage, on_close=limit.release)
+    if chat.stream:
+        await _check_thread(run, headers)
+    ticket = queue.admit()
+    if chat.stream:
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        stream = FusionStream(service, run, ticket, include_usage=include_usage)
+        return StreamingResponse(
+            stream.body(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+            background=BackgroundTask(stream.close),
+        )
     try:
-        await stream.started()
-    except Exception as exc:
-        error = from_exception(exc)
-        error.headers.update(headers)
-        raise error from exc
-    except BaseException:
-        stream.close()
-        raise
-    return StreamingResponse(
-        stream.body(),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
-        background=BackgroundTask(stream.close),
-    )
+        if not ticket.running and not await _wait_in_queue(ticket, request):
+            return Response(status_code=499)  # nobody is listening
+        headers["x-fusion-queue-wait-ms"] = str(round(ticket.waited_s * 1000))
+        try:
+            result = await service.run(run)
+        except Exception as exc:
+            error = from_exception(exc)
+            error.headers.update(headers)
+            raise error from exc
+    finally:
+        ticket.release()
+    return JSONResponse(completion(result, model=run.model, thread_id=run.thread_id), headers=headers)

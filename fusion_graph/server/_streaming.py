@@ -1,9 +1,15 @@
 """Server-sent events: a fusion as ``chat.completion.chunk``s, its progress as SSE comments.
 
-The fused answer exists only once the judge has decided, so the stream is: a role chunk, one SSE
+The headers and a first SSE comment go out at once, before any model answers, so that proxies and
+clients see a live stream: ``: queued {"place": 3}`` while the request waits for a slot (repeated
+every ``keepalive_s``), then ``: running {"queue_wait_ms": …}``. Then a role chunk, one SSE
 comment per fusion event (``: fusion {"type": "member_finished", …}``; clients ignore comments,
 people and proxies see progress), the answer in a few content chunks, the tool calls, a final chunk
 with ``finish_reason`` and the ``fusion`` extension, the usage chunk when asked, then ``[DONE]``.
+
+Any failure after the headers (every member failed, the judge failed, the queue timed out) is an
+OpenAI error event ``data: {"error": {…}}``, which the OpenAI SDKs raise as ``APIError``, and ends
+the stream.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fusion_graph.result import FusionResult
-from fusion_graph.server._errors import from_exception
+from fusion_graph.server._admission import Ticket
+from fusion_graph.server._errors import APIError, from_exception
 from fusion_graph.server._schema import (
     completion_chunk,
     finish_reason,
@@ -38,69 +45,49 @@ def _sse(data: Any) -> bytes:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class FusionStream:
-    """One streamed fusion: runs it in a task and turns its output into SSE bytes.
+def _comment(name: str, data: dict[str, Any]) -> bytes:
+    return f": {name} {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
-    :meth:`started` waits until a member has answered (or the fusion failed), so that a fusion
-    whose every member fails is a 502 with the causes rather than a 200 with an error event.
+
+class FusionStream:
+    """One streamed fusion: waits for its slot, runs the fusion in a task, turns its output into SSE.
+
+    The fusion starts only once ``ticket`` holds a slot; :meth:`close` (the client went away, the
+    response ended) cancels it, or takes the ticket out of the queue, and gives the slot back.
     """
 
     def __init__(
         self,
         service: FusionService,
         run: PreparedRun,
+        ticket: Ticket,
         *,
         include_usage: bool,
         keepalive_s: float = 15.0,
-        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.run = run
+        self.ticket = ticket
         self.include_usage = include_usage
         self.keepalive_s = keepalive_s
-        self._on_close = on_close
+        self._service = service
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._buffer: list[Any] = []
-        self._task = asyncio.create_task(self._produce(service))
-        self._closed = False
+        self._task: asyncio.Task[None] | None = None
 
-    async def _produce(self, service: FusionService) -> None:
+    async def _produce(self) -> None:
         try:
-            async for item in service.stream(self.run):
+            async for item in self._service.stream(self.run):
                 await self._queue.put(item)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer as an error event
             await self._queue.put(exc)
         await self._queue.put(_DONE)
 
-    async def started(self) -> None:
-        """Wait for the first answer, the result or the failure of the fusion.
-
-        Raises:
-            Exception: The fusion's error when it failed before any member answered.
-        """
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, Exception):
-                self.close()
-                raise item
-            self._buffer.append(item)
-            if item is _DONE or isinstance(item, FusionResult):
-                return
-            if isinstance(item, dict) and item.get("type") == "member_finished":
-                return
-
     def close(self) -> None:
-        """Stop the fusion if it still runs and give the concurrency slot back (idempotent)."""
-        if not self._task.done():
+        """Stop the fusion if it still runs; give the slot back or leave the queue (idempotent)."""
+        if self._task is not None and not self._task.done():
             self._task.cancel()
-        if not self._closed:
-            self._closed = True
-            if self._on_close is not None:
-                self._on_close()
+        self.ticket.release()
 
     async def _items(self) -> AsyncIterator[Any]:
-        for item in self._buffer:
-            yield item
-        self._buffer.clear()
         while True:
             try:
                 item = await asyncio.wait_for(self._queue.get(), self.keepalive_s)
@@ -110,6 +97,14 @@ class FusionStream:
             yield item
             if item is _DONE:
                 return
+
+    async def _admitted(self) -> AsyncIterator[bytes]:
+        """``: queued`` comments until the ticket holds a slot, then ``: running``."""
+        if not self.ticket.running:
+            yield _comment("queued", {"place": self.ticket.place()})
+            while not await self.ticket.wait(self.keepalive_s):
+                yield _comment("queued", {"place": self.ticket.place()})
+        yield _comment("running", {"queue_wait_ms": round(self.ticket.waited_s * 1000)})
 
     async def body(self) -> AsyncIterator[bytes]:
         """The SSE body."""
@@ -121,12 +116,19 @@ class FusionStream:
             return _sse(completion_chunk(completion_id, created, self.run.model, delta, **{**extra, **more}))
 
         try:
+            try:
+                async for comment in self._admitted():
+                    yield comment
+            except APIError as exc:  # the queue timed out
+                yield _sse(exc.body())
+                return
+            self._task = asyncio.create_task(self._produce())
             yield chunk({"role": "assistant", "content": ""})
             async for item in self._items():
                 if item is None:
                     yield b": keep-alive\n\n"
                 elif isinstance(item, dict):
-                    yield f": fusion {json.dumps(item, separators=(',', ':'))}\n\n".encode()
+                    yield _comment("fusion", item)
                 elif isinstance(item, Exception):
                     yield _sse(from_exception(item).body())
                     return
@@ -136,8 +138,9 @@ class FusionStream:
             yield b"data: [DONE]\n\n"
         finally:
             self.close()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            if self._task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
 
     def _answer(self, result: FusionResult, chunk: Callable[..., bytes]) -> list[bytes]:
         parts: list[bytes] = []

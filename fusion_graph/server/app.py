@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
+from fusion_graph.server._admission import AdmissionQueue
 from fusion_graph.server._errors import APIError, error_body
-from fusion_graph.server._limits import ConcurrencyLimit, parse_api_keys
+from fusion_graph.server._limits import parse_api_keys
 from fusion_graph.server._routes import router
 from fusion_graph.server._service import FusionService
 
@@ -35,6 +36,8 @@ def create_app(
     api_keys: str | Iterable[str] | None = None,
     max_body_bytes: int = 1_000_000,
     max_concurrency: int = 16,
+    max_queue: int | None = None,
+    queue_timeout: float = 30.0,
     checkpointer: CheckpointerSource | None = None,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``fusions`` as OpenAI chat models.
@@ -44,7 +47,10 @@ def create_app(
         api_keys: Keys accepted in ``Authorization: Bearer <key>`` (a list or a comma-separated
             string); none means no key is asked for.
         max_body_bytes: Larger request bodies get a 413.
-        max_concurrency: Fusions run at once; one more gets a 429.
+        max_concurrency: Fusions run at once; more wait in the queue.
+        max_queue: Requests that may wait for a slot, first come first served; one more gets a
+            429 with a computed ``Retry-After``. ``None``: 4 × ``max_concurrency``; 0: no queue.
+        queue_timeout: Seconds a request may wait in the queue before it gets a 429.
         checkpointer: Where runs are kept (shared by every worker that uses the same store), so
             that ``thread_id`` re-sends and ``GET /v1/fusions/{thread_id}`` work; ``None`` keeps
             nothing.
@@ -53,7 +59,7 @@ def create_app(
         The app, for uvicorn or any ASGI server.
 
     Raises:
-        ConfigError: No fusion is given, a limit is not positive, or a model cannot be resolved.
+        ConfigError: No fusion is given, a limit is out of range, or a model cannot be resolved.
 
     Example:
         >>> app = create_app(load_fusions("fusions.toml"), api_keys=["sk-local"])
@@ -65,6 +71,12 @@ def create_app(
         raise ConfigError("max_body_bytes", "must be at least 1")
     if max_concurrency < 1:
         raise ConfigError("max_concurrency", "must be at least 1")
+    if max_queue is None:
+        max_queue = 4 * max_concurrency
+    if max_queue < 0:
+        raise ConfigError("max_queue", "must be 0 or more", "pass 0 to refuse when every slot is taken")
+    if not queue_timeout > 0:
+        raise ConfigError("queue_timeout", "must be more than 0 seconds", "e.g. 30")
     FusionService(fusions, None).check()
 
     @contextlib.asynccontextmanager
@@ -90,7 +102,7 @@ def create_app(
     )
     app.state.api_keys = parse_api_keys(api_keys)
     app.state.max_body_bytes = max_body_bytes
-    app.state.limit = ConcurrencyLimit(max_concurrency)
+    app.state.limit = AdmissionQueue(max_concurrency, max_queue, queue_timeout)
     app.state.service = None
     app.include_router(router)
     app.add_exception_handler(APIError, _api_error)  # pyright: ignore[reportArgumentType]
@@ -120,7 +132,8 @@ def app_from_env() -> FastAPI:
     """The app of one ``fusion serve --workers N`` worker, built from the environment.
 
     The command puts its settings there (``FUSION_SERVE_CONFIG``, ``FUSION_API_KEYS``,
-    ``FUSION_POSTGRES_URL``, ``FUSION_SERVE_MAX_CONCURRENCY``, ``FUSION_SERVE_MAX_BODY_BYTES``).
+    ``FUSION_POSTGRES_URL``, ``FUSION_SERVE_MAX_CONCURRENCY``, ``FUSION_SERVE_MAX_QUEUE``,
+    ``FUSION_SERVE_QUEUE_TIMEOUT``, ``FUSION_SERVE_MAX_BODY_BYTES``).
 
     Raises:
         ConfigError: The settings are invalid.
@@ -132,10 +145,13 @@ def app_from_env() -> FastAPI:
 
     path = os.environ.get("FUSION_SERVE_CONFIG")
     url = os.environ.get("FUSION_POSTGRES_URL")
+    max_queue = os.environ.get("FUSION_SERVE_MAX_QUEUE", "")
     return create_app(
         load_fusions(path) if path else default_fusions(),
         api_keys=os.environ.get("FUSION_API_KEYS"),
         max_concurrency=int(os.environ.get("FUSION_SERVE_MAX_CONCURRENCY", "16")),
+        max_queue=int(max_queue) if max_queue else None,
+        queue_timeout=float(os.environ.get("FUSION_SERVE_QUEUE_TIMEOUT", "30")),
         max_body_bytes=int(os.environ.get("FUSION_SERVE_MAX_BODY_BYTES", "1000000")),
         checkpointer=postgres_checkpointer(url) if url else None,
     )

@@ -194,7 +194,7 @@ def test_body_too_large_is_413():
 
 
 def test_full_concurrency_is_429():
-    app = create_app({"fusion/best-of": pool_config(latency=1.0)}, max_concurrency=1)
+    app = create_app({"fusion/best-of": pool_config(latency=1.0)}, max_concurrency=1, max_queue=0)
     with serve(app) as server, concurrent.futures.ThreadPoolExecutor(2) as pool:
         first = pool.submit(client(server).chat.completions.create, model="fusion/best-of", messages=PROMPT)
         import time
@@ -202,7 +202,7 @@ def test_full_concurrency_is_429():
         time.sleep(0.4)
         with pytest.raises(openai.RateLimitError) as caught:
             client(server).chat.completions.create(model="fusion/best-of", messages=PROMPT)  # type: ignore[arg-type]
-        assert caught.value.response.headers["retry-after"] == "1"
+        assert int(caught.value.response.headers["retry-after"]) >= 1  # computed: tests/server/test_queue.py
         assert first.result(timeout=20).choices[0].message.content in ANSWERS
         # the slot is free again
         assert client(server).chat.completions.create(model="fusion/best-of", messages=PROMPT).choices  # type: ignore[arg-type]
@@ -218,10 +218,10 @@ def test_every_member_failing_is_502_with_the_causes():
         assert isinstance(body, dict) and body["code"] == "all_members_failed"
         for name in ("alpha", "beta", "gamma"):
             assert f"{name} is down" in body["message"]
-        # streaming: the failure comes before the first byte, so it is a 502 as well
-        with pytest.raises(openai.InternalServerError) as streamed:
-            client(server).chat.completions.create(model="fusion/best-of", messages=PROMPT, stream=True)  # type: ignore[arg-type]
-        assert streamed.value.status_code == 502
+        # streaming: the headers go out at once, so the failure is an error event the SDK raises
+        with pytest.raises(openai.APIError) as streamed:
+            list(client(server).chat.completions.create(model="fusion/best-of", messages=PROMPT, stream=True))  # type: ignore[arg-type]
+        assert isinstance(streamed.value.body, dict) and streamed.value.body["code"] == "all_members_failed"
 
 
 def _tool_caller(name: str) -> ScriptedChatModel:
