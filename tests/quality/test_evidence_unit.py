@@ -121,7 +121,7 @@ Scores = dict[str, float] | list[tuple[str, float]]
 
 def _verdict(winner: str, scores: Scores, **reasons: str) -> BestOfVerdict:
     pairs = list(scores.items()) if isinstance(scores, dict) else scores
-    given = [CandidateScore(label=label, score=score, reason=reasons.get(label, "sums")) for label, score in pairs]
+    given = [CandidateScore(label=lab, score=score, reason=reasons.get(lab, "sums")) for lab, score in pairs]
     return BestOfVerdict(winner=winner, scores=given, rationale=reasons.get("rationale", "It adds up."))
 
 
