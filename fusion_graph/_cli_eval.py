@@ -39,14 +39,25 @@ def eval_command(
         Path | None, typer.Option("--plot", help="Write a PNG of accuracy against cost.", dir_okay=False)
     ] = None,
     modes: Annotated[
-        str, typer.Option("--modes", help="Comma-separated fusion modes to run.")
-    ] = "best-of,merge,debate",
+        str, typer.Option("--modes", help="Comma-separated modes: best-of, merge, debate, vote.")
+    ] = "best-of,merge,debate,vote",
     members: Annotated[
-        bool, typer.Option("--members/--no-members", help="Also run each member alone.")
+        bool,
+        typer.Option("--members/--no-members",
+                     help="Also run each member alone (and a sampled member's samples voted)."),
     ] = True,
     rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Debate revision rounds.")] = None,
+    by_item: Annotated[
+        bool,
+        typer.Option("--by-item/--by-config",
+                     help="Run every configuration on an item before the next item (an interrupted run "
+                          "leaves every row on the same items), or each configuration in turn."),
+    ] = False,
 ) -> None:
     """Score each member alone and each fusion mode on a dataset (accuracy, tokens, cost, latency).
+
+    A member with ``samples`` > 1 answers alone once, greedily, and its samples voted are a row of their
+    own. Unless the pool file sets ``answer_format``, answers are compared as the dataset scores them.
 
     Exit codes: 0 when the evaluation ran (whatever the accuracy), 2 on an invalid dataset,
     configuration or option.
@@ -61,13 +72,17 @@ def eval_command(
     err = Console(stderr=True)
     try:
         items = load_dataset(dataset, limit=limit)
-        fusion_config = _with_overrides(_load_config(config), mode=None, rounds=rounds)
+        loaded = _load_config(config)
+        # Read before the overrides, which rebuild the config with every field set.
+        dataset_format = "answer_format" not in loaded.model_fields_set
+        fusion_config = _with_overrides(loaded, mode=None, rounds=rounds)
         chosen = [m.strip() for m in modes.split(",") if m.strip()]
         configs = eval_configs(
             fusion_config, [_with_overrides(fusion_config, mode=m, rounds=None).mode for m in chosen],
-            members=members,
+            members=members, dataset_format=dataset_format,
         )
-        records = asyncio.run(run_eval(configs, items, out=out, console=err))
+        records = asyncio.run(run_eval(configs, items, out=out, console=err,
+                                       order="item" if by_item else "config"))
     except ConfigError as exc:
         err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
         raise typer.Exit(2) from None

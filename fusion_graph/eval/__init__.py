@@ -10,8 +10,15 @@ Example:
 """
 
 from fusion_graph.eval.datasets import DATASETS, Item, load_dataset
-from fusion_graph.eval.report import Summary, plot, print_table, summarize
-from fusion_graph.eval.runner import EvalConfig, eval_configs, load_records, run_eval
+from fusion_graph.eval.report import Summary, plot, print_table, summarize, wilson
+from fusion_graph.eval.runner import (
+    DEFAULT_MODES,
+    EvalConfig,
+    answer_format_for,
+    eval_configs,
+    load_records,
+    run_eval,
+)
 from fusion_graph.eval.scoring import (
     extract_letter,
     extract_number,
@@ -23,9 +30,11 @@ from fusion_graph.eval.scoring import (
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_MODES",
     "EvalConfig",
     "Item",
     "Summary",
+    "answer_format_for",
     "eval_configs",
     "extract_letter",
     "extract_number",
@@ -39,4 +48,5 @@ __all__ = [
     "score_choice",
     "score_numeric",
     "summarize",
+    "wilson",
 ]

@@ -1,7 +1,8 @@
-"""Summaries of eval records: a table (accuracy, tokens, cost, p50 latency) and a PNG plot."""
+"""Summaries of eval records: a table (accuracy with its 95% interval, tokens, cost, seconds) and a PNG."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,9 +12,35 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["Summary", "plot", "print_table", "summarize"]
+__all__ = ["Summary", "plot", "print_table", "summarize", "wilson"]
 
 _PLOT_INSTALL = "pip install 'fusion-graph[eval]'"
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% for the default ``z``).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or ``n`` successes,
+    which matters for the small item counts of local runs.
+
+    Args:
+        correct: Successes.
+        n: Trials.
+        z: The normal quantile (1.96: 95%).
+
+    Returns:
+        ``(low, high)`` as fractions; ``(0.0, 1.0)`` when ``n`` is 0.
+
+    Example:
+        >>> [round(x, 3) for x in wilson(8, 10)]
+        [0.49, 0.943]
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)
@@ -28,6 +55,7 @@ class Summary:
         cost_usd: US dollars, all items.
         p50_latency_s: The median seconds per item.
         errors: Items where the run failed.
+        latency_s: Seconds, all items.
     """
 
     config: str
@@ -37,11 +65,32 @@ class Summary:
     cost_usd: float
     p50_latency_s: float
     errors: int
+    latency_s: float = 0.0
 
     @property
     def accuracy(self) -> float:
         """Correct ÷ items."""
         return self.correct / self.items if self.items else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The accuracy's 95% Wilson interval (:func:`wilson`)."""
+        return wilson(self.correct, self.items)
+
+    @property
+    def tokens_per_item(self) -> float:
+        """Input plus output tokens per item."""
+        return self.tokens / self.items if self.items else 0.0
+
+    @property
+    def cost_per_item(self) -> float:
+        """US dollars per item."""
+        return self.cost_usd / self.items if self.items else 0.0
+
+    @property
+    def seconds_per_item(self) -> float:
+        """Mean seconds per item."""
+        return self.latency_s / self.items if self.items else 0.0
 
 
 def summarize(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> list[Summary]:
@@ -60,27 +109,32 @@ def summarize(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> l
             cost_usd=sum(float(r["cost_usd"]) for r in rows),
             p50_latency_s=statistics.median(float(r["latency_s"]) for r in rows),
             errors=sum(r.get("error") is not None for r in rows),
+            latency_s=sum(float(r["latency_s"]) for r in rows),
         ))
     return out
 
 
 def print_table(console: Console, summaries: Sequence[Summary], title: str = "") -> None:
-    """Print the summaries as a table."""
+    """Print the summaries as a table: accuracy with its 95% Wilson interval, per-item cost and time."""
     from rich.table import Table
 
     table = Table(title=title or None, title_justify="left")
-    for column, justify in (("configuration", "left"), ("accuracy", "right"), ("correct", "right"),
-                            ("tokens", "right"), ("USD", "right"), ("p50 s", "right"),
-                            ("errors", "right")):
+    for column, justify in (("configuration", "left"), ("accuracy", "right"), ("95% CI", "right"),
+                            ("correct", "right"), ("tokens/item", "right"), ("USD/item", "right"),
+                            ("s/item", "right"), ("p50 s", "right"), ("errors", "right")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for s in summaries:
-        table.add_row(s.config, f"{s.accuracy:.0%}", f"{s.correct}/{s.items}", f"{s.tokens:,}",
-                      f"{s.cost_usd:.4f}", f"{s.p50_latency_s:.2f}", str(s.errors))
+        low, high = s.interval
+        table.add_row(s.config, f"{s.accuracy:.0%}", f"{low:.0%}–{high:.0%}", f"{s.correct}/{s.items}",
+                      f"{s.tokens_per_item:,.0f}", f"{s.cost_per_item:.5f}", f"{s.seconds_per_item:.1f}",
+                      f"{s.p50_latency_s:.2f}", str(s.errors))
     console.print(table)
 
 
 def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
-    """Write a PNG of accuracy against cost per item (tokens per item when every cost is zero).
+    """Write a PNG of accuracy (95% Wilson interval as error bars) against cost or tokens per item.
+
+    Cost per item when any configuration has a price, tokens per item otherwise.
 
     Args:
         summaries: From :func:`summarize`.
@@ -108,16 +162,18 @@ def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for i, (s, x, y) in enumerate(zip(summaries, xs, ys, strict=True)):
         fusion = s.config.startswith("fusion:")
-        ax.scatter([x], [y], s=70, marker="o" if fusion else "s", color="tab:blue" if fusion else "tab:gray",
-                   zorder=3)
+        low, high = s.interval
+        ax.errorbar([x], [y], yerr=[[y - 100 * low], [100 * high - y]], fmt="o" if fusion else "s",
+                    markersize=8, capsize=4, color="tab:blue" if fusion else "tab:gray", zorder=3)
         # Alternate labels above and below, so that points close together stay readable.
         ax.annotate(s.config, (x, y), textcoords="offset points", xytext=(6, 7 if i % 2 == 0 else -15),
                     fontsize=9)
     ax.set_xlabel("cost per item (USD)" if priced else "tokens per item (no prices set)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(-12, 108)
     ax.grid(True, alpha=0.3)
-    n = max((s.items for s in summaries), default=0)
+    counts = sorted({s.items for s in summaries})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     prefix = f"{name}: " if name else ""
     ax.set_title(f"{prefix}accuracy vs {'cost' if priced else 'tokens'} per item ({n} items)")
     fig.tight_layout()
