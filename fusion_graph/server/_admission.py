@@ -164,6 +164,8 @@ class AdmissionQueue:
         self._fusion_s: float | None = None
         self._due: list[float] = []
         self._waits: deque[float] = deque(maxlen=_WAIT_SAMPLES)
+        self.peak_running = 0
+        self.peak_queued = 0
         self.totals = dict.fromkeys(
             ("admitted", "ran_at_once", "queued", "started_from_queue", "finished", "rejected_queue_full",
              "timed_out", "left_queue"),
@@ -183,6 +185,7 @@ class AdmissionQueue:
         """
         if self.active < self.limit and not self._waiting:
             self.active += 1
+            self.peak_running = max(self.peak_running, self.active)
             self.totals["admitted"] += 1
             self.totals["ran_at_once"] += 1
             self._waits.append(0.0)
@@ -192,6 +195,7 @@ class AdmissionQueue:
             raise self.refusal("queue_full")
         ticket = Ticket(self, running=False, position=len(self._waiting) + 1)
         self._waiting.append(ticket)
+        self.peak_queued = max(self.peak_queued, len(self._waiting))
         self.totals["admitted"] += 1
         self.totals["queued"] += 1
         return ticket
@@ -294,6 +298,8 @@ class AdmissionQueue:
             "queue_timeout_s": self.timeout_s,
             "running": self.active,
             "queued": self.queued,
+            "peak_running": self.peak_running,
+            "peak_queued": self.peak_queued,
             "oldest_wait_s": round(now - self._waiting[0].joined_at, 4) if self._waiting else 0.0,
             "fusion_s": round(self._fusion_s, 4) if self._fusion_s is not None else None,
             "retry_after_s": round(self.retry_after_s(), 3),

@@ -1,0 +1,89 @@
+"""`fusion serve` as a real process on 127.0.0.1 whose members are models of an `OpenAIStubServer`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stub_model(model: str, base_url: str) -> str:
+    """One TOML model table body: an OpenAI model served by the stub, named as it, no SDK retries."""
+    return (
+        f'model = "openai:{model}"\nname = "{model}"\nbase_url = "{base_url}"\napi_key = "x"\n'
+        "params = { max_retries = 0 }\n"
+    )
+
+
+def fusions_file(path: Path, base_url: str, fusions: dict[str, list[str]]) -> Path:
+    """A fusions file: the stub's ``judge`` judges, each fusion's pool is the stub's models named."""
+    lines = ["[judge]", stub_model("judge", base_url)]
+    for fusion, members in fusions.items():
+        lines.append(f'[fusions."{fusion}"]\nmode = "best-of"')
+        for member in members:
+            lines.append(f'[[fusions."{fusion}".pool]]\n{stub_model(member, base_url)}')
+    path.write_text("\n".join(lines))
+    return path
+
+
+class ServeProcess:
+    """``fusion serve --config PATH --port P ARGS…``, its output in a log file."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.port = free_port()
+        self.log = config.with_suffix(f".{self.port}.log")
+        fusion = Path(sys.executable).with_name("fusion")
+        command = [str(fusion), "serve", "--config", str(config), "--port", str(self.port)]
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [*command, "--log-level", "warning", *args],
+                env={**os.environ, "FUSION_API_KEYS": ""},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def wait_ready(self, timeout: float = 60) -> ServeProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"fusion serve did not start:\n{self.log.read_text()}")
+            time.sleep(0.1)
+
+    def metrics(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/metrics", timeout=5).json()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
