@@ -197,8 +197,8 @@ def make_router(runtime: FusionRuntime) -> Callable[[FusionState], list[Send] | 
             rest = [name for name in runtime.members if name not in scouts and name not in ran]
             if rest:  # reuse the scouts' answers: only the others answer now
                 return plan_round(runtime, state, 0, [(name, None, []) for name in rest])
-        if runtime.config.mode != "debate":
-            return "judge"
+        if runtime.config.mode != "debate" or state.get("escalated") is False:
+            return "judge"  # (scouts that agree are not debated)
         answered_now = [r for r in candidates if r["round"] == current and r["error"] is None]
         if state.get("converged") or current >= rounds or len(answered_now) < 2:
             return "judge"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from fusion_graph import BestOfVerdict, FusionConfig, Member, fuse
-from fusion_graph.testing import ModelScript
+from fusion_graph.testing import Fault, ModelScript
 
 from ._stubs import (
     QUESTION,
@@ -239,3 +239,33 @@ async def test_one_scout_with_samples_can_agree_with_itself():
         assert server.calls("big") == 0 and server.calls("cheap") == 2
     assert result.escalated is False and result.decided_by == "scouts:agree"
     assert result.winner in {"cheap#1", "cheap#2"}
+
+
+async def test_debate_scouts_that_agree_are_not_debated():
+    members = {"cheap-a": R400, "cheap-b": R400B, "big": R409}
+    async with server_of(members, judge=judge_script(pick=first_shown)) as server:
+        result = await fuse(QUESTION, _scout_config(server, mode="debate", rounds=2))
+        calls = {name: server.calls(name) for name in members}
+    assert result.decided_by == "scouts:agree" and result.escalated is False
+    assert calls == {"cheap-a": 1, "cheap-b": 1, "big": 0}
+    assert result.rounds == 0
+
+
+async def test_a_failed_scout_escalates_and_both_failing_leave_the_rest():
+    down = ModelScript(faults=[Fault.HTTP_500] * 3)
+    async with server_of({"cheap-a": down, "cheap-b": R400, "big": R409}, judge=judge_script()) as server:
+        result = await fuse(QUESTION, _scout_config(server))
+        assert server.calls("big") == 1
+    assert result.escalated is True and result.decided_by == "judge:judge"
+    assert {c.member for c in result.candidates if c.ok} == {"cheap-b", "big"}
+    async with server_of({"cheap-a": down, "cheap-b": down, "big": R409}, judge=judge_script()) as server:
+        result = await fuse(QUESTION, _scout_config(server))
+    assert result.escalated is True and result.decided_by == "only-candidate" and result.winner == "big"
+
+
+async def test_merge_ignores_judge_swap():
+    members = {"a": R400, "b": R409}
+    async with server_of(members, judge=judge_script(answer="Merged: the answer is 400.")) as server:
+        result = await fuse(QUESTION, make_config(server, list(members), mode="merge", judge_swap=True))
+        assert server.calls("judge") == 1
+    assert result.swap is None and result.answer == "Merged: the answer is 400."
