@@ -12,6 +12,11 @@ interleaved runs:
 
     .venv/bin/python bench/overhead.py [--sizes 2,3,4,5,6,7,8] [--modes best-of,merge,debate]
                                        [--repeats 3] [--server process|thread] [--profile]
+    .venv/bin/python bench/overhead.py --cpu [--sizes 3] [--concurrency 200] [--repeats 5]
+
+``--cpu`` compares CPU per fusion instead (in-process fakes, no HTTP): the fusion vs the plain
+LangGraph graph doing the same calls (``Send`` fan-out to a member node, then a judge node) vs
+``asyncio.gather`` + judge, side by side (``bench/_cpu.py``).
 
 Debate runs one fixed round (``consensus=None``) so fusion and baseline do the same work.
 """
@@ -163,7 +168,17 @@ async def main() -> None:
     parser.add_argument("--judge", type=float, default=0.3)
     parser.add_argument("--server", choices=("process", "thread"), default="process")
     parser.add_argument("--profile", action="store_true", help="pyinstrument one fusion per row")
+    parser.add_argument("--cpu", action="store_true", help="CPU per fusion vs plain graph vs gather")
+    parser.add_argument("--concurrency", type=int, default=200, help="--cpu: fusions at once")
     args = parser.parse_args()
+    if args.cpu:
+        from _cpu import cpu_table
+
+        print(f"start: {load_note()}")
+        sizes = [int(s) for s in (args.sizes if args.sizes != "2,3,4,5,6,7,8" else "3").split(",")]
+        await cpu_table(sizes, args.concurrency, max(args.repeats, 3))
+        print(f"end: {load_note()}")
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     print(f"start: {load_note()}")

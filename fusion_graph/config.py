@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -167,7 +167,9 @@ class Member(ModelSpec):
     @classmethod
     def _no_sample_mark(cls, value: str | None) -> str | None:
         if value is not None and "#" in value:
-            raise ValueError(f"{value!r} contains '#', which marks samples (name#1); choose a name without it")
+            raise ValueError(
+                f"{value!r} contains '#', which marks samples (name#1); choose a name without it"
+            )
         return value
 
     def sample_names(self) -> list[str]:

@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 
 from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
 from fusion_graph.config import FusionConfig
-from fusion_graph.nodes.gather import fan_out, make_gather_node, make_router
+from fusion_graph.nodes.gather import fan_out, make_gather_node, make_router, needs_gather_node
 from fusion_graph.nodes.judge import make_judge_node
 from fusion_graph.nodes.member import make_member_node
 from fusion_graph.state import FusionInput, FusionState
@@ -27,8 +27,12 @@ def create_fusion_graph(
 
     ::
 
-        START ─▶ start ─Send×N─▶ member ─▶ gather ─┬─(debate, not agreed, round < rounds)─Send×N─▶ member
-                                          └─▶ judge ─▶ END
+        START ─▶ start ─Send×N─▶ member ─▶ gather ─┬─(scouts disagreed: the rest of the pool)─▶ member
+                                                    ├─(debate, not agreed, round < rounds)─Send×N─▶ member
+                                                    └─▶ judge ─▶ END
+
+    Without debate rounds or scouts there is nothing to route: ``member ─▶ judge`` and the judge
+    ends the round (quorum check) itself.
 
     Args:
         config: The pool, the judge and the mode.
@@ -66,19 +70,32 @@ def start_run(state: FusionState) -> dict[str, Any]:
     }
 
 
-def build_graph(runtime: FusionRuntime) -> StateGraph[FusionState, None, FusionInput, FusionState]:
-    """Build the graph from resolved models."""
+def build_graph(
+    runtime: FusionRuntime, *, keeps_state: bool = True
+) -> StateGraph[FusionState, None, FusionInput, FusionState]:
+    """Build the graph from resolved models.
+
+    Args:
+        runtime: The resolved models and settings.
+        keeps_state: Whether state may outlive a run (a checkpointer, or embedding in a graph that
+            has one): then a ``start`` node clears what the previous run on the thread left. A
+            :class:`~fusion_graph.Fusion` without a checkpointer starts from empty state every run
+            and saves that superstep.
+    """
     graph = StateGraph(FusionState, input_schema=FusionInput)
-    graph.add_node("start", start_run)
     graph.add_node("member", make_member_node(runtime))  # pyright: ignore[reportArgumentType]
-    graph.add_node("gather", make_gather_node(runtime))  # pyright: ignore[reportArgumentType]
     graph.add_node("judge", make_judge_node(runtime))  # pyright: ignore[reportArgumentType]
-    graph.add_edge(START, "start")
-    graph.add_conditional_edges("start", fan_out(runtime), ["member"])
-    graph.add_edge("member", "gather")
-    if runtime.config.mode == "debate" or runtime.config.scouts:
-        graph.add_conditional_edges("gather", make_router(runtime), ["member", "judge"])
+    if keeps_state:
+        graph.add_node("start", start_run)
+        graph.add_edge(START, "start")
+        graph.add_conditional_edges("start", fan_out(runtime), ["member"])
     else:
-        graph.add_edge("gather", "judge")
+        graph.add_conditional_edges(START, fan_out(runtime), ["member"])
+    if needs_gather_node(runtime):
+        graph.add_node("gather", make_gather_node(runtime))  # pyright: ignore[reportArgumentType]
+        graph.add_edge("member", "gather")
+        graph.add_conditional_edges("gather", make_router(runtime), ["member", "judge"])
+    else:  # one round and no routing: the judge ends the round itself, one superstep fewer
+        graph.add_edge("member", "judge")
     graph.add_edge("judge", END)
     return graph

@@ -95,7 +95,8 @@ class FusionResult(BaseModel):
     converged: bool = False
     """Whether the debate stopped early because the answers agreed."""
     agreement: float | None = None
-    """The lowest pairwise similarity of the last round's answers (debate)."""
+    """Debate only: how far the last round's answers agree — 1.0 or 0.0 when each has a comparable
+    final answer, else their lowest pairwise word similarity."""
     judge_calls: list[JudgeCall] = Field(default_factory=list)
     usage: UsageReport
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)

@@ -72,7 +72,8 @@ class Fusion:
         """
         self.config = config
         self.runtime = runtime or build_runtime(config, tools)
-        self.graph: CompiledStateGraph[Any, Any, Any, Any] = build_graph(self.runtime).compile(
+        graph = build_graph(self.runtime, keeps_state=checkpointer is not None)
+        self.graph: CompiledStateGraph[Any, Any, Any, Any] = graph.compile(
             checkpointer=checkpointer, name="fusion"
         )
         self._judge_member = config.judge_member()

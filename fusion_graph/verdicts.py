@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any, Literal
 
@@ -18,6 +19,23 @@ __all__ = [
 ]
 
 
+class _SchemaCached(BaseModel):
+    """A model whose JSON schema is generated once per set of arguments, not on every judge call.
+
+    LangChain converts a structured-output schema to JSON on every call, for its tracing metadata;
+    pydantic generates it anew each time. The verdict schemas never change once built.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: D102
+        return copy.deepcopy(_json_schema(cls, args, tuple(sorted(kwargs.items()))))
+
+
+@functools.lru_cache(maxsize=512)
+def _json_schema(cls: type[BaseModel], args: tuple[Any, ...], kwargs: tuple[Any, ...]) -> dict[str, Any]:
+    return super(_SchemaCached, cls).model_json_schema(*args, **dict(kwargs))  # type: ignore[misc]
+
+
 class CandidateScore(BaseModel):
     """The judge's score for one anonymous candidate."""
 
@@ -26,7 +44,7 @@ class CandidateScore(BaseModel):
     reason: str = Field(description="One sentence on why.", json_schema_extra={"maxLength": 80})
 
 
-class BestOfVerdict(BaseModel):
+class BestOfVerdict(_SchemaCached):
     """Which candidate is best, with a score for each."""
 
     winner: str = Field(description="The label of the best candidate, exactly as shown.")
@@ -40,7 +58,7 @@ _SHORT_LIST: dict[str, Any] = {"maxItems": 3, "items": {"type": "string", "maxLe
 """JSON-schema hints only (not validated): a grammar-constrained local judge stops listing."""
 
 
-class Analysis(BaseModel):
+class Analysis(_SchemaCached):
     """The judge's structured analysis of the candidates, written before it decides."""
 
     consensus: list[str] = Field(description="Points the answers agree on.", json_schema_extra=_SHORT_LIST)

@@ -16,7 +16,16 @@ from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
 from fusion_graph.usage import worst_case_cost
 
-__all__ = ["candidate_view", "fan_out", "latest_answers", "make_gather_node", "make_router"]
+__all__ = [
+    "answer_agreement",
+    "candidate_view",
+    "fan_out",
+    "finish_round",
+    "latest_answers",
+    "make_gather_node",
+    "make_router",
+    "needs_gather_node",
+]
 
 
 def latest_answers(candidates: list[CandidateRecord]) -> dict[str, CandidateRecord]:
@@ -136,50 +145,64 @@ def _scouts_agree(runtime: FusionRuntime, records: Sequence[CandidateRecord]) ->
     return level is not None and level >= runtime.config.scout_agreement
 
 
-def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
-    """The node after each round."""
+def finish_round(runtime: FusionRuntime, state: FusionState) -> dict[str, Any]:
+    """End a round: fail when too few answered, measure a debate's agreement, say so to the stream.
+
+    Raises:
+        AllMembersFailed: Nobody answered the first round.
+        QuorumNotReached: Fewer than ``min_answers`` answered this round.
+    """
     consensus = runtime.config.consensus
+    candidates = state.get("candidates", [])
+    current = max(record["round"] for record in candidates)
+    this_round = [record for record in candidates if record["round"] == current]
+    answered = [r["member"] for r in this_round if r["error"] is None]
+    failed = [r["member"] for r in this_round if r["error"] is not None]
+    causes = [
+        MemberFailed(r["member"], r["round"], r["error_kind"] or "error", r["error"] or "")
+        for r in this_round
+        if r["error"] is not None
+    ]
+    if current == 0 and not answered:
+        raise AllMembersFailed(causes)
+    quorum = min(runtime.config.min_answers or 1, len(this_round))
+    if len(answered) < quorum:
+        raise QuorumNotReached(causes, answered=answered, needed=quorum, round=current)
+    debate = runtime.config.mode == "debate"
+    agreement = answer_agreement(runtime, list(latest_answers(candidates).values())) if debate else None
+    converged = bool(debate and consensus is not None and agreement is not None and agreement >= consensus)
+    get_stream_writer()(
+        {
+            "type": "round_finished",
+            "round": current,
+            "answered": answered,
+            "failed": failed,
+            "agreement": agreement,
+            "converged": converged,
+        }
+    )
+    return {"round": current, "agreement": agreement, "converged": converged}
+
+
+def needs_gather_node(runtime: FusionRuntime) -> bool:
+    """Whether a node between rounds must route (debate rounds, scouts); else the judge ends the round."""
+    return runtime.config.mode == "debate" or bool(runtime.config.scouts)
+
+
+def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
+    """The node after each round, when the graph routes between rounds (see :func:`needs_gather_node`)."""
 
     async def gather(state: FusionState) -> dict[str, Any]:
-        candidates = state.get("candidates", [])
-        current = max(record["round"] for record in candidates)
-        this_round = [record for record in candidates if record["round"] == current]
-        answered = [r["member"] for r in this_round if r["error"] is None]
-        failed = [r["member"] for r in this_round if r["error"] is not None]
         if runtime.config.scouts and state.get("escalated") is None:
+            this_round = [r for r in state.get("candidates", []) if r["round"] == 0]
+            answered = [r["member"] for r in this_round if r["error"] is None]
+            failed = [r["member"] for r in this_round if r["error"] is not None]
             agree = _scouts_agree(runtime, [r for r in this_round if r["error"] is None])
             get_stream_writer()(
                 {"type": "scouts_finished", "answered": answered, "failed": failed, "agree": agree}
             )
             return {"round": 0, "escalated": not agree}
-        causes = [
-            MemberFailed(r["member"], r["round"], r["error_kind"] or "error", r["error"] or "")
-            for r in this_round
-            if r["error"] is not None
-        ]
-        if current == 0 and not answered:
-            raise AllMembersFailed(causes)
-        quorum = min(runtime.config.min_answers or 1, len(this_round))
-        if len(answered) < quorum:
-            raise QuorumNotReached(causes, answered=answered, needed=quorum, round=current)
-        agreement = answer_agreement(runtime, list(latest_answers(candidates).values()))
-        converged = bool(
-            runtime.config.mode == "debate"
-            and consensus is not None
-            and agreement is not None
-            and agreement >= consensus
-        )
-        get_stream_writer()(
-            {
-                "type": "round_finished",
-                "round": current,
-                "answered": answered,
-                "failed": failed,
-                "agreement": agreement,
-                "converged": converged,
-            }
-        )
-        return {"round": current, "agreement": agreement, "converged": converged}
+        return finish_round(runtime, state)
 
     return gather
 

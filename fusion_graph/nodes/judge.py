@@ -16,7 +16,7 @@ from fusion_graph._runtime import FusionRuntime
 from fusion_graph.errors import JudgeFailed
 from fusion_graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
-from fusion_graph.nodes.gather import candidate_view, latest_answers
+from fusion_graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
 
@@ -50,7 +50,15 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
     judge_in_pool = config.judge_member()
     asker = JudgeAsker(runtime)
 
+    ends_round = not needs_gather_node(runtime)
+
     async def judge(state: FusionState) -> dict[str, Any]:
+        if ends_round:  # no gather node in this graph: end the round here
+            ended = finish_round(runtime, state)
+            return {**ended, **await decide(state)}
+        return await decide(state)
+
+    async def decide(state: FusionState) -> dict[str, Any]:
         records = final_candidates(state, config.mode)
         conversation = render_conversation(state["messages"])
         order = shuffled(records, config.seed, conversation) if config.shuffle else records

@@ -88,18 +88,24 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
             kind, error = "budget", task["skip"]
         else:
             write({"type": "member_started", "member": task["member"], "round": task["round"]})
-            call = asyncio.ensure_future(_answer(runtime, spec, model, task, spend, trace, coordinator))
-            stop = asyncio.ensure_future(coordinator.stragglers_may_stop())
+            answer = _answer(runtime, spec, model, task, spend, trace, coordinator)
+            # Without a deadline nobody is cancelled as a straggler: await the call in this task
+            # (two fewer tasks per member than watching for the deadline).
+            call = asyncio.ensure_future(answer) if config.deadline is not None else None
+            stop = asyncio.ensure_future(coordinator.stragglers_may_stop()) if call is not None else None
             try:
                 async with asyncio.timeout(spec.timeout):
-                    await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
-                    if not call.done():
-                        kind, error = (
-                            "cancelled",
-                            "cancelled as a straggler: the quorum was in at the deadline",
-                        )
-                        call.cancel()
-                    message = await call
+                    if call is None or stop is None:
+                        message = await answer
+                    else:
+                        await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
+                        if not call.done():
+                            kind, error = (
+                                "cancelled",
+                                "cancelled as a straggler: the quorum was in at the deadline",
+                            )
+                            call.cancel()
+                        message = await call
                 if not message.text.strip() and not message.tool_calls:
                     kind, error = _empty_reason(message)
             except asyncio.CancelledError:
@@ -114,9 +120,12 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
             except Exception as exc:  # a member's failure is a value, not a crash of the fusion
                 kind, error = "error", f"{type(exc).__name__}: {exc}"
             finally:
-                stop.cancel()
-                if not call.done():
+                if stop is not None:
+                    stop.cancel()
+                if call is not None and not call.done():
                     call.cancel()
+                if call is None and message is None:
+                    answer.close()  # never started (a timeout of 0): no "never awaited" warning
         coordinator.finished(error is None)
         input_tokens = spend.input_tokens + spend.partial_input
         output_tokens = spend.output_tokens + spend.partial_output

@@ -44,11 +44,18 @@ def _check_candidates(result: FusionResult, rounds: int) -> None:
 
 
 def _check_judged(result: FusionResult) -> None:
-    assert result.decided_by == "judge:qwen-0.5b-judge", (result.decided_by, result.judge_calls)
     assert result.answer.strip()
-    (call,) = result.judge_calls
-    assert call.error is None
-    assert call.usage.input_tokens > 0 and call.usage.output_tokens > 0
+    assert result.judge_calls, "the judge was never asked"
+    for call in result.judge_calls:
+        assert call.error is None, call
+        assert call.usage.input_tokens > 0 and call.usage.output_tokens > 0
+    if result.decided_by == "judge:qwen-0.5b-judge" and len(result.judge_calls) == 1:
+        return  # a consistent verdict at the first ask
+    # A tiny judge may contradict itself: it is asked once more, and the problem is recorded; the
+    # agreement (or a strict majority) decides when its verdicts stay unusable.
+    assert len(result.judge_calls) <= 2, result.judge_calls
+    assert result.verdict_issues or result.dissent, (result.decided_by, result.judge_calls)
+    assert result.decided_by.startswith(("judge:", "judge-free:", "majority:")), result.decided_by
     assert set(result.labels) == {m.name for m in default_config().pool}
 
 

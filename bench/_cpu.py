@@ -1,0 +1,135 @@
+"""CPU per fusion, side by side: the fusion vs the plain LangGraph graph it is vs asyncio.gather + judge.
+
+All three make the same calls on the same in-process fake models (``ScriptedChatModel``, no latency):
+N members answer, then one structured judge call. ``concurrency`` runs are started at once and the
+process CPU time is divided by the number of runs, so the numbers are CPU per fusion under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import operator
+import time
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from fusion_graph import BestOfVerdict, FusionConfig, Judge, Member, prompts
+from fusion_graph.runner import Fusion
+from fusion_graph.testing import ScriptedChatModel
+
+PROMPT = "Is 1001 prime? Explain briefly."
+ANSWER = "1001 = 7 x 11 x 13, so it is not prime. The answer is no."
+
+
+def _members(n: int) -> list[ScriptedChatModel]:
+    return [ScriptedChatModel(script=[f"Member {i}: {ANSWER}"], model_name=f"m{i}") for i in range(n)]
+
+
+def _judge() -> ScriptedChatModel:
+    return ScriptedChatModel(model_name="judge")
+
+
+def fusion_runner(n: int) -> Any:
+    """A compiled best-of fusion on fake models."""
+    config = FusionConfig(
+        pool=[Member(m, name=f"m{i}") for i, m in enumerate(_members(n))],
+        judge=Judge(_judge(), name="judge"),
+        mode="best-of",
+    )
+    fusion = Fusion(config)
+
+    async def run() -> Any:
+        return await fusion.run(PROMPT)
+
+    return run
+
+
+def _judge_messages(answers: list[str]) -> list[Any]:
+    blocks = "\n\n".join(
+        prompts.CANDIDATE_BLOCK.format(label=f"answer_{i + 1}", text=t) for i, t in enumerate(answers)
+    )
+    user = prompts.JUDGE_USER.format(conversation=f"human: {PROMPT}", count=len(answers), candidates=blocks)
+    return [SystemMessage(prompts.BEST_OF_SYSTEM), HumanMessage(user)]
+
+
+class _State(TypedDict, total=False):
+    question: str
+    answers: Annotated[list[str], operator.add]
+    verdict: Any
+
+
+class _Task(TypedDict):
+    index: int
+    question: str
+
+
+def plain_graph_runner(n: int) -> Any:
+    """The same calls as a plain LangGraph graph: Send fan-out to a member node, then a judge node."""
+    members = _members(n)
+    structured = _judge().with_structured_output(BestOfVerdict, include_raw=True)
+
+    async def member(task: _Task) -> dict[str, Any]:
+        reply = await members[task["index"]].ainvoke([HumanMessage(task["question"])])
+        return {"answers": [str(reply.content)]}
+
+    async def judge(state: _State) -> dict[str, Any]:
+        return {"verdict": await structured.ainvoke(_judge_messages(state["answers"]))}
+
+    def fan_out(state: _State) -> list[Send]:
+        return [Send("member", _Task(index=i, question=state["question"])) for i in range(n)]
+
+    graph = StateGraph(_State)
+    graph.add_node("member", member)  # pyright: ignore[reportArgumentType]
+    graph.add_node("judge", judge)
+    graph.add_conditional_edges(START, fan_out, ["member"])
+    graph.add_edge("member", "judge")
+    graph.add_edge("judge", END)
+    compiled = graph.compile()
+
+    async def run() -> Any:
+        return await compiled.ainvoke({"question": PROMPT})
+
+    return run
+
+
+def gather_runner(n: int) -> Any:
+    """The same calls, hand-written: asyncio.gather of the members, then the judge."""
+    members = _members(n)
+    structured = _judge().with_structured_output(BestOfVerdict, include_raw=True)
+
+    async def run() -> Any:
+        replies = await asyncio.gather(*(m.ainvoke([HumanMessage(PROMPT)]) for m in members))
+        return await structured.ainvoke(_judge_messages([str(r.content) for r in replies]))
+
+    return run
+
+
+async def cpu_per_run(make: Any, n: int, concurrency: int, rounds: int) -> float:
+    """Median over ``rounds`` of process CPU seconds per run, ``concurrency`` runs at once."""
+    run = make(n)
+    await asyncio.gather(*(run() for _ in range(min(concurrency, 20))))  # warm-up: caches, lazy imports
+    samples: list[float] = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.process_time()
+        await asyncio.gather(*(run() for _ in range(concurrency)))
+        samples.append((time.process_time() - start) / concurrency)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
+    """Print CPU ms per fusion for the three, interleaved per pool size, with the ratios."""
+    print(f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds}):")
+    print(f"{'pool':>4} {'fusion ms':>9} {'graph ms':>8} {'gather ms':>9} {'fusion/graph':>12} "
+          f"{'fusion/gather':>13}")
+    for n in sizes:
+        fused = await cpu_per_run(fusion_runner, n, concurrency, rounds)
+        plain = await cpu_per_run(plain_graph_runner, n, concurrency, rounds)
+        gathered = await cpu_per_run(gather_runner, n, concurrency, rounds)
+        print(f"{n:>4} {fused * 1000:>9.2f} {plain * 1000:>8.2f} {gathered * 1000:>9.2f} "
+              f"{fused / plain:>12.2f} {fused / gathered:>13.2f}  (target fusion/graph <= 1.3)", flush=True)
