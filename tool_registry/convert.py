@@ -21,6 +21,7 @@ from .models import ToolResult
 __all__ = [
     "FENCE_CLOSE",
     "FENCE_OPEN",
+    "clip",
     "defuse",
     "error_result",
     "fence",
@@ -104,6 +105,19 @@ def fence(text: str, tool: str, *, is_error: bool = False) -> str:
     if is_error:
         head = head[:-1] + ' status="error">'
     return f"{head}\n{_FENCE_NOTE}\n{defuse(text)}\n{FENCE_CLOSE}"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, its fence still closed when it had one.
+
+    Cutting a fenced tool result in the middle would leave the untrusted block open, so that
+    whatever follows it in a prompt reads as tool output.
+    """
+    if len(text) <= limit:
+        return text
+    closes = text.rstrip().endswith(FENCE_CLOSE)
+    tail = f" …\n{FENCE_CLOSE}" if closes else " …"
+    return text[: max(0, limit - len(tail))] + tail
 
 
 def _block_from_mcp(block: Any) -> dict[str, Any]:

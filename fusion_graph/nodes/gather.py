@@ -15,6 +15,7 @@ from fusion_graph._runtime import FusionRuntime
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
 from fusion_graph.usage import worst_case_cost
+from tool_registry.convert import clip
 
 __all__ = [
     "answer_agreement",
@@ -44,7 +45,7 @@ def candidate_view(record: CandidateRecord) -> str:
     from fusion_graph import prompts
 
     lines = [
-        prompts.TOOL_TRACE_LINE.format(name=t["name"], args=t["args"], result=t["result"][:500])
+        prompts.TOOL_TRACE_LINE.format(name=t["name"], args=t["args"], result=clip(t["result"], 500))
         for t in record["tool_trace"]
     ]
     lines += [f"(asks to call) {c['name']}({c['args']})" for c in record["tool_calls"]]

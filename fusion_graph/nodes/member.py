@@ -38,6 +38,7 @@ from tool_registry.adapt import (
     map_tool_choice,
     restore_message,
 )
+from tool_registry.convert import clip
 
 __all__ = ["make_member_node", "stopped_for_length"]
 
@@ -280,7 +281,7 @@ async def _answer(
                 {
                     "name": name,
                     "args": args,
-                    "result": result.text[:_TRACE_LIMIT],
+                    "result": clip(result.text, _TRACE_LIMIT),
                     "error": result.status == "error",
                 }
             )
