@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from fusion_graph import FusionConfig, Member
+from fusion_graph import FusionConfig, Judge, Member, prompts
+from fusion_graph._context import estimate_tokens, messages_tokens
 from fusion_graph._runtime import build_runtime
 from fusion_graph.nodes._evidence import Evidence, read_evidence
+from fusion_graph.nodes._judge_call import judge_messages
 from fusion_graph.nodes._verdict_checks import normalise_label, verdict_problems
 from fusion_graph.nodes.gather import answer_agreement
 from fusion_graph.nodes.member import stopped_for_length
@@ -225,3 +227,25 @@ def test_answer_agreement_compares_final_answers_before_wording():
 )
 def test_stopped_for_length(metadata, cut):
     assert stopped_for_length(AIMessage(content="Then we add", response_metadata=metadata)) is cut
+
+
+# ------------------------------------------------------------------------------ judge prompt overhead
+
+
+@pytest.mark.parametrize(
+    ("kind", "system"),
+    [
+        ("best-of", prompts.BEST_OF_SYSTEM),
+        ("merge", prompts.MERGE_SYSTEM),
+        ("debate", prompts.DEBATE_JUDGE_SYSTEM),
+    ],
+)
+def test_the_judge_prompt_overhead_stays_within_300_tokens(kind, system):
+    """The judge's own words, beyond the question and three candidates, with the agreement line
+    (the response schema travels apart, in ``response_format``, and is not counted here)."""
+    conversation = "human: What is 12 * 33 + 4?"
+    views = {f"answer_{i + 1}": text for i, text in enumerate(TEXTS.values())}
+    agreement = "answers 1, 3 reach 400; answer 2 reaches 409"
+    messages, _ = judge_messages(system, conversation, views, Judge("openai:j"), agreement=agreement)
+    content = estimate_tokens(conversation) + sum(estimate_tokens(text) for text in views.values())
+    assert messages_tokens(messages) - content <= 300
