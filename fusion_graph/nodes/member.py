@@ -38,7 +38,7 @@ from tool_registry.adapt import (
     map_tool_choice,
     restore_message,
 )
-from tool_registry.convert import clip
+from tool_registry.convert import clip, fence
 
 __all__ = ["make_member_node", "stopped_for_length"]
 
@@ -382,7 +382,8 @@ async def _run_tool(by_name: dict[str, BaseTool], call: Any) -> ToolMessage:
         raise
     except Exception as exc:
         return ToolMessage(
-            content=f"tool {call['name']!r} failed: {type(exc).__name__}: {exc}",
+            # The exception's text comes from the tool: fenced like any untrusted tool output.
+            content=fence(f"{type(exc).__name__}: {exc}", call["name"], is_error=True),
             tool_call_id=call["id"] or "",
             name=call["name"],
             status="error",
