@@ -100,7 +100,9 @@ def estimate_cost(
     """Estimate the worst-case cost of fusing ``prompt`` with ``config``, before any call.
 
     Tool loops are counted as one call per round (each extra step is checked against the budget when
-    it happens).
+    it happens). Each sample of a member counts as a call; each judge is counted at its worst: asked
+    again once after a self-contradictory verdict, twice with ``judge_swap``, and once more for a
+    ``reask`` policy.
 
     Example:
         >>> estimate_cost(config, "Is 1001 prime?").total
@@ -120,17 +122,24 @@ def estimate_cost(
     rounds = 1 + (config.rounds if config.mode == "debate" else 0)
     members: dict[str, float] = {}
     answers = 0
+    candidates = len(config.candidate_names)
     for spec in config.pool:
         name = spec.name or ""
         out = out_tokens(spec, name)
-        answers += out
+        answers += out * spec.samples
         first = price(spec, prompt_tokens, out)
-        revise = price(spec, prompt_tokens + out * len(config.pool) + 200, out)
-        members[name] = first + revise * (rounds - 1)
+        revise = price(spec, prompt_tokens + out * candidates + 200, out)
+        members[name] = (first + revise * (rounds - 1)) * spec.samples
     judge_input = prompt_tokens + answers + 400
     judge = 0.0
+    # Worst case per judge: each ask may be asked again once (a self-contradictory verdict), judge_swap
+    # asks twice, and a "reask" policy asks the first judge once more.
+    asks = 2 if config.judge_swap and config.mode != "merge" else 1
+    calls = 2 * asks
+    reask = config.majority_policy == "reask" if config.mode != "merge" else config.merge_policy == "reask"
     for index, spec in enumerate([config.effective_judge, *config.effective_judge.fallbacks]):
-        judge += price(spec, judge_input, out_tokens(spec, f"judge[{index}]"))
+        extra = calls if index == 0 and reask else 0
+        judge += price(spec, judge_input, out_tokens(spec, f"judge[{index}]")) * (calls + extra)
     return CostEstimate(
         members=members, judge=judge, total=sum(members.values()) + judge, assumed_max_tokens=assumed
     )

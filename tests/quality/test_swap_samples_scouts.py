@@ -282,11 +282,6 @@ async def test_swap_second_call_failing_keeps_the_first_verdict():
     assert [call.error is None for call in result.judge_calls] == [True, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="estimate_cost counts a sampled member once and the judge once: it ignores samples=k "
-    "(k calls) and judge_swap (two judge calls), so the worst case it reports is too low",
-)
 def test_cost_estimate_counts_samples_and_the_swapped_judge_call():
     from fusion_graph import Judge, estimate_cost
 
