@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -18,6 +16,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from fusion_graph._runtime import build_runtime
+from fusion_graph._sync import run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.node import fusion_message
@@ -112,10 +111,6 @@ class FusionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        coroutine = self._agenerate(messages, stop, **kwargs)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # called from sync code inside a loop
-            return pool.submit(asyncio.run, coroutine).result()
+        # One long-lived loop for every sync call: provider clients cache async HTTP clients bound
+        # to the loop that made them, so a new loop per call would break the second call.
+        return run_sync(self._agenerate(messages, stop, **kwargs))

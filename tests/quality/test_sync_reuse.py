@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from fusion_graph import AllMembersFailed, FusionChatModel
+from fusion_graph import FusionChatModel
 
 from ._stubs import judge_script, make_config, server_of
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AllMembersFailed,
-    reason="FusionChatModel.invoke runs asyncio.run per call, and langchain-openai caches one async "
-    "httpx client per base URL for the whole process (langchain-ai/langchain#35783), so the second "
-    "call's members fail with 'Event loop is closed'",
-)
 def test_fusion_chat_model_invoked_twice_from_sync_code():
     with server_of({"a": "The answer is 400.", "b": "The answer is 409."}, judge=judge_script()) as server:
         llm = FusionChatModel(config=make_config(server, ["a", "b"]))
