@@ -15,18 +15,21 @@ from fusion_graph.errors import (
 )
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.node import FusionNode
-from fusion_graph.result import Candidate, FusionResult
+from fusion_graph.result import Candidate, Dissent, FusionResult
 from fusion_graph.runner import Fusion, fuse
 from fusion_graph.usage import CostEstimate, Usage, UsageReport, estimate_cost
-from fusion_graph.verdicts import BestOfVerdict, CandidateScore, MergeVerdict
+from fusion_graph.verdicts import Analysis, BestOfVerdict, CandidateScore, DebateVerdict, MergeVerdict
 
 __all__ = [
     "AllMembersFailed",
+    "Analysis",
     "BestOfVerdict",
     "Candidate",
-    "CostEstimate",
     "CandidateScore",
     "ConfigError",
+    "CostEstimate",
+    "DebateVerdict",
+    "Dissent",
     "Fusion",
     "FusionChatModel",
     "FusionConfig",
@@ -40,10 +43,10 @@ __all__ = [
     "MemberFailed",
     "MergeVerdict",
     "ProviderNotInstalled",
-    "Usage",
-    "UsageReport",
     "QuorumNotReached",
     "ThreadConflict",
+    "Usage",
+    "UsageReport",
     "create_fusion_graph",
     "estimate_cost",
     "fuse",

@@ -4,6 +4,9 @@ import pytest
 
 PUBLIC = {
     "fusion_graph": {
+        "Analysis",
+        "DebateVerdict",
+        "Dissent",
         "AllMembersFailed",
         "BestOfVerdict",
         "Candidate",
