@@ -5,8 +5,8 @@ Commands::
     fusion run ["prompt"] [--config pool.toml] [--mode best-of|merge|debate|vote] [--rounds N] [--json]
                           [--thread-id ID] [--db runs.sqlite]
     fusion serve [--config fusions.toml] [--host 127.0.0.1] [--port 8000] [--api-key KEY ...]
-                 [--postgres-url URL] [--workers N] [--max-concurrency N] [--max-body-bytes N]
-                 [--graceful-timeout S] [--log-level LEVEL]
+                 [--postgres-url URL] [--workers N] [--max-concurrency N] [--max-queue N]
+                 [--queue-timeout S] [--max-body-bytes N] [--graceful-timeout S] [--log-level LEVEL]
     fusion eval --dataset gsm8k|bfcl-simple|FILE.jsonl [--config pool.toml] [--limit N]
                 [--out results.jsonl] [--plot FILE.png] [--modes ...] [--members ...] [--rounds N]
     fusion models
