@@ -114,10 +114,12 @@ async def _wait_in_queue(ticket: Ticket, request: Request) -> bool:
     finally:
         gone.cancel()
         if not waiting.done():
-            waiting.cancel()
+            waiting.cancel()  # the ticket leaves the queue
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            ticket.release()
+    if waiting.cancelled():
+        ticket.release()
+        return False
     return waiting.result()
 
 

@@ -79,6 +79,11 @@ class ServeProcess:
     def metrics(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/metrics", timeout=5).json()
 
+    def errors(self) -> str:
+        """The server's log if it holds a traceback (an exception escaped a request), else ''."""
+        text = self.log.read_text()
+        return text if "Traceback" in text else ""
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

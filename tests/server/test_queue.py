@@ -62,6 +62,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         wide.stop()
         narrow.stop()
         stub.stop()
+    assert not wide.errors() and not narrow.errors()
 
 
 def sdk(server: ServeProcess, **kwargs: Any) -> openai.OpenAI:

@@ -44,6 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     finally:
         process.stop()
         stub.stop()
+    assert not process.errors()
 
 
 def _lines(server: ServeProcess, model: str) -> tuple[float, float, list[tuple[float, str]]]:
