@@ -27,6 +27,7 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 __all__ = [
     "ToolChoice",
+    "bounded_numbers",
     "compact_schema",
     "convert_messages",
     "forced_call_instructions",
@@ -188,12 +189,14 @@ def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) ->
 
     Returns:
         ``{"name": <const>, "arguments": <the tool's parameters>}``, or an ``anyOf`` of such
-        objects when several tools are allowed, so the arguments always match the name.
+        objects when several tools are allowed, so the arguments always match the name. Numbers
+        with a ``minimum`` and a ``maximum`` become an ``enum`` of the values in range (see
+        :func:`bounded_numbers`): llama.cpp's grammars cannot bound a number otherwise.
     """
     by_name = {t["function"]["name"]: t["function"] for t in tools}
     variants: list[dict[str, Any]] = []
     for name in names:
-        parameters = by_name[name].get("parameters") or {"type": "object", "properties": {}}
+        parameters = bounded_numbers(by_name[name].get("parameters") or {"type": "object", "properties": {}})
         variants.append(
             {
                 "type": "object",
@@ -203,6 +206,56 @@ def forced_tool_schema(tools: Sequence[dict[str, Any]], names: Sequence[str]) ->
             }
         )
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+_GRID_STEPS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100)
+_GRID_MAX = 201
+_NOT_SCHEMAS = ("enum", "const", "default", "examples")
+
+
+def bounded_numbers(schema: Any) -> Any:
+    """Give every number with a ``minimum`` and a ``maximum`` its allowed values, for a grammar.
+
+    llama.cpp's JSON-schema grammars ignore ``minimum`` and ``maximum``, so a judge asked for a
+    score from 0 to 10 could write 12 and fail validation. A bounded integer becomes the ``enum``
+    of the integers in range; a bounded number the ``enum`` of a grid from minimum to maximum, at
+    the finest step of 0.001, 0.005, 0.01 … that keeps it to at most 201 values (0.05 for 0-10).
+    Ranges too wide for that, and exclusive bounds, are left as they are.
+
+    Args:
+        schema: A JSON schema (not modified).
+
+    Returns:
+        The schema with bounded numbers replaced.
+
+    Example:
+        >>> bounded_numbers({"type": "integer", "minimum": 1, "maximum": 3})
+        {'enum': [1, 2, 3]}
+    """
+    if isinstance(schema, list):
+        return [bounded_numbers(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: v if k in _NOT_SCHEMAS else bounded_numbers(v) for k, v in schema.items()}
+    kind, low, high = out.get("type"), out.get("minimum"), out.get("maximum")
+    if kind not in ("number", "integer") or _CHOICES & out.keys():
+        return out
+    if not isinstance(low, int | float) or not isinstance(high, int | float) or high < low:
+        return out
+    steps = [1, *(s for s in _GRID_STEPS if s > 1)] if kind == "integer" else list(_GRID_STEPS)
+    for step in steps:
+        count = int(round((high - low) / step, 9)) + 1
+        if count <= _GRID_MAX:
+            values = [_plain_number(low + i * step) for i in range(count)]
+            values = [v for v in values if low <= v <= high]
+            rest = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum", "multipleOf")}
+            return {**rest, "enum": values}
+    return out
+
+
+def _plain_number(value: float) -> int | float:
+    value = round(value, 6)
+    return int(value) if value == int(value) else value
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -765,7 +765,7 @@ class LocalChatModel(BaseChatModel):
             list(messages), tools, choice, sampling, max_tokens, self.grammar_first, self.forced_prompt
         )
 
-    def prompt_tokens(self, messages: list[BaseMessage], **kwargs: Any) -> list[int]:
+    def prompt_tokens(self, messages: Sequence[BaseMessage], **kwargs: Any) -> list[int]:
         """The tokens a call with these arguments would read, rendered and tokenized as it would be.
 
         The chat template, the tool instructions and a forced call's opening are included; nothing
@@ -778,7 +778,7 @@ class LocalChatModel(BaseChatModel):
         Returns:
             The prompt's token ids.
         """
-        request = self._request(messages, kwargs.pop("stop", None), kwargs)
+        request = self._request(list(messages), kwargs.pop("stop", None), kwargs)
         return _prompt_tokens(self._loaded(), request)
 
     def get_num_tokens_from_messages(

@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
@@ -203,3 +210,29 @@ async def test_prompt_longer_than_context_is_a_clear_error(smol: LocalChatModel)
         await small.ainvoke("word " * 200)
     with pytest.raises(LocalModelError, match="n_ctx=64"):
         _ = [c async for c in small.astream("word " * 200)]
+
+
+class Rating(BaseModel):
+    """A bounded score, as a judge's verdict has."""
+
+    score: float = Field(ge=0, le=10)
+    stars: int = Field(ge=1, le=5)
+
+
+async def test_forced_call_keeps_numbers_within_their_bounds(any_model: LocalChatModel) -> None:
+    rated = await any_model.with_structured_output(Rating).ainvoke(
+        "Rate the film. Its score is 57 and it has 9 stars; write exactly those numbers."
+    )
+    assert isinstance(rated, Rating)  # validated: the grammar allowed nothing out of range
+
+
+async def test_compact_forced_prompt_is_shorter_and_shows_no_json_schema(qwen: LocalChatModel) -> None:
+    messages: list[BaseMessage] = [HumanMessage("Rate the film.")]
+    bound = {"tools": [Rating], "tool_choice": "Rating"}
+    compact = qwen.prompt_tokens(messages, **bound)
+    template = qwen.model_copy(update={"forced_prompt": "template"}).prompt_tokens(messages, **bound)
+    llama = qwen._loaded().llama  # noqa: SLF001
+    text = llama.detokenize(compact).decode()
+    assert "score: number 0-10" in text and '"properties"' not in text
+    assert len(compact) < len(template) / 2
+    assert qwen.get_num_tokens_from_messages(messages) == len(qwen.prompt_tokens(messages))

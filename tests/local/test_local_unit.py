@@ -380,3 +380,35 @@ def test_forced_call_instructions_single_and_several_tools() -> None:
     assert both.startswith('Reply with only {"name": <tool>, "arguments": <its arguments>} for one of these')
     assert "get_weather: Weather for a city.\nget_weather arguments: {\n  city: string\n}" in both
     assert "add arguments: {\n  a: integer,\n  b: integer\n}" in both
+
+
+def test_bounded_numbers_become_the_values_in_range() -> None:
+    from fusion_graph.providers._local_tools import bounded_numbers
+
+    score = bounded_numbers({"type": "number", "minimum": 0, "maximum": 10, "description": "d"})
+    assert score["description"] == "d" and "type" not in score
+    assert score["enum"][:3] == [0, 0.05, 0.1] and score["enum"][-1] == 10 and len(score["enum"]) == 201
+    assert bounded_numbers({"type": "integer", "minimum": 1, "maximum": 5}) == {"enum": [1, 2, 3, 4, 5]}
+    wide = {"type": "integer", "minimum": 0, "maximum": 10**6}
+    assert bounded_numbers(wide) == wide  # too many values: left to the model
+    half_open = {"type": "number", "minimum": 0}
+    assert bounded_numbers(half_open) == half_open
+    nested = {"type": "object", "properties": {"type": {"type": "integer", "minimum": 0, "maximum": 2}}}
+    assert bounded_numbers(nested)["properties"]["type"] == {"enum": [0, 1, 2]}
+    tool = {"type": "function", "function": {"name": "rate", "parameters": nested}}
+    arguments = forced_tool_schema([tool], ["rate"])["properties"]["arguments"]
+    assert arguments["properties"]["type"]["enum"] == [0, 1, 2]
+
+
+def test_bounded_verdict_schema_compiles_to_a_llama_grammar(llama_cpp_module) -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from fusion_graph.verdicts import verdict_schema
+
+    schema = verdict_schema("best-of", ["answer_1", "answer_2", "answer_3"], fixed_order=True)
+    tool = convert_to_openai_tool(schema)
+    forced = forced_tool_schema([tool], [tool["function"]["name"]])
+    first = forced["properties"]["arguments"]["properties"]["scores"]["prefixItems"][0]
+    assert first["properties"]["score"]["enum"][:2] == [0, 0.05]
+    grammar = llama_cpp_module.LlamaGrammar.from_json_schema(json.dumps(forced), verbose=False)
+    assert '"10"' in grammar._grammar
