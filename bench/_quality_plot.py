@@ -72,7 +72,7 @@ def plot(report: Report, rows: dict[Any, Row], cascade: list[dict[str, Any]], pa
                     error_kw={"elinewidth": 0.8},
                 )
         ax.set_xticks(range(len(modes)), modes, fontsize=8)
-        ax.set_ylim(0.4, 1.0)
+        ax.set_ylim(0.4, 1.02)
         ax.set_ylabel("accuracy (95% Wilson)")
         ax.set_title(f"{pool}: members " + ", ".join(f"{a:.2f}" for _, a in report.pools[pool]), fontsize=9)
         ax.legend(fontsize=6.5, loc="lower left", ncol=2)
@@ -101,8 +101,9 @@ def plot(report: Report, rows: dict[Any, Row], cascade: list[dict[str, Any]], pa
         ax.axhline(best.mean(), color="black", lw=1.2, label=f"best member ({name})")
         ax.plot([], [], "o", color="black", label="full pool, best-of")
         ax.plot([], [], "s", color="black", label=f"scouts {'+'.join(report.scouts)} first")
+        low = min([best.mean(), *(c[k].lo for c in cascade for k in ("full", "cascade"))])
         ax.set_xlim(0, None)
-        ax.set_ylim(0.4, 1.0)
+        ax.set_ylim(max(0.0, low - 0.05), 1.01)
         ax.set_xlabel("tokens per item")
         ax.set_ylabel("accuracy (95% Wilson)")
         ax.set_title(

@@ -35,9 +35,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,22 @@ async def run_jobs(
     return out
 
 
+def save(path: Path, results: dict[Job, list[Outcome]], args: dict[str, Any]) -> None:
+    rows = [{"job": asdict(job), "outcomes": [asdict(o) for o in outs]} for job, outs in results.items()]
+    path.write_text(json.dumps({"args": args, "results": rows}))
+    print(f"saved the outcomes to {path}")
+
+
+def load(path: Path, jobs: list[Job]) -> dict[Job, list[Outcome]]:
+    data = json.loads(path.read_text())
+    print(f"(run with {data['args']})")
+    results = {Job(**row["job"]): [Outcome(**o) for o in row["outcomes"]] for row in data["results"]}
+    missing = [job for job in jobs if job not in results]
+    if missing:
+        raise SystemExit(f"{path} lacks {len(missing)} configurations of this grid, e.g. {missing[0]}")
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -280,6 +297,8 @@ async def main() -> None:
     parser.add_argument("--rho", type=float, default=0.0, help="item difficulty the members share (0-1)")
     parser.add_argument("--p-weak", type=float, default=0.3, help="weak merge judge: chance of a new number")
     parser.add_argument("--png", default="docs/img/quality.png")
+    parser.add_argument("--save", help="also write every outcome to this JSON file")
+    parser.add_argument("--load", help="print the tables and the figure from a --save file, running nothing")
     args = parser.parse_args()
     sim = Sim(args.seed, args.collision, args.switch, args.habit, args.rho, args.p_weak)
     grid = plan(args.quick)
@@ -290,18 +309,24 @@ async def main() -> None:
         f"{len(items)} items, seed {args.seed}, {len(jobs)} configurations, {len(jobs) * len(items)} "
         f"fusions, {args.concurrency} at a time; {sim}"
     )
-    t, cpu = time.perf_counter(), time.process_time()
-    server = SimServer(server_models(sim))
-    with server as url:
-        results = await run_jobs(jobs, url, items, args.seed, args.concurrency)
-    info = server.report
-    print(
-        f"ran in {time.perf_counter() - t:.0f} s (CPU: this process {time.process_time() - cpu:.0f} s, stub "
-        f"server {info.get('cpu_s', 0):.0f} s for {info.get('calls', 0)} calls; "
-        f"RSS {rss_bytes() / 2**20:.0f} MiB); end: {load_note()}"
-    )
-    if info.get("error_count"):
-        print(f"stub script errors: {info['error_count']}, e.g. {info['errors']}")
+    if args.load:
+        results = load(Path(args.load), jobs)
+        print(f"loaded {sum(map(len, results.values()))} outcomes from {args.load}")
+    else:
+        t, cpu = time.perf_counter(), time.process_time()
+        server = SimServer(server_models(sim))
+        with server as url:
+            results = await run_jobs(jobs, url, items, args.seed, args.concurrency)
+        info = server.report
+        print(
+            f"ran in {time.perf_counter() - t:.0f} s (CPU: this process {time.process_time() - cpu:.0f} s, "
+            f"stub server {info.get('cpu_s', 0):.0f} s for {info.get('calls', 0)} calls; "
+            f"RSS {rss_bytes() / 2**20:.0f} MiB); end: {load_note()}"
+        )
+        if info.get("error_count"):
+            print(f"stub script errors: {info['error_count']}, e.g. {info['errors']}")
+        if args.save:
+            save(Path(args.save), results, vars(args))
     report = Report(results, POOLS, SCOUTS, SAMPLES, args.seed)
     rows = report.main_tables(grid.main)
     cascade = report.cascade_table(grid.cascade)
