@@ -19,31 +19,23 @@ __all__ = [
 ]
 
 BEST_OF_SYSTEM = """\
-You are an impartial judge. Several anonymous assistants answered the same conversation. Score each \
-answer from 0 to 10 for correctness, completeness and clarity, then pick the single best one as the \
-winner by its label. Judge the content only: ignore the order of the answers, their length and their \
-style, and never guess which model wrote what. Reply with the structured verdict only."""
+You are an impartial judge. Score each anonymous answer for correctness, completeness and clarity, and \
+pick the best. Judge the content only, not the order, length or style."""
 
 MERGE_SYSTEM = """\
-You are an impartial editor. Several anonymous assistants answered the same conversation. Write one \
-answer that keeps what is correct and complementary in them, resolves their contradictions (say how \
-when it matters) and drops what is wrong. List the points they agree on, the contradictions, and the \
-points only one answer makes. Judge the content only, never the order or the style. Reply with the \
-structured result only."""
+You are an impartial editor. Analyse the anonymous answers, then write one answer that keeps what is \
+correct, resolves contradictions and drops what is wrong. Judge the content only, not the order or style."""
 
 DEBATE_JUDGE_SYSTEM = """\
-You are an impartial judge of a debate. Anonymous assistants answered the same conversation, read \
-each other's answers and revised their own. These are their final answers. Score each from 0 to 10 \
-for correctness, completeness and clarity, and pick the best one as the winner by its label. Judge the \
-content only, never the order or the style. Reply with the structured verdict only."""
+You are an impartial judge. These anonymous answers were revised after reading each other. Analyse \
+them, score each for correctness, completeness and clarity, and pick the best. Judge the content only, \
+not the order, length or style."""
 
 JUDGE_USER = """\
-The conversation:
 <conversation>
 {conversation}
 </conversation>
 
-The answers ({count}), each under its label:
 {candidates}"""
 
 CANDIDATE_BLOCK = """\

@@ -39,18 +39,18 @@ def _json_schema(cls: type[BaseModel], args: tuple[Any, ...], kwargs: tuple[Any,
 class CandidateScore(BaseModel):
     """The judge's score for one anonymous candidate."""
 
-    label: str = Field(description="The candidate's label, exactly as shown, e.g. answer_2.")
-    score: float = Field(ge=0, le=10, description="0 (useless or wrong) to 10 (perfect).")
-    reason: str = Field(description="One sentence on why.", json_schema_extra={"maxLength": 80})
+    label: str = Field(description="The answer's label, e.g. answer_2.")
+    score: float = Field(ge=0, le=10, description="0 wrong, 10 perfect.")
+    reason: str = Field(description="Why, in one sentence.", json_schema_extra={"maxLength": 80})
 
 
 class BestOfVerdict(_SchemaCached):
     """Which candidate is best, with a score for each."""
 
-    winner: str = Field(description="The label of the best candidate, exactly as shown.")
-    scores: list[CandidateScore] = Field(description="One score per candidate.")
+    winner: str = Field(description="The best answer's label.")
+    scores: list[CandidateScore] = Field(description="One per answer.")
     rationale: str = Field(
-        description="Why the winner is best, in two or three sentences.", json_schema_extra={"maxLength": 160}
+        description="Why the winner is best.", json_schema_extra={"maxLength": 160}
     )
 
 
@@ -61,12 +61,12 @@ _SHORT_LIST: dict[str, Any] = {"maxItems": 3, "items": {"type": "string", "maxLe
 class Analysis(_SchemaCached):
     """The judge's structured analysis of the candidates, written before it decides."""
 
-    consensus: list[str] = Field(description="Points the answers agree on.", json_schema_extra=_SHORT_LIST)
+    consensus: list[str] = Field(description="Points all agree on.", json_schema_extra=_SHORT_LIST)
     contradictions: list[str] = Field(
-        description="Points on which answers disagree.", json_schema_extra=_SHORT_LIST
+        description="Points they disagree on.", json_schema_extra=_SHORT_LIST
     )
     unique_insights: list[str] = Field(
-        description="Useful points only one answer makes.", json_schema_extra=_SHORT_LIST
+        description="Useful points only one makes.", json_schema_extra=_SHORT_LIST
     )
     blind_spots: list[str] = Field(
         default_factory=list, description="What every answer misses.", json_schema_extra=_SHORT_LIST
@@ -123,21 +123,21 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
         return create_model(
             base.__name__,
             __base__=base,
-            winner=(any_label, Field(description="The label of the best candidate.")),
-            scores=(in_order, Field(description="One score per candidate, in the order shown.")),
+            winner=(any_label, Field(description="The best answer's label.")),
+            scores=(in_order, Field(description="One per answer, in order.")),
         )
     label_type: Any = Literal[tuple(labels)]  # pyright: ignore[reportInvalidTypeForm]
     score = create_model(
         "CandidateScore",
         __base__=CandidateScore,
-        label=(label_type, Field(description="The candidate's label, exactly as shown.")),
+        label=(label_type, Field(description="The answer's label.")),
     )
     return create_model(
         base.__name__,
         __base__=base,
-        winner=(label_type, Field(description="The label of the best candidate, exactly as shown.")),
+        winner=(label_type, Field(description="The best answer's label.")),
         scores=(
             list[score],  # pyright: ignore[reportInvalidTypeForm]
-            Field(min_length=len(labels), max_length=len(labels), description="One score per candidate."),
+            Field(min_length=len(labels), max_length=len(labels), description="One per answer."),
         ),
     )
