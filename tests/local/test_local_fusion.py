@@ -64,10 +64,13 @@ async def test_best_of() -> None:
     _check_candidates(result, rounds=0)
     _check_judged(result)
     verdict = result.verdict
-    assert isinstance(verdict, BestOfVerdict)
-    assert sorted(score.label for score in verdict.scores) == sorted(result.labels.values())
+    if result.decided_by.startswith("judge:"):
+        assert isinstance(verdict, BestOfVerdict)
+        assert sorted(score.label for score in verdict.scores) == sorted(result.labels.values())
+        assert result.winner is not None and result.labels[result.winner] == verdict.winner
+    else:  # both verdicts contradicted themselves (the issues say how): agreement picked
+        assert verdict is None and result.verdict_issues
     assert result.winner is not None
-    assert result.labels[result.winner] == verdict.winner
     (winner,) = [c for c in result.candidates if c.member == result.winner]
     assert result.answer == winner.text
 
@@ -93,7 +96,10 @@ async def test_debate_one_round() -> None:
         assert result.rounds == 1
     _check_candidates(result, rounds=result.rounds)
     _check_judged(result)
-    assert isinstance(result.verdict, BestOfVerdict)
+    if result.decided_by.startswith("judge:"):
+        assert isinstance(result.verdict, BestOfVerdict)
+    else:  # both verdicts contradicted themselves (the issues say how): agreement picked
+        assert result.verdict is None and result.verdict_issues
     final = {c.member: c.text for c in result.candidates if c.round == result.rounds}
     assert result.answer == final[result.winner or ""]
 
