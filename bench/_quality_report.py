@@ -292,6 +292,11 @@ class Report:
                 f"merge never below the best member (comparable answers), {kind} merge judge",
             )
         for c in cascade:
+            if c["judge"] in ("uninformative", "biased"):
+                d = c["full"].diff or (0.0, 0.0, 0.0)
+                what = f"(also) cascade pool without scouts, {c['judge']} judge, best-of never below its best"
+                line(d[0] >= 0, f"{what} member: {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]")
+        for c in cascade:
             d = c["diff"]
             line(
                 c["saved"] >= 0.40 and d[0] >= -0.02,
