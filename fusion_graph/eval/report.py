@@ -152,6 +152,7 @@ def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.transforms import offset_copy
     except ImportError as exc:
         from fusion_graph.errors import ConfigError
 
@@ -160,14 +161,26 @@ def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
     xs = [(s.cost_usd if priced else s.tokens) / max(1, s.items) for s in summaries]
     ys = [100 * s.accuracy for s in summaries]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for i, (s, x, y) in enumerate(zip(summaries, xs, ys, strict=True)):
+    span = (max(xs) - min(xs)) or 1.0
+    left_of = offset_copy(ax.transData, fig=fig, x=-8, y=0, units="points")
+    right_of = offset_copy(ax.transData, fig=fig, x=8, y=0, units="points")
+    placed: list[tuple[float, float, bool]] = []  # (x, label y, on the left)
+    for s, x, y in zip(summaries, xs, ys, strict=True):
         fusion = s.config.startswith("fusion:")
         low, high = s.interval
-        ax.errorbar([x], [y], yerr=[[y - 100 * low], [100 * high - y]], fmt="o" if fusion else "s",
-                    markersize=8, capsize=4, color="tab:blue" if fusion else "tab:gray", zorder=3)
-        # Alternate labels above and below, so that points close together stay readable.
-        ax.annotate(s.config, (x, y), textcoords="offset points", xytext=(6, 7 if i % 2 == 0 else -15),
-                    fontsize=9)
+        ax.errorbar([x], [y], yerr=[[max(0.0, y - 100 * low)], [max(0.0, 100 * high - y)]],
+                    fmt="o" if fusion else "s", markersize=8, capsize=4,
+                    color="tab:blue" if fusion else "tab:gray", zorder=3)
+        # Labels of points on the right go to their left; a label that would overlap one already
+        # placed moves down until it is free, so that points close together stay readable.
+        left = x > min(xs) + 0.6 * span
+        label_y = y + 3
+        while any(abs(x - px) < 0.4 * span and abs(label_y - py) < 5.5 and side == left
+                  for px, py, side in placed):
+            label_y -= 5.5
+        placed.append((x, label_y, left))
+        ax.text(x, label_y, s.config, transform=left_of if left else right_of, fontsize=9,
+                ha="right" if left else "left", va="center")
     ax.set_xlabel("cost per item (USD)" if priced else "tokens per item (no prices set)")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(-12, 108)
