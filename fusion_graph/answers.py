@@ -187,6 +187,12 @@ _FILLER = re.compile(
 )
 _VARIABLE = re.compile(r"^[A-Za-z]\s*=\s*")
 _CONTINUED = re.compile(r"[,.]?\d|\s*[-+*/×÷^]\s*[\d(]")  # "1,23", "5-3", "2 * 4": not one number
+_SUBJECT = re.compile(
+    r"\s+(?:is|are|was|were|has|have|had|can|cannot|can't|does|doesn't|do|don't|will|would|"
+    r"isn't|aren't|wasn't|must|should)\b",
+    re.IGNORECASE,
+)
+"""After a leading number: the number is the subject of a sentence ("1001 is not prime"), not the answer."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +268,11 @@ def _leading_number(value: str) -> Fraction | None:
     return _value(match)
 
 
+def _number_is_subject(value: str) -> bool:
+    match = _NUMBER.search(value)
+    return match is not None and _SUBJECT.match(value, match.end()) is not None
+
+
 def _whole_number(value: str) -> Fraction | None:
     match = _NUMBER.match(value)
     if match is None:
@@ -289,7 +300,7 @@ def _short_text(value: str) -> str | None:
 def _marker_key(marker: _Marker) -> str | None:
     value = _clean(marker.value)
     number = _leading_number(value)
-    if number is not None:
+    if number is not None and not _number_is_subject(value):
         return f"number:{_canonical_number(number)}"
     letter = _choice(value, lowercase=True)
     if letter is not None:

@@ -419,3 +419,15 @@ def test_display_of_other_keys():
     assert display("short:paris") == "paris"
     assert display("no-colon") == "no-colon"
     assert display("call:not json") == "not json"
+
+
+def test_a_number_that_opens_a_sentence_is_its_subject_not_the_answer():
+    # Seen in `make demo`: "the final answer is: 1001 is not a prime number" reached "1001".
+    from fusion_graph.answers import extract_answer
+
+    sentence = "the final answer is: 1001 is not a prime number"
+    assert extract_answer(sentence) == "short:1001 is not a prime number"
+    assert extract_answer("The answer is 18 dollars.") == "number:18"
+    assert extract_answer("The answer is 18, because 6 * 3 = 18.") == "number:18"
+    # number mode is asked for a number: it still reads one
+    assert extract_answer(sentence, answer_format="number") == "number:1001"
