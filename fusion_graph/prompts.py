@@ -76,5 +76,5 @@ Check again: you chose {winner} ({shown}), but {count} answers reach {majority}.
 give your verdict."""
 
 MERGE_REASK = """\
-Check again: your merged answer reaches {novel}, which no answer reaches, while {count} answers reach \
-{majority}. Re-read the answers and write the merged answer again."""
+Check again: your merged answer reaches {shown}, {which}, while {count} answers reach {majority}. \
+Re-read the answers and write the merged answer again."""

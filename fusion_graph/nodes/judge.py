@@ -213,7 +213,12 @@ async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any
 
 
 async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
-    """The judge's merged answer, flagged when it reaches an answer no candidate gave."""
+    """The judge's merged answer, checked against a strict majority of the comparable answers.
+
+    A merged final answer that no candidate gave is an invented answer (a verdict issue); one that
+    only a minority gave is a dissent. Either way, when a strict majority reaches another answer,
+    ``merge_policy`` decides.
+    """
     config = run.runtime.config
     asked = await ask_judges(run, asker, "merge")
     if asked is None:
@@ -221,34 +226,27 @@ async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
     verdict, decided_by = asked
     merged = cast(MergeVerdict, verdict)
     majority = run.evidence.majority()
-    novel = _novel(run, merged.answer)
-    if majority is None or novel is None:
+    key = _key_of_text(run, merged.answer)
+    if majority is None or key is None or key == majority.key:
         return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
+    shown, target = answers.display(key), answers.display(majority.key)
     count = f"{len(majority.members)}/{run.evidence.comparable}"
-    run.dissent = (
-        f"the merged answer reaches {novel}, which no answer reaches, while {count} answers reach "
-        f"{answers.display(majority.key)}"
-    )
-    run.issues.append(run.dissent)
+    novel = key not in set(run.evidence.keys.values())
+    which = "which no answer reaches" if novel else "a minority's answer"
+    run.dissent = f"the merged answer reaches {shown}, {which}, while {count} answers reach {target}"
+    if novel:
+        run.issues.append(run.dissent)
     if config.merge_policy == "keep":
         return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
     if config.merge_policy == "reask":
-        note = prompts.MERGE_REASK.format(novel=novel, count=count, majority=answers.display(majority.key))
+        note = prompts.MERGE_REASK.format(shown=shown, which=which, count=count, majority=target)
         again = await ask_judges(run, asker, "merge", note=note, only_first=True)
         if again is not None:
             redo = cast(MergeVerdict, again[0])
-            if _novel(run, redo.answer) is None:
+            if _key_of_text(run, redo.answer) == majority.key:
                 return _decide(run, "answer_1", again[1], redo, answer=redo.answer)
     label = run.evidence.best_of_class(majority)
     return _decide(run, label, f"majority:{count}", merged)
-
-
-def _novel(run: JudgeRun, text: str) -> str | None:
-    """The merged answer's final answer when no candidate reaches it (shown form), else ``None``."""
-    key = _key_of_text(run, text)
-    if key is None or key in set(run.evidence.keys.values()):
-        return None
-    return answers.display(key)
 
 
 def _scores(verdict: BestOfVerdict) -> dict[str, float]:

@@ -242,3 +242,20 @@ async def test_merge_that_reaches_the_majority_is_not_flagged():
     assert result.decided_by == "judge:judge" and result.answer == MERGED_400
     assert result.dissent is None and result.verdict_issues == []
     assert result.minority == [Dissent(member="w", answer="409", label="answer_1")]
+
+
+MERGED_409 = "Going with the first answer: the answer is 409."
+
+
+async def test_merge_taking_a_minority_answer_is_a_dissent_and_the_majority_decides():
+    # An uninformative merge judge that copies whichever answer it read first: the answer it writes
+    # is a candidate's, so it is no invented answer, but a strict majority reaches another one.
+    result, judge_calls, _ = await _fuse(
+        WRONG_FIRST, _merge_judge(MERGED_409), mode="merge", merge_policy="majority"
+    )
+    assert judge_calls == 1
+    assert result.decided_by == "majority:2/3" and result.answer in {R400, R400B}
+    assert result.dissent is not None and "409, a minority's answer" in result.dissent
+    assert not any("409" in issue for issue in result.verdict_issues)  # a dissent, not a verdict issue
+    kept, _, _ = await _fuse(WRONG_FIRST, _merge_judge(MERGED_409), mode="merge", merge_policy="keep")
+    assert kept.answer == MERGED_409 and kept.dissent is not None
