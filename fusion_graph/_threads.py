@@ -25,6 +25,12 @@ the thread's messages. A *history* (the OpenAI-compatible server: clients send t
 conversation every time) must start with the thread's messages; only the messages beyond them
 are appended, and one that does not continue the thread is a :class:`ThreadConflict`. Messages
 carry no ids over HTTP, so they are compared by role, text and tool calls.
+
+The graph applies the same rule (:func:`match_turn`) where input reaches the thread without
+passing here (LangGraph Server, or ``graph.ainvoke`` on a checkpointed thread): its ``messages``
+reducer (:func:`fusion_graph.state.add_turn`) appends only what is new, keeps the thread as it
+is for the same prompt, and refuses a different prompt on an interrupted thread; its ``start``
+node then ends at once on a finished thread and raises the :class:`ThreadConflict`.
 """
 
 from __future__ import annotations
@@ -39,7 +45,17 @@ from langchain_core.runnables import RunnableConfig
 
 from fusion_graph.errors import ConfigError, ThreadConflict
 
-__all__ = ["ThreadAction", "ThreadPlan", "is_finished", "is_fused_answer", "plan_thread", "same_messages"]
+__all__ = [
+    "ThreadAction",
+    "ThreadPlan",
+    "TurnMatch",
+    "is_finished",
+    "is_fused_answer",
+    "match_turn",
+    "plan_thread",
+    "same_messages",
+    "thread_conflict",
+]
 
 ThreadAction = Literal["new", "stored", "next", "resume"]
 
@@ -68,8 +84,17 @@ class ThreadPlan:
 
     @property
     def inputs(self) -> dict[str, Any] | None:
-        """The graph input: the new messages, or ``None`` to resume (``None`` too for ``stored``)."""
-        return {"messages": self.messages} if self.action in ("new", "next") else None
+        """The graph input, or ``None`` to resume (``None`` too for ``stored``).
+
+        For ``next`` it is the thread's messages followed by the new ones, so the graph's
+        ``messages`` reducer, which applies the same rule, appends exactly the new ones (given
+        alone, a new turn that repeats the last one would read as that turn asked again).
+        """
+        if self.action == "new":
+            return {"messages": self.messages}
+        if self.action == "next":
+            return {"messages": [*(self.values.get("messages") or []), *self.messages]}
+        return None
 
     @property
     def thread_id(self) -> str | None:
@@ -136,6 +161,87 @@ def _preview(messages: Sequence[BaseMessage]) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
+TurnMatch = Literal["new", "stored", "next", "resume", "conflict"]
+
+
+def match_turn(
+    stored: Sequence[BaseMessage],
+    given: Sequence[BaseMessage],
+    *,
+    finished: bool,
+    history: bool = False,
+) -> tuple[TurnMatch, list[BaseMessage]]:
+    """The rule on messages alone: what ``given`` does to a thread holding ``stored``.
+
+    Used by :func:`plan_thread` (in front of the graph) and by the graph's ``messages`` reducer
+    (:func:`fusion_graph.state.add_turn`, for input applied to the thread before any node runs,
+    as LangGraph Server does), so both decide alike.
+
+    Args:
+        stored: The thread's messages.
+        given: The input messages.
+        finished: Whether the thread's last turn was answered.
+        history: ``given`` is the whole conversation (see :func:`plan_thread`).
+
+    Returns:
+        The action (``conflict`` where :func:`plan_thread` raises) and the messages to append.
+    """
+    if not stored:
+        return "new", list(given)
+    if finished:
+        asked = stored[:-1]  # the conversation the stored answer answers
+        last_turn = stored[_turn_start(stored, len(stored) - 1) : -1]
+        if (
+            not given
+            or same_messages(given, asked)
+            or same_messages(given, stored)
+            or (not history and same_messages(given, last_turn))
+        ):
+            return "stored", []
+        if len(given) > len(stored) and same_messages(given[: len(stored)], stored):
+            return "next", list(given[len(stored) :])
+        return ("conflict", []) if history else ("next", list(given))
+    pending = stored[_turn_start(stored, len(stored)) :]
+    if not given or same_messages(given, stored) or (not history and same_messages(given, pending)):
+        return "resume", []
+    return "conflict", []
+
+
+def thread_conflict(
+    stored: Sequence[BaseMessage],
+    given: Sequence[BaseMessage],
+    *,
+    finished: bool,
+    thread_id: str,
+    history: bool = False,
+    field: str = "prompt",
+) -> ThreadConflict:
+    """The error for input that :func:`match_turn` found in ``conflict``: what differs, and the fix."""
+    if finished:
+        index = _first_difference(stored, given)
+        return ThreadConflict(
+            field,
+            f"the conversation does not continue thread {thread_id!r}: "
+            + (
+                f"its message {index} differs from the thread's"
+                if index < min(len(stored), len(given))
+                else f"it has {len(given)} messages, the thread holds {len(stored)}"
+            ),
+            f"send the thread's {len(stored)} messages unchanged followed by the new ones, "
+            "or start a new thread with another thread_id",
+            thread_id,
+        )
+    pending = stored[_turn_start(stored, len(stored)) :]
+    return ThreadConflict(
+        field,
+        f"thread {thread_id!r} was interrupted before it answered {_preview(pending)}, "
+        f"and this {field} asks something else",
+        f"resume the thread by sending the same {field} again{'' if history else ' (or none)'}, "
+        "or ask this in a new thread with another thread_id",
+        thread_id,
+    )
+
+
 def plan_thread(
     values: dict[str, Any] | None,
     messages: Sequence[AnyMessage] | None,
@@ -165,47 +271,12 @@ def plan_thread(
     values = dict(values or {})
     stored: list[AnyMessage] = list(values.get("messages") or [])
     given: list[AnyMessage] = list(messages or [])
-    if not stored:
-        if not given:
-            raise ConfigError(
-                field, f"thread {thread_id!r} has no run to resume or read back", f"pass a {field}"
-            )
-        return ThreadPlan("new", given, values)
-    if is_finished(values):
-        asked = stored[:-1]  # the conversation the stored answer answers
-        last_turn = stored[_turn_start(stored, len(stored) - 1) : -1]
-        if (
-            not given
-            or same_messages(given, asked)
-            or same_messages(given, stored)
-            or (not history and same_messages(given, last_turn))
-        ):
-            return ThreadPlan("stored", [], values)
-        if len(given) > len(stored) and same_messages(given[: len(stored)], stored):
-            return ThreadPlan("next", given[len(stored) :], values)
-        if history:
-            index = _first_difference(stored, given)
-            raise ThreadConflict(
-                field,
-                f"the conversation does not continue thread {thread_id!r}: "
-                + (
-                    f"its message {index} differs from the thread's"
-                    if index < min(len(stored), len(given))
-                    else f"it has {len(given)} messages, the thread holds {len(stored)}"
-                ),
-                f"send the thread's {len(stored)} messages unchanged followed by the new ones, "
-                "or start a new thread with another thread_id",
-                thread_id,
-            )
-        return ThreadPlan("next", given, values)
-    pending = stored[_turn_start(stored, len(stored)) :]
-    if not given or same_messages(given, stored) or (not history and same_messages(given, pending)):
-        return ThreadPlan("resume", [], values)
-    raise ThreadConflict(
-        field,
-        f"thread {thread_id!r} was interrupted before it answered {_preview(pending)}, "
-        f"and this {field} asks something else",
-        f"resume the thread by sending the same {field} again{'' if history else ' (or none)'}, "
-        "or ask this in a new thread with another thread_id",
-        thread_id,
-    )
+    if not stored and not given:
+        raise ConfigError(field, f"thread {thread_id!r} has no run to resume or read back", f"pass a {field}")
+    finished = is_finished(values)
+    action, appended = match_turn(stored, given, finished=finished, history=history)
+    if action == "conflict":
+        raise thread_conflict(
+            stored, given, finished=finished, thread_id=thread_id, history=history, field=field
+        )
+    return ThreadPlan(action, appended, values)  # pyright: ignore[reportArgumentType]

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph._threads import is_finished, thread_conflict
 from fusion_graph.config import FusionConfig
 from fusion_graph.nodes.gather import fan_out, make_gather_node, make_router, needs_gather_node
 from fusion_graph.nodes.judge import make_judge_node
 from fusion_graph.nodes.member import make_member_node
-from fusion_graph.state import FusionInput, FusionState
+from fusion_graph.state import FusionInput, FusionState, RefusedTurn
 
 __all__ = ["build_graph", "create_fusion_graph"]
 
@@ -32,7 +35,9 @@ def create_fusion_graph(
                                                     └─▶ judge ─▶ END
 
     Without debate rounds or scouts there is nothing to route: ``member ─▶ judge`` and the judge
-    ends the round (quorum check) itself.
+    ends the round (quorum check) itself. On a thread whose last turn is answered already (the
+    same prompt sent again), ``start`` goes straight to ``END`` and the run returns the stored
+    state; see :func:`~fusion_graph.state.add_turn` for how input joins a thread.
 
     Args:
         config: The pool, the judge and the mode.
@@ -53,8 +58,24 @@ def create_fusion_graph(
     return build_graph(build_runtime(config, tools))
 
 
-def start_run(state: FusionState) -> dict[str, Any]:
-    """Clear what a previous run on the same thread left, so each run fuses only its own answers."""
+def start_run(state: FusionState, config: RunnableConfig) -> dict[str, Any]:
+    """Clear what a previous run on the same thread left, so each run fuses only its own answers.
+
+    The thread rule's graph side (see :func:`~fusion_graph.state.add_turn`): a thread whose last
+    turn is answered keeps its state (the run ends on the stored answer), and input that the
+    ``messages`` reducer refused is a :class:`~fusion_graph.ThreadConflict`.
+
+    Raises:
+        ThreadConflict: The thread's turn is unfinished and the run's input asks something else.
+    """
+    messages = state["messages"]
+    if isinstance(messages, RefusedTurn):
+        thread_id = str((config.get("configurable") or {}).get("thread_id", ""))
+        raise thread_conflict(
+            messages, messages.rejected, finished=False, thread_id=thread_id, field="messages"
+        )
+    if is_finished(dict(state)):
+        return {}
     return {
         "candidates": None,
         "judge_calls": None,
@@ -70,6 +91,16 @@ def start_run(state: FusionState) -> dict[str, Any]:
     }
 
 
+def route_start(runtime: FusionRuntime) -> Callable[[FusionState], list[Send] | str]:
+    """After ``start``: the members' first round, or the end when the thread is answered already."""
+    first_round = fan_out(runtime)
+
+    def route(state: FusionState) -> list[Send] | str:
+        return END if is_finished(dict(state)) else first_round(state)
+
+    return route
+
+
 def build_graph(
     runtime: FusionRuntime, *, keeps_state: bool = True
 ) -> StateGraph[FusionState, None, FusionInput, FusionState]:
@@ -78,7 +109,8 @@ def build_graph(
     Args:
         runtime: The resolved models and settings.
         keeps_state: Whether state may outlive a run (a checkpointer, or embedding in a graph that
-            has one): then a ``start`` node clears what the previous run on the thread left. A
+            has one): then a ``start`` node clears what the previous run on the thread left
+            (or ends the run on a thread already answered, see :func:`start_run`). A
             :class:`~fusion_graph.Fusion` without a checkpointer starts from empty state every run
             and saves that superstep.
     """
@@ -88,7 +120,7 @@ def build_graph(
     if keeps_state:
         graph.add_node("start", start_run)
         graph.add_edge(START, "start")
-        graph.add_conditional_edges("start", fan_out(runtime), ["member"])
+        graph.add_conditional_edges("start", route_start(runtime), ["member", END])
     else:
         graph.add_conditional_edges(START, fan_out(runtime), ["member"])
     if needs_gather_node(runtime):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, NotRequired, TypedDict
 
-from langchain_core.messages import AnyMessage
+from langchain_core.messages import AnyMessage, BaseMessage, RemoveMessage
+from langchain_core.messages.utils import convert_to_messages
 from langgraph.graph.message import add_messages
+
+from fusion_graph._threads import is_fused_answer, match_turn
 
 __all__ = [
     "CandidateRecord",
@@ -13,6 +17,8 @@ __all__ = [
     "FusionState",
     "JudgeCallRecord",
     "MemberTask",
+    "RefusedTurn",
+    "add_turn",
     "extend_or_reset",
 ]
 
@@ -22,6 +28,66 @@ def extend_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any
     if right is None:
         return []
     return [*(left or []), *right]
+
+
+class RefusedTurn(list[AnyMessage]):
+    """The thread's messages, unchanged, after input that asks something else of an unfinished turn.
+
+    :func:`add_turn` cannot raise: LangGraph saves a run's input before applying it, and a
+    reducer that raised on it would raise again on every read of the thread. It returns the
+    thread's messages as this list instead, and the graph's ``start`` node raises the
+    :class:`~fusion_graph.ThreadConflict`. The mark lives in memory for that one run; the
+    checkpoint stores a plain list.
+
+    Attributes:
+        rejected: The input that was not appended.
+    """
+
+    rejected: list[BaseMessage]
+
+    def __init__(self, messages: Sequence[AnyMessage], rejected: Sequence[BaseMessage]) -> None:
+        super().__init__(messages)
+        self.rejected = list(rejected)
+
+
+def add_turn(left: Sequence[AnyMessage] | None, right: Any) -> list[AnyMessage]:
+    """The ``messages`` reducer: the thread rule of :mod:`fusion_graph._threads` inside the graph.
+
+    Input reaches the thread through this reducer before any node runs (LangGraph Server
+    applies a run's input this way), so it decides as ``Fusion.plan`` does, by role, text and
+    tool calls (:func:`~fusion_graph._threads.match_turn`):
+
+    - the thread's messages re-sent followed by new ones: only the new ones are appended;
+    - the same prompt on a finished thread (its last turn, or the conversation up to its answer):
+      nothing changes (the ``start`` node then ends the run on the stored answer);
+    - the same prompt (or the whole thread) on an unfinished thread: nothing changes;
+    - something else on an unfinished thread: nothing changes, and the result is a
+      :class:`RefusedTurn` (the ``start`` node raises the ``ThreadConflict``);
+    - anything else, the graph's own answer, and LangGraph's edits by id (``RemoveMessage``, or
+      messages that all carry ids the thread holds): as ``add_messages``.
+
+    Args:
+        left: The thread's messages.
+        right: A message, or a list of messages (or dicts / ``(role, text)`` pairs).
+
+    Returns:
+        The thread's messages after the write.
+    """
+    stored = list(left or [])
+    given: list[BaseMessage] = convert_to_messages(right if isinstance(right, list) else [right])  # pyright: ignore[reportUnknownArgumentType]
+    ids = {m.id for m in stored if m.id}
+    if (
+        not stored
+        or not given
+        or all(is_fused_answer(m) for m in given)  # the judge's answer
+        or any(isinstance(m, RemoveMessage) for m in given)
+        or all(m.id in ids for m in given)
+    ):
+        return add_messages(stored, given)  # pyright: ignore[reportArgumentType, reportReturnType]
+    action, appended = match_turn(stored, given, finished=is_fused_answer(stored[-1]))
+    if action == "conflict":
+        return RefusedTurn(stored, given)
+    return add_messages(stored, appended) if appended else stored  # pyright: ignore[reportArgumentType, reportReturnType]
 
 
 class CandidateRecord(TypedDict):
@@ -79,13 +145,13 @@ class MemberTask(TypedDict):
 class FusionInput(TypedDict):
     """What a fusion takes: the conversation."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_turn]
 
 
 class FusionState(TypedDict):
     """The whole state of a fusion run."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_turn]
     candidates: NotRequired[Annotated[list[CandidateRecord], extend_or_reset]]
     round: NotRequired[int]
     agreement: NotRequired[float | None]

@@ -62,7 +62,10 @@ def test_the_rule(values, given, history, action, appended):
     plan = plan_thread(values, given, thread_id="t", history=history)
     assert plan.action == action
     assert same_messages(plan.messages, appended)
-    assert plan.inputs == ({"messages": plan.messages} if action in ("new", "next") else None)
+    # the next turn is sent with the thread's messages before it, so the graph's reducer appends
+    # exactly the new ones (see test_langgraph_threads for the graph side of the rule)
+    inputs = {"new": plan.messages, "next": [*values.get("messages", []), *plan.messages]}.get(action)
+    assert plan.inputs == (None if inputs is None else {"messages": inputs})
 
 
 @pytest.mark.parametrize(
@@ -242,3 +245,14 @@ async def test_a_plan_runs_as_planned_and_config_names_the_thread():
 async def test_no_prompt_without_a_thread_is_a_config_error():
     with pytest.raises(ConfigError, match="prompt: the prompt is empty"):
         await Pool().fusion.run(None)
+
+
+async def test_a_history_whose_new_turn_repeats_the_last_one_runs_it_as_a_new_turn(entry):
+    """The graph's reducer applies the rule too: it is given the thread before the new turn."""
+    pool = Pool()
+    first = await entry(pool.fusion, "Is 1001 prime?", thread_id="t")
+    calls = pool.member_calls()
+    history = [("user", "Is 1001 prime?"), ("assistant", first.answer), ("user", "Is 1001 prime?")]
+    await entry(pool.fusion, history, thread_id="t", history=True)
+    assert pool.member_calls() == calls + 2
+    assert [t for t, _ in await pool.messages("t")] == ["human", "ai", "human", "ai"]
