@@ -235,7 +235,7 @@ def thread_conflict(
     return ThreadConflict(
         field,
         f"thread {thread_id!r} was interrupted before it answered {_preview(pending)}, "
-        f"and this {field} asks something else",
+        "and this run asks something else",
         f"resume the thread by sending the same {field} again{'' if history else ' (or none)'}, "
         "or ask this in a new thread with another thread_id",
         thread_id,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,10 +44,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-async def test_langgraph_dev_serves_the_fusion_graph(tmp_path):
-    from langgraph_sdk import get_client
-
+@contextlib.asynccontextmanager
+async def _langgraph_dev(tmp_path: Path) -> AsyncIterator[str]:
+    """``langgraph dev`` on langgraph.json, offline, on a free 127.0.0.1 port: yields its URL."""
     port = _free_port()
     env = {
         k: v
@@ -82,6 +84,25 @@ async def test_langgraph_dev_serves_the_fusion_graph(tmp_path):
                 except httpx.TransportError:
                     pass
                 await _sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+            raise
+        finally:
+            log.close()
+    assert code in (0, -signal.SIGINT, 130)
+
+
+@pytest.mark.slow
+async def test_langgraph_dev_serves_the_fusion_graph(tmp_path):
+    from langgraph_sdk import get_client
+
+    async with _langgraph_dev(tmp_path) as url:
         client = get_client(url=url)
         thread = await client.threads.create()
         state = await client.runs.wait(
@@ -103,17 +124,42 @@ async def test_langgraph_dev_serves_the_fusion_graph(tmp_path):
             if part.event == "custom"
         ]
         assert [e["type"] for e in events][-1] == "verdict"
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            code = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-            raise
-        finally:
-            log.close()
-    assert code in (0, -signal.SIGINT, 130)
+
+
+@pytest.mark.slow
+async def test_langgraph_dev_threads_follow_the_thread_table(tmp_path):
+    """The rows of fusion_graph._threads through the real server (tests/server/test_langgraph_threads
+    drives the same graph in-process, with failing judges and model-call counts)."""
+    from langgraph_sdk import get_client
+
+    question = {"role": "user", "content": "Is 1001 prime?"}
+    async with _langgraph_dev(tmp_path) as url:
+        client = get_client(url=url)
+        thread = (await client.threads.create())["thread_id"]
+        first = await client.runs.wait(thread, "fusion", input={"messages": [question]})
+        assert isinstance(first, dict)
+        # the same prompt: the stored state, the thread unchanged
+        again = await client.runs.wait(thread, "fusion", input={"messages": [question]})
+        assert isinstance(again, dict)
+        assert [m["id"] for m in again["messages"]] == [m["id"] for m in first["messages"]]
+        assert again["candidates"] == first["candidates"]
+        # the whole conversation without ids, as a chat client keeps it: only the new turn is added
+        answer = {"role": "assistant", "content": first["answer"]}
+        history = [question, answer, {"role": "user", "content": "And 1003?"}]
+        state = await client.runs.wait(thread, "fusion", input={"messages": history})
+        assert isinstance(state, dict)
+        assert [m["type"] for m in state["messages"]] == ["human", "ai", "human", "ai"]
+        # an interrupted thread refuses a different prompt, keeps none of it, and resumes
+        cut = (await client.threads.create())["thread_id"]
+        await client.runs.wait(cut, "fusion", input={"messages": [question]}, interrupt_before=["judge"])
+        other: Any = {"messages": [{"role": "user", "content": "And 1003?"}]}
+        with pytest.raises(Exception, match="ThreadConflict: .*interrupted before it answered 'Is 1001"):
+            await client.runs.wait(cut, "fusion", input=other)
+        kept: Any = (await client.threads.get_state(cut))["values"]
+        assert [m["content"] for m in kept["messages"]] == ["Is 1001 prime?"]
+        state = await client.runs.wait(cut, "fusion", input=None)
+        assert isinstance(state, dict)
+        assert [m["type"] for m in state["messages"]] == ["human", "ai"] and state["answer"] in ANSWERS
 
 
 async def _sleep(seconds: float) -> None:

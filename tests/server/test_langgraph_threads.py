@@ -209,3 +209,14 @@ async def test_an_edit_by_id_is_langgraph_s_own_protocol(pool):
     pending = (await pool.graph.aget_state(RUN)).values["messages"][0]
     await pool.graph.aupdate_state(RUN, {"messages": [HumanMessage("Is 1003 prime?", id=pending.id)]})
     assert await pool.turns() == [("human", "Is 1003 prime?")]
+
+
+async def test_an_interrupted_thread_refuses_a_different_prompt_and_resumes(pool):
+    """Interrupted (a breakpoint before the judge), not failed: the same rows hold."""
+    await pool.graph.ainvoke(ask("Is 1001 prime?"), RUN, interrupt_before=["judge"])
+    assert (await pool.graph.aget_state(RUN)).next == ("judge",)
+    with pytest.raises(ThreadConflict, match="before it answered 'Is 1001 prime\\?'"):
+        await pool.graph.ainvoke(ask("And 1003?"), RUN)
+    assert await pool.turns() == [("human", "Is 1001 prime?")]
+    state = await pool.graph.ainvoke(None, RUN)
+    assert state["answer"] in ANSWERS and [m.type for m in state["messages"]] == ["human", "ai"]
