@@ -8,18 +8,21 @@ the uncompiled graph it returns with its own checkpointer. Which fusion it build
 - ``FUSION_LANGGRAPH_FUSION`` (or ``configurable.fusion`` of the run): which named fusion of the
   file; the first one by default.
 
-Threads. LangGraph Server applies a run's input to the thread (``messages`` are added by id)
-before the graph runs, so the thread rule of ``Fusion.plan`` (``fusion run --thread-id``,
-``fusion serve``) cannot sit in front of it. On LangGraph Server, by LangGraph's own protocol:
+Threads. LangGraph Server applies a run's input to the thread before any node runs, so the
+thread rule of ``Fusion.plan`` (``fusion run --thread-id``, ``fusion serve``) cannot sit in front
+of it; the graph applies it itself (its ``messages`` reducer, :func:`fusion_graph.state.add_turn`,
+and its ``start`` node), comparing messages by role, text and tool calls:
 
-- the next turn: send only the new messages (or the thread's messages with the ids it gave
-  them); messages without ids are appended as they are, so do not re-send a whole history;
-- resume an interrupted or failed run: create a run with ``input=None`` (it continues from the
-  checkpoint, asking no member again);
-- a finished thread's result: read it with ``threads.get_state``; the same prompt sent again is
-  another turn that calls the models;
-- new input on an interrupted thread is not refused: LangGraph drops the unfinished run, and
-  the fusion answers the pending and the new messages together.
+- the same prompt on a finished thread (its last turn, or the conversation up to its answer):
+  the stored state, no model called, nothing appended;
+- new messages on a finished thread, alone or after the thread's conversation (with the ids the
+  thread gave them or with none): the next turn, only the new messages appended;
+- an interrupted or failed run resumes from its checkpoint with ``input=None`` (no member is
+  asked again); sent its own prompt again, its turn runs again (LangGraph drops an unfinished
+  run's tasks once a run has input), the prompt not appended twice;
+- a different prompt on an interrupted or failed thread: the run fails with
+  :class:`~fusion_graph.ThreadConflict` and the thread keeps its messages (it still resumes with
+  ``input=None``, asking the members again: that run's pending tasks were dropped).
 
 Importing this module does no work and needs neither FastAPI nor the ``server`` extra.
 """
