@@ -165,4 +165,5 @@ def test_wilson_interval_and_table_columns():
     console = Console(width=200, record=True, no_color=True)
     print_table(console, [summary])
     text = console.export_text()
-    assert re.search(r"fusion:vote\s+│\s+75%\s+│\s+30%–95%\s+│\s+3/4\s+│\s+250\s+│\s+0\.00500\s+│\s+2\.0", text)
+    row = r"fusion:vote\s+│\s+75%\s+│\s+30%–95%\s+│\s+3/4\s+│\s+250\s+│\s+0\.00500\s+│\s+2\.0"
+    assert re.search(row, text)

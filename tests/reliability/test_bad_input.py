@@ -170,7 +170,9 @@ FILES: dict[str, tuple[str, str, str, str]] = {
         "pool[0].params",
         "dict",
     ),
-    "toml-mode-a-number": ("f.toml", 'mode = 3\npool = ["fake:a"]', "mode", "'best-of', 'merge', 'debate' or 'vote'"),
+    "toml-mode-a-number": (
+        "f.toml", 'mode = 3\npool = ["fake:a"]', "mode", "'best-of', 'merge', 'debate' or 'vote'"
+    ),
     "yaml-pool-a-string": ("f.yaml", "pool: fake:a", "pool", "valid list"),
     "yaml-timeout-a-word": (
         "f.yaml",
