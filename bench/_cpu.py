@@ -108,28 +108,35 @@ def gather_runner(n: int) -> Any:
     return run
 
 
-async def cpu_per_run(make: Any, n: int, concurrency: int, rounds: int) -> float:
-    """Median over ``rounds`` of process CPU seconds per run, ``concurrency`` runs at once."""
-    run = make(n)
-    await asyncio.gather(*(run() for _ in range(min(concurrency, 20))))  # warm-up: caches, lazy imports
-    samples: list[float] = []
-    for _ in range(rounds):
-        gc.collect()
-        start = time.process_time()
-        await asyncio.gather(*(run() for _ in range(concurrency)))
-        samples.append((time.process_time() - start) / concurrency)
-    samples.sort()
-    return samples[len(samples) // 2]
+async def _cpu_of(run: Any, concurrency: int) -> float:
+    gc.collect()
+    start = time.process_time()
+    await asyncio.gather(*(run() for _ in range(concurrency)))
+    return (time.process_time() - start) / concurrency
 
 
 async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
-    """Print CPU ms per fusion for the three, interleaved per pool size, with the ratios."""
-    print(f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds}):")
+    """Print CPU ms per fusion for the three, rounds interleaved (A B C A B C …), with the ratios.
+
+    Interleaving matters: measured one after the other, the first runner's rounds met a different
+    heap and machine load than the last's, and the ratio swung by a third from run to run.
+    """
+    print(f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds} "
+          "interleaved rounds):")
     print(f"{'pool':>4} {'fusion ms':>9} {'graph ms':>8} {'gather ms':>9} {'fusion/graph':>12} "
           f"{'fusion/gather':>13}")
     for n in sizes:
-        fused = await cpu_per_run(fusion_runner, n, concurrency, rounds)
-        plain = await cpu_per_run(plain_graph_runner, n, concurrency, rounds)
-        gathered = await cpu_per_run(gather_runner, n, concurrency, rounds)
-        print(f"{n:>4} {fused * 1000:>9.2f} {plain * 1000:>8.2f} {gathered * 1000:>9.2f} "
-              f"{fused / plain:>12.2f} {fused / gathered:>13.2f}  (target fusion/graph <= 1.3)", flush=True)
+        runs = {"fusion": fusion_runner(n), "graph": plain_graph_runner(n), "gather": gather_runner(n)}
+        for run in runs.values():  # warm-up: caches, lazy imports, first allocations
+            await asyncio.gather(*(run() for _ in range(min(concurrency, 20))))
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        ratios: list[float] = []
+        for _ in range(rounds):
+            for name, run in runs.items():
+                samples[name].append(await _cpu_of(run, concurrency))
+            ratios.append(samples["fusion"][-1] / samples["graph"][-1])
+        med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+        ratios.sort()
+        print(f"{n:>4} {med['fusion'] * 1000:>9.2f} {med['graph'] * 1000:>8.2f} {med['gather'] * 1000:>9.2f} "
+              f"{med['fusion'] / med['graph']:>12.2f} {med['fusion'] / med['gather']:>13.2f}  "
+              f"(per-round fusion/graph {ratios[0]:.2f}-{ratios[-1]:.2f}; target <= 1.3)", flush=True)
