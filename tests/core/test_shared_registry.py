@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 
 from fusion_graph import Fusion, FusionChatModel, FusionConfig, FusionNode, FusionResult, Judge, Member, fuse
 from fusion_graph.testing import ScriptedChatModel
-from tests.tool_registry._helpers import BASIC, PY, free_port, starts, wait_for_port
+from tests.tool_registry._helpers import BASIC, PY, http_mcp_server, starts
 from tool_registry import ToolRegistry
 
 PER_ENTRY_POINT = 20
@@ -34,19 +33,8 @@ ENTRY_POINTS = ("run", "stream", "fuse", "node", "chat_model")
 
 @pytest.fixture
 def http_basic(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [PY, BASIC, "--http", "--port", str(port)],
-        env={"MCP_START_LOG": str(tmp_path / "http.log"), "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with http_mcp_server(BASIC, {"MCP_START_LOG": str(tmp_path / "http.log")}) as url:
+        yield url
 
 
 def tool_user(name: str) -> ScriptedChatModel:

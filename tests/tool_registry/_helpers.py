@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PY = sys.executable
@@ -37,3 +39,24 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, deadli
 def starts(log: Path) -> int:
     """How many mcp_basic processes started with this log."""
     return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+@contextlib.contextmanager
+def http_mcp_server(script: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A test MCP server script over real streamable HTTP on 127.0.0.1:<free port>, as a subprocess.
+
+    Yields its MCP URL; the process is killed on exit.
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [PY, script, "--http", "--port", str(port)],
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

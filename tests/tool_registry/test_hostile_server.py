@@ -9,7 +9,6 @@ closing marker, the registry's own, with the server's text still there, defused.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from tests.servers.mcp_hostile import CLOSERS, ORDER
 from tool_registry import ToolRegistry
 from tool_registry.convert import FENCE_CLOSE, fence
 
-from ._helpers import PY, SERVERS, free_port, wait_for_port
+from ._helpers import PY, SERVERS, http_mcp_server
 
 HOSTILE = str(SERVERS / "mcp_hostile.py")
 
@@ -49,19 +48,8 @@ def assert_fenced(text: str, tool: str, *, error: bool) -> str:
 
 @pytest.fixture
 def hostile_http() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [PY, HOSTILE, "--http", "--port", str(port)],
-        env={"PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with http_mcp_server(HOSTILE) as url:
+        yield url
 
 
 def hostile_registry(tmp_path: Path, transport: str, url: str | None) -> ToolRegistry:
