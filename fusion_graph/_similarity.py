@@ -6,6 +6,8 @@ import re
 from difflib import SequenceMatcher
 from itertools import combinations
 
+from fusion_graph import answers
+
 __all__ = ["agreement", "final_number", "most_consistent", "similarity"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
@@ -23,13 +25,10 @@ def similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, left, right, autojunk=False).ratio()
 
 
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
-
-
 def final_number(text: str) -> str | None:
-    """The last number in an answer (commas dropped), where a numeric answer usually ends."""
-    found = _NUMBER.findall(text)
-    return found[-1].replace(",", "") if found else None
+    """The answer's final number (``answers``' ``number`` format), shown as text, or ``None``."""
+    key = answers.extract_answer(text, answer_format="number")
+    return answers.display(key) if key is not None else None
 
 
 def agreement(texts: list[str]) -> float | None:

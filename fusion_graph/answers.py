@@ -300,13 +300,9 @@ def _short_text(value: str) -> str | None:
 def _marker_key(marker: _Marker) -> str | None:
     value = _clean(marker.value)
     number = _leading_number(value)
-    if number is not None and not _number_is_subject(value):
-        return f"number:{_canonical_number(number)}"
-    letter = _choice(value, lowercase=True)
-    if letter is not None:
-        return f"choice:{letter}"
-    if value.lower() in _YES_NO:
-        return f"yesno:{_YES_NO[value.lower()]}"
+    key = _value_key(value, None if _number_is_subject(value) else number, lowercase=True)
+    if key is not None:
+        return key
     if marker.kind == "hashes":
         return None
     short = _short_text(value)
@@ -318,14 +314,18 @@ def _auto(text: str) -> str | None:
     if markers:
         return _marker_key(markers[-1])
     whole = _clean(text)
-    number = _whole_number(whole)
+    return _value_key(whole, _whole_number(whole), lowercase=False)
+
+
+def _value_key(value: str, number: Fraction | None, *, lowercase: bool) -> str | None:
+    """A value read as a number (already parsed, or ``None``), else a choice letter, else yes/no."""
     if number is not None:
         return f"number:{_canonical_number(number)}"
-    letter = _choice(whole, lowercase=False)
+    letter = _choice(value, lowercase=lowercase)
     if letter is not None:
         return f"choice:{letter}"
-    if whole.lower() in _YES_NO:
-        return f"yesno:{_YES_NO[whole.lower()]}"
+    if value.lower() in _YES_NO:
+        return f"yesno:{_YES_NO[value.lower()]}"
     return None
 
 
