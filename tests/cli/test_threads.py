@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from typer.testing import CliRunner
 
-from fusion_graph import Fusion, FusionConfig, FusionResult, Judge, Member
+from fusion_graph import Fusion, FusionConfig, FusionResult
 from fusion_graph.cli import app
-from fusion_graph.testing import ScriptedChatModel
+from tests._pools import SwitchableJudgePool
 
 PROMPT = "Capital of France?"
 
@@ -28,26 +27,11 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-class Pool:
+class Pool(SwitchableJudgePool):
     """Scripted members and a judge that can be switched off, so a run fails at the judge step."""
 
     def __init__(self) -> None:
-        self.alpha = ScriptedChatModel(script=["Paris."], cycle=True)
-        self.beta = ScriptedChatModel(script=["Lyon."], cycle=True)
-        self.judge_down = False
-        self.config = FusionConfig(
-            pool=[Member(self.alpha, name="alpha"), Member(self.beta, name="beta")],
-            judge=Judge(ScriptedChatModel(structured=self._verdict)),
-            judge_free_fallback=False,
-        )
-
-    def _verdict(self, schema: dict[str, Any], messages: list[Any]) -> None:
-        if self.judge_down:
-            raise RuntimeError("judge down")
-        return None
-
-    def member_calls(self) -> int:
-        return len(self.alpha.calls) + len(self.beta.calls)
+        super().__init__(("Paris.", "Lyon."))
 
     def messages(self, db: Path, thread: str) -> list[tuple[str, str]]:
         async def read() -> list[tuple[str, str]]:

@@ -17,9 +17,9 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from fusion_graph import ConfigError, Fusion, FusionConfig, Judge, JudgeFailed, Member, ThreadConflict
+from fusion_graph import ConfigError, Fusion, JudgeFailed, ThreadConflict
 from fusion_graph._threads import plan_thread, same_messages
-from fusion_graph.testing import ScriptedChatModel
+from tests._pools import SwitchableJudgePool
 
 Q1 = HumanMessage("Is 1001 prime?")
 A1 = AIMessage("No: 7 x 11 x 13.", name="fusion")
@@ -115,28 +115,12 @@ def test_thread_conflict_pickles_and_is_a_config_error():
 # --- Fusion.run and Fusion.stream against the table ----------------------------------------------
 
 
-class Pool:
+class Pool(SwitchableJudgePool):
     """Two scripted members and a judge that can be switched off (so a run fails at the judge)."""
 
     def __init__(self) -> None:
-        self.alpha = ScriptedChatModel(script=["alpha says no"], cycle=True)
-        self.beta = ScriptedChatModel(script=["beta says no"], cycle=True)
-        self.judge_down = False
-        self.judge = ScriptedChatModel(structured=self._verdict)
-        self.config = FusionConfig(
-            pool=[Member(self.alpha, name="alpha"), Member(self.beta, name="beta")],
-            judge=Judge(self.judge),
-            judge_free_fallback=False,
-        )
+        super().__init__(("alpha says no", "beta says no"))
         self.fusion = Fusion(self.config, checkpointer=InMemorySaver())
-
-    def _verdict(self, schema: dict[str, Any], messages: list[Any]) -> None:
-        if self.judge_down:
-            raise RuntimeError("judge down")
-        return None  # a verdict sampled from the schema
-
-    def member_calls(self) -> int:
-        return len(self.alpha.calls) + len(self.beta.calls)
 
     async def messages(self, thread: str) -> list[tuple[str, str]]:
         state = await self.fusion.graph.aget_state({"configurable": {"thread_id": thread}})

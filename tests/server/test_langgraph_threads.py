@@ -17,37 +17,19 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from fusion_graph import FusionConfig, Judge, JudgeFailed, Member, ThreadConflict
+from fusion_graph import JudgeFailed, ThreadConflict
 from fusion_graph.server.langgraph_app import make_graph
-from fusion_graph.testing import ScriptedChatModel
+from tests._pools import SwitchableJudgePool
 
 RUN = {"configurable": {"thread_id": "t"}}
 ANSWERS = {"alpha: no", "beta: no"}
 
 
-class Pool:
+class Pool(SwitchableJudgePool):
+
     def __init__(self) -> None:
-        self.alpha = ScriptedChatModel(script=["alpha: no"], cycle=True)
-        self.beta = ScriptedChatModel(script=["beta: no"], cycle=True)
-        self.judge = ScriptedChatModel(structured=self._verdict)
-        self.judge_down = False
+        super().__init__(("alpha: no", "beta: no"), judge_name="judge")
         self.graph: Any = None
-        self.config = FusionConfig(
-            pool=[Member(self.alpha, name="alpha"), Member(self.beta, name="beta")],
-            judge=Judge(self.judge, name="judge"),
-            judge_free_fallback=False,
-        )
-
-    def _verdict(self, schema: dict[str, Any], messages: list[Any]) -> None:
-        if self.judge_down:
-            raise RuntimeError("judge down")
-        return None
-
-    def member_calls(self) -> int:
-        return len(self.alpha.calls) + len(self.beta.calls)
-
-    def model_calls(self) -> int:
-        return self.member_calls() + len(self.judge.calls)
 
     async def turns(self) -> list[tuple[str, str]]:
         state = await self.graph.aget_state(RUN)

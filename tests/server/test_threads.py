@@ -19,9 +19,9 @@ import openai
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from fusion_graph import Fusion, FusionConfig, Judge, Member
+from fusion_graph import Fusion
 from fusion_graph.server import create_app
-from fusion_graph.testing import ScriptedChatModel
+from tests._pools import SwitchableJudgePool
 
 from .conftest import LiveServer, serve
 
@@ -31,27 +31,12 @@ Q2 = {"role": "user", "content": "And 1003?"}
 ANSWERS = {"alpha: no", "beta: no"}
 
 
-class Pool:
+class Pool(SwitchableJudgePool):
     """Scripted members and a judge that can be switched off (a run then fails at the judge)."""
 
     def __init__(self) -> None:
-        self.alpha = ScriptedChatModel(script=["alpha: no"], cycle=True)
-        self.beta = ScriptedChatModel(script=["beta: no"], cycle=True)
-        self.judge_down = False
-        self.config = FusionConfig(
-            pool=[Member(self.alpha, name="alpha"), Member(self.beta, name="beta")],
-            judge=Judge(ScriptedChatModel(structured=self._verdict), name="judge"),
-            judge_free_fallback=False,
-        )
+        super().__init__(("alpha: no", "beta: no"), judge_name="judge")
         self.saver = InMemorySaver()
-
-    def _verdict(self, schema: dict[str, Any], messages: list[Any]) -> None:
-        if self.judge_down:
-            raise RuntimeError("judge down")
-        return None
-
-    def member_calls(self) -> int:
-        return len(self.alpha.calls) + len(self.beta.calls)
 
     def thread(self, thread_id: str) -> list[tuple[str, str]]:
         fusion = Fusion(self.config, checkpointer=self.saver)
