@@ -48,9 +48,6 @@ class JudgeRun:
     dissent: str | None = None
     swap: str | None = None
 
-    def views(self, order: list[str] | None = None) -> dict[str, str]:
-        """Label → what the judge reads of that candidate, in the given order of labels."""
-        return {label: candidate_view(self.by_label[label]) for label in order or self.labels}
 
 
 async def ask_judges(
@@ -142,7 +139,7 @@ class JudgeAsker:
                 problems = ["the merged answer is empty"]
             else:
                 best = cast(BestOfVerdict, verdict)
-                differ = not _all_alike(run, list(shown.values()))
+                differ = not _all_alike(run)
                 problems = verdict_problems(best, views, answers_differ=differ)
                 if not problems:
                     return _relabel(best, shown)
@@ -212,13 +209,11 @@ _SYSTEMS = {
 }
 
 
-def _all_alike(run: JudgeRun, labels: list[str]) -> bool:
-    """Whether the candidates reach one answer (or, with nothing comparable, read alike)."""
-    keys = [run.evidence.key_of(label) for label in labels]
-    if None not in keys:
-        return len(set(keys)) == 1
-    texts = [run.by_label[label]["text"] for label in labels]
-    return _similarity.agreement(texts) == 1.0
+def _all_alike(run: JudgeRun) -> bool:
+    """Whether the candidates reach one answer (or, when some are not comparable, read alike)."""
+    if run.evidence.comparable == len(run.labels):
+        return run.evidence.all_equivalent()
+    return _similarity.agreement([record["text"] for record in run.by_label.values()]) == 1.0
 
 
 def _relabel(verdict: BestOfVerdict, shown: dict[str, str]) -> BestOfVerdict:

@@ -125,19 +125,23 @@ def answer_agreement(runtime: FusionRuntime, records: Sequence[CandidateRecord])
     """
     if len(records) < 2:
         return None
+    keys = _final_answers(runtime, records)
+    if None not in keys:
+        return 1.0 if len(set(keys)) == 1 else 0.0
+    return _similarity.agreement([candidate_view(r) for r in records])
+
+
+def _final_answers(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> list[str | None]:
+    """Each record's normalised final answer (extractor failures read as none; the judge records them)."""
     items = {f"{i}": (r["text"], r["tool_calls"]) for i, r in enumerate(records)}
     keys, _ = answers.extract_answers(items, answer_format=runtime.config.answer_format)
-    if None not in keys.values():
-        return 1.0 if len(set(keys.values())) == 1 else 0.0
-    return _similarity.agreement([candidate_view(r) for r in records])
+    return list(keys.values())
 
 
 def _scouts_agree(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> bool:
     if runtime.config.escalate == "always" or len(records) < 2:
         return False
-    items = {f"{i}": (r["text"], r["tool_calls"]) for i, r in enumerate(records)}
-    keys, _ = answers.extract_answers(items, answer_format=runtime.config.answer_format)
-    found = set(keys.values())
+    found = set(_final_answers(runtime, records))
     if None not in found:
         return len(found) == 1
     if found != {None}:

@@ -77,7 +77,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         )
         run.issues.extend(evidence.issues)
         if state.get("escalated") is False:
-            return _decide(run, _agreed_label(evidence, by_label), "scouts:agree")
+            return _decide(run, _consensus_pick(evidence, by_label)[0], "scouts:agree")
         if len(order) == 1:
             return _decide(run, "answer_1", "only-candidate")
         asks_tools = any(record["tool_calls"] for record in order)
@@ -134,12 +134,8 @@ def _judge_free(run: JudgeRun) -> dict[str, Any]:
             causes=run.causes,
             exceptions=run.errors,
         )
-    top = run.evidence.plurality()
-    if top is not None:
-        return _decide(run, run.evidence.best_of_class(top), "judge-free:agreement")
-    texts = [candidate_view(run.by_label[label]) for label in run.labels]
-    pick = list(run.labels)[_similarity.most_consistent(texts)]
-    return _decide(run, pick, "judge-free:most-consistent")
+    label, how = _consensus_pick(run.evidence, run.by_label)
+    return _decide(run, label, f"judge-free:{how}")
 
 def _key_of_text(run: JudgeRun, text: str) -> str | None:
     try:
@@ -149,12 +145,17 @@ def _key_of_text(run: JudgeRun, text: str) -> str | None:
         return None
 
 
-def _agreed_label(evidence: Evidence, by_label: dict[str, CandidateRecord]) -> str:
+def _consensus_pick(evidence: Evidence, by_label: dict[str, CandidateRecord]) -> tuple[str, str]:
+    """The label the candidates' agreement picks, and how it picked.
+
+    ``agreement``: the unique largest class of final answers; ``most-consistent``: the answer most
+    alike the others.
+    """
     top = evidence.plurality()
     if top is not None:
-        return evidence.best_of_class(top)
+        return evidence.best_of_class(top), "agreement"
     texts = [candidate_view(record) for record in by_label.values()]
-    return list(by_label)[_similarity.most_consistent(texts)]
+    return list(by_label)[_similarity.most_consistent(texts)], "most-consistent"
 
 
 async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
