@@ -125,8 +125,6 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
                     stop.cancel()
                 if call is not None and not call.done():
                     call.cancel()
-                if call is None and message is None:
-                    answer.close()  # never started (a timeout of 0): no "never awaited" warning
         coordinator.finished(error is None)
         input_tokens = spend.input_tokens + spend.partial_input
         output_tokens = spend.output_tokens + spend.partial_output
