@@ -91,17 +91,18 @@ class Ticket:
             return True
         if self.state == "done" or self._wakeup is None:
             raise RuntimeError("this ticket has left the queue")
-        remaining = self.deadline - self._queue.clock()
-        if remaining > 0:
-            timeout = remaining if slice_s is None else min(slice_s, remaining)
+        clock = self._queue.clock
+        until = self.deadline if slice_s is None else min(clock() + slice_s, self.deadline)
+        # asyncio may wake a timed wait a little before its time: wait again for the rest
+        while self.state == "waiting" and (remaining := until - clock()) > 0:
             try:
-                await asyncio.wait({self._wakeup}, timeout=timeout)
+                await asyncio.wait({self._wakeup}, timeout=remaining)
             except asyncio.CancelledError:
                 self.release()
                 raise
         if self.state == "running":
             return True
-        if self._queue.clock() < self.deadline:
+        if clock() < self.deadline:
             return False
         self._queue.leave(self, timed_out=True)
         raise self._queue.refusal("queue_timeout")

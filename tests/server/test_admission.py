@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -68,6 +69,19 @@ async def test_a_wait_past_the_timeout_is_a_429_and_leaves_the_queue():
         await ticket.wait()
     assert caught.value.status == 429 and caught.value.code == "queue_timeout"
     assert queue.queued == 0 and queue.totals["timed_out"] == 1
+
+
+async def test_a_wait_woken_before_its_deadline_waits_on_instead_of_giving_up():
+    # the queue's clock runs at half the event loop's speed, as when asyncio wakes a timed wait
+    # early: the wait must still end in the 429, never in "still waiting" (the server read that
+    # as a client that went away and answered 499)
+    start = time.monotonic()
+    queue = AdmissionQueue(1, 1, 0.05, clock=lambda: start + (time.monotonic() - start) / 2)
+    queue.admit()
+    ticket = queue.admit()
+    with pytest.raises(APIError) as caught:
+        await asyncio.wait_for(ticket.wait(), timeout=5)
+    assert caught.value.code == "queue_timeout" and queue.totals["timed_out"] == 1
 
 
 def test_a_full_queue_is_a_429_whose_retry_after_spreads_a_burst_out():
