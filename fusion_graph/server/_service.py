@@ -174,4 +174,3 @@ class FusionService:
         if errors:
             return "failed", None, str(errors[0])
         return "running", None, None
-

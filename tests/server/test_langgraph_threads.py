@@ -26,7 +26,6 @@ ANSWERS = {"alpha: no", "beta: no"}
 
 
 class Pool(SwitchableJudgePool):
-
     def __init__(self) -> None:
         super().__init__(("alpha: no", "beta: no"), judge_name="judge")
         self.graph: Any = None
