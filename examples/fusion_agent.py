@@ -1,10 +1,9 @@
-"""``FusionChatModel`` as the model of a LangGraph agent: the fused answer may be a tool call."""
+"""``FusionChatModel`` as the model of a LangChain v1 agent (``create_agent``): the answer may call tools."""
 
 import asyncio
-import warnings
 
+from langchain.agents import create_agent
 from langchain_core.tools import tool
-from langgraph.prebuilt import create_react_agent
 
 from fusion_graph import FusionChatModel, FusionConfig, Judge, Member
 from fusion_graph.testing import ModelScript, OpenAIStubServer, Turn
@@ -37,9 +36,7 @@ async def main() -> None:
             pool=[Member(f"openai:{name}", base_url=server.base_url) for name in ("m1", "m2")],
             judge=Judge("openai:judge", base_url=server.base_url),
         )
-        with warnings.catch_warnings():  # create_react_agent moved to the `langchain` package in 1.0
-            warnings.simplefilter("ignore")
-            agent = create_react_agent(FusionChatModel(config), [multiply])
+        agent = create_agent(FusionChatModel(config), [multiply])
         out = await agent.ainvoke({"messages": [("user", "What is 6 x 7?")]})
         for message in out["messages"]:
             calls = getattr(message, "tool_calls", None)

@@ -1,4 +1,3 @@
-import pytest
 from langchain_core.messages import AIMessage, ToolCall
 from langchain_core.tools import tool
 
@@ -35,9 +34,8 @@ async def test_ainvoke_and_astream():
     assert chunks and "".join(str(c.content) for c in chunks)
 
 
-@pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
-async def test_as_the_model_of_a_langgraph_agent():
-    from langgraph.prebuilt import create_react_agent
+async def test_as_the_model_of_a_langchain_agent():
+    from langchain.agents import create_agent
 
     def calls_tool(name: str):
         call = ToolCall(name="multiply", args={"a": 6, "b": 7}, id=f"call_{name}", type="tool_call")
@@ -52,7 +50,7 @@ async def test_as_the_model_of_a_langgraph_agent():
             ]
         }
     )
-    agent = create_react_agent(FusionChatModel(cfg), [multiply])
+    agent = create_agent(FusionChatModel(cfg), [multiply])
     out = await agent.ainvoke({"messages": [("user", "What is 6 x 7?")]})
     kinds = [m.type for m in out["messages"]]
     assert kinds == ["human", "ai", "tool", "ai"]
