@@ -316,14 +316,28 @@ class FusionConfig(BaseModel):
         object.__setattr__(self, "pool", named)
         return self
 
-    def replace(self, **update: Any) -> FusionConfig:
-        """A copy with some fields changed, validated again (``ConfigError`` on a bad value).
+    def replace(self, **changes: Any) -> FusionConfig:
+        """A copy with some fields changed, validated again: the one way to derive a config.
+
+        Fields are copied one by one rather than through ``model_dump()``, because members may
+        hold chat model instances. With no changes, the config itself is returned.
+
+        Args:
+            **changes: New values, by field name.
+
+        Returns:
+            The new config (every field counts as set in it), or ``self`` when ``changes`` is empty.
+
+        Raises:
+            ConfigError: A value is invalid or a name is not a field; ``field`` names it.
 
         Example:
             >>> debate = config.replace(mode="debate", rounds=2)
         """
+        if not changes:
+            return self
         fields = {name: getattr(self, name) for name in type(self).model_fields}
-        return type(self)(**{**fields, **update})
+        return type(self)(**{**fields, **changes})
 
     @field_validator("answer_format", mode="before")
     @classmethod

@@ -70,21 +70,15 @@ class EvalConfig:
         wanted = answer_format_for(item.kind)
         if self.config.answer_format == wanted:
             return self.config
-        return _copy(self.config, answer_format=wanted)
-
-
-def _copy(config: FusionConfig, **update: Any) -> FusionConfig:
-    # Field by field rather than model_dump(): members may hold chat model instances.
-    fields = {name: getattr(config, name) for name in FusionConfig.model_fields}
-    return FusionConfig(**{**fields, **update})
+        return self.config.replace(answer_format=wanted)
 
 
 def _solo(config: FusionConfig, member: Member, mode: str) -> FusionConfig:
     """``member`` as the whole pool: no scouts, a quorum it can reach, no swap for a lone answer."""
     answers = member.samples
     quorum = None if config.min_answers is None else min(config.min_answers, answers)
-    return _copy(config, pool=[member], mode=mode, scouts=None, min_answers=quorum,
-                 judge_swap=config.judge_swap and answers > 1)
+    return config.replace(pool=[member], mode=mode, scouts=None, min_answers=quorum,
+                          judge_swap=config.judge_swap and answers > 1)
 
 
 def _greedy(member: Member) -> Member:
@@ -137,7 +131,7 @@ def eval_configs(
                 out.append(EvalConfig(f"fusion:{member.name} x{member.samples} vote",
                                       _solo(config, member, "vote"), dataset_format))
     for mode in modes:
-        out.append(EvalConfig(f"fusion:{mode}", _copy(config, mode=mode), dataset_format))
+        out.append(EvalConfig(f"fusion:{mode}", config.replace(mode=mode), dataset_format))
     return out
 
 

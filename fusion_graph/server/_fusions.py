@@ -112,12 +112,8 @@ def with_overrides(
         if len(set(members)) != len(members):
             raise ConfigError("members", "a member is named twice", "name each member once")
         update["pool"] = [member for member in config.pool if member.name in members]
-    if not update:
-        return config
-    fields = {name: getattr(config, name) for name in FusionConfig.model_fields}
-    fields.update(update)
     try:
-        return FusionConfig(**fields)
+        return config.replace(**update)
     except ConfigError as exc:
         if exc.field.split(".")[0] in ("mode", "rounds"):
             raise
