@@ -10,9 +10,12 @@ Server, SSE) and can be matched on::
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "AnswerDelta",
+    "AnswerFinished",
+    "AnswerStarted",
     "FusionEvent",
     "JudgeStarted",
     "MemberFailedEvent",
@@ -73,8 +76,33 @@ class JudgeStarted(TypedDict):
     candidates: int
 
 
+class AnswerStarted(TypedDict):
+    """The answer step started: a decided winner's text follows, or the merge writer's call began.
+
+    ``source`` is ``"pick"`` (a chosen candidate's text, sent at once) or ``"writer"`` (a streamed
+    merge: the judge writes the answer now, token by token).
+    """
+
+    type: Literal["answer_started"]
+    source: Literal["pick", "writer"]
+
+
+class AnswerDelta(TypedDict):
+    """The next piece of the fused answer's text; the pieces joined are the result's ``answer``."""
+
+    type: Literal["answer_delta"]
+    text: str
+
+
+class AnswerFinished(TypedDict):
+    """The answer's text is complete; ``tool_calls`` are the fused answer's tool calls (LangChain shape)."""
+
+    type: Literal["answer_finished"]
+    tool_calls: list[dict[str, Any]]
+
+
 class VerdictEvent(TypedDict):
-    """The fusion is decided."""
+    """The fusion is decided (the last event of a fusion, after its answer events)."""
 
     type: Literal["verdict"]
     decided_by: str
@@ -83,5 +111,13 @@ class VerdictEvent(TypedDict):
 
 
 FusionEvent = (
-    MemberStarted | MemberFinished | MemberFailedEvent | RoundFinished | JudgeStarted | VerdictEvent
+    MemberStarted
+    | MemberFinished
+    | MemberFailedEvent
+    | RoundFinished
+    | JudgeStarted
+    | AnswerStarted
+    | AnswerDelta
+    | AnswerFinished
+    | VerdictEvent
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AGREEMENT_LINE",
+    "ANALYSIS_SYSTEM",
     "BEST_OF_SYSTEM",
     "CANDIDATE_BLOCK",
     "DEBATE_JUDGE_SYSTEM",
@@ -16,6 +17,9 @@ __all__ = [
     "TOOL_TRACE_LINE",
     "TRUNCATED_NOTE",
     "VERDICT_REASK",
+    "WRITER_ANALYSIS",
+    "WRITER_MAJORITY",
+    "WRITER_SYSTEM",
 ]
 
 BEST_OF_SYSTEM = """\
@@ -25,6 +29,24 @@ pick the best. Judge the content only, not the order, length or style."""
 MERGE_SYSTEM = """\
 You are an impartial editor. Analyse the anonymous answers, then write one answer that keeps what is \
 correct, resolves contradictions and drops what is wrong. Judge the content only, not the order or style."""
+
+ANALYSIS_SYSTEM = """\
+You are an impartial editor. Analyse the anonymous answers: what they agree on, where they contradict \
+each other, what only one of them brings, and what all of them miss. Do not write an answer yet. Judge \
+the content only, not the order or style."""
+
+WRITER_SYSTEM = """\
+You are an impartial editor. Write one answer to the conversation from the anonymous answers and your \
+analysis of them: keep what is correct, resolve the contradictions, drop what is wrong. Reply with the \
+answer itself, complete and self-contained, as the assistant would: no preamble, no mention of the \
+answers, labels or analysis."""
+
+WRITER_ANALYSIS = """\
+Your analysis of the answers:
+{analysis}"""
+
+WRITER_MAJORITY = """\
+{count} of the comparable answers reach {majority}; your answer must reach {majority} too."""
 
 DEBATE_JUDGE_SYSTEM = """\
 You are an impartial judge. These anonymous answers were revised after reading each other. Analyse \

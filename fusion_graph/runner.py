@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessageChunk, AnyMessage, BaseMessage, HumanMessage, ToolCallChunk
 from langchain_core.messages.utils import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -21,9 +22,10 @@ from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.graph import build_graph
+from fusion_graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
 
-__all__ = ["Fusion", "PromptInput", "ThreadPlan", "fuse", "to_messages"]
+__all__ = ["Fusion", "PromptInput", "ThreadPlan", "fuse", "stream_answer_config", "to_messages"]
 
 PromptInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]]
 
@@ -210,6 +212,16 @@ class Fusion:
     ) -> AsyncIterator[tuple[str, Any]]:
         """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`.
 
+        ``messages`` streams the fused answer token by token, as LangGraph's messages mode does
+        for a model: ``(AIMessageChunk, metadata)`` pairs, one message id per answer, metadata
+        ``{"langgraph_node": "judge", "fusion": "answer", …}``; the last chunk has
+        ``chunk_position="last"`` and carries a fused tool-call answer's ``tool_call_chunks``. The
+        members' own tokens are not in it (stream ``self.graph`` with ``messages`` for those). The
+        run then asks for a streamed answer (``configurable["fusion_stream_answer"]``): a merge
+        writes its answer in a second, streamed judge call after a structured analysis, and the
+        answer is the text that streamed (see :mod:`fusion_graph.nodes._writer`). Best-of, vote,
+        debate and scouts send the picked answer as soon as it is decided.
+
         On a thread the same rule as :meth:`run` applies: an interrupted fusion resumes, and a
         finished thread asked the same prompt calls no model and streams only its stored state
         (one ``values`` chunk, when ``values`` is among the modes).
@@ -227,11 +239,72 @@ class Fusion:
             if "values" in stream_mode:
                 yield "values", plan.values
             return
+        if "messages" not in stream_mode:
+            async with self.tools_open():
+                async for mode, chunk in self.graph.astream(
+                    plan.inputs, plan.config, stream_mode=list(stream_mode)
+                ):
+                    yield mode, chunk
+            return
+        modes: list[StreamMode] = [mode for mode in stream_mode if mode != "messages"]
+        custom = "custom" in modes
+        if not custom:
+            modes.append("custom")
+        run_config = stream_answer_config(plan.config)
+        answer = _AnswerMessages(run_config)
         async with self.tools_open():
             async for mode, chunk in self.graph.astream(
-                plan.inputs, plan.config, stream_mode=list(stream_mode)
+                plan.inputs, run_config, stream_mode=modes
             ):
+                if mode == "custom" and isinstance(chunk, dict):
+                    message = answer.message(chunk)  # pyright: ignore[reportUnknownArgumentType]
+                    if message is not None:
+                        yield "messages", message
+                    if not custom:
+                        continue
                 yield mode, chunk
+
+
+def stream_answer_config(config: RunnableConfig | None) -> RunnableConfig:
+    """``config`` with ``configurable["fusion_stream_answer"]`` set: the run streams its answer."""
+    run: RunnableConfig = dict(config or {})  # type: ignore[assignment]
+    run["configurable"] = {**run.get("configurable", {}), STREAM_ANSWER: True}
+    return run
+
+
+class _AnswerMessages:
+    """The answer's events as LangGraph ``messages`` pairs: ``(AIMessageChunk, metadata)``."""
+
+    def __init__(self, config: RunnableConfig) -> None:
+        self.metadata: dict[str, Any] = {"langgraph_node": "judge", "fusion": "answer"}
+        thread_id = config.get("configurable", {}).get("thread_id")
+        if thread_id is not None:
+            self.metadata["thread_id"] = thread_id
+        self.id = f"fusion-{uuid.uuid4().hex}"
+
+    def message(self, event: dict[str, Any]) -> tuple[AIMessageChunk, dict[str, Any]] | None:
+        kind = event.get("type")
+        if kind == "answer_started":
+            self.id = f"fusion-{uuid.uuid4().hex}"  # one id per answer (a fallback starts anew)
+            return None
+        if kind == "answer_delta":
+            return AIMessageChunk(content=event["text"], id=self.id), dict(self.metadata)
+        if kind == "answer_finished":
+            calls = [
+                ToolCallChunk(
+                    name=call["name"],
+                    args=json.dumps(call["args"]),
+                    id=call.get("id"),
+                    index=index,
+                    type="tool_call_chunk",
+                )
+                for index, call in enumerate(event.get("tool_calls") or [])
+            ]
+            last = AIMessageChunk(
+                content="", id=self.id, tool_call_chunks=calls, chunk_position="last"
+            )
+            return last, dict(self.metadata)
+        return None
 
 
 async def fuse(

@@ -100,7 +100,9 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
     that was not shown. The parsed value converts to :class:`BestOfVerdict` / :class:`MergeVerdict`.
 
     Args:
-        mode: ``merge``, ``debate`` (analysis, then a best-of verdict) or anything else (best-of).
+        mode: ``merge``, ``analysis`` (a streamed merge's first step: the analysis only, the answer
+            is written by a second, streamed call), ``debate`` (analysis, then a best-of verdict) or
+            anything else (best-of).
         labels: The labels shown, in order.
         fixed_order: Score the candidates in the order shown, one fixed label each (a JSON-schema
             ``prefixItems`` tuple): a grammar then cannot score a label twice. For grammar-constrained
@@ -108,6 +110,8 @@ def _verdict_schema(mode: str, labels: tuple[str, ...], fixed_order: bool) -> ty
     """
     if mode == "merge":
         return MergeVerdict
+    if mode == "analysis":
+        return Analysis
     base: type[BestOfVerdict] = DebateVerdict if mode == "debate" else BestOfVerdict
     if fixed_order:
         fixed: list[Any] = []

@@ -24,9 +24,9 @@ from fusion_graph.nodes._verdict_checks import normalise_label, verdict_problems
 from fusion_graph.nodes.gather import candidate_view, spent_usd
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.usage import price, tokens_of, worst_case_cost
-from fusion_graph.verdicts import BestOfVerdict, DebateVerdict, MergeVerdict, verdict_schema
+from fusion_graph.verdicts import Analysis, BestOfVerdict, DebateVerdict, MergeVerdict, verdict_schema
 
-__all__ = ["JudgeAsker", "JudgeRun", "ask_judges", "call_record", "judge_messages"]
+__all__ = ["JudgeAsker", "JudgeRun", "ask_judges", "call_record", "judge_config", "judge_messages"]
 
 
 @dataclass
@@ -47,6 +47,9 @@ class JudgeRun:
     issues: list[str] = field(default_factory=list)
     dissent: str | None = None
     swap: str | None = None
+    streams_answer: bool = False
+    """The run asked for a streamed answer: a picked answer goes out in several pieces, and a merge
+    is an analysis then a streamed writer call (see :mod:`fusion_graph.nodes._writer`)."""
 
 
 
@@ -67,7 +70,7 @@ async def ask_judges(
         verdict = await asker.ask(run, index, kind, order, note)
         if verdict is None:
             continue
-        if kind != "merge" and config.judge_swap:
+        if kind not in ("merge", "analysis") and config.judge_swap:
             swapped = await asker.ask(run, index, kind, order[::-1], note)
             if swapped is not None:
                 verdict = combine(run, cast(BestOfVerdict, verdict), cast(BestOfVerdict, swapped))
@@ -133,6 +136,8 @@ class JudgeAsker:
             verdict = await self._call(run, index, kind, list(shown), messages, cuts)
             if verdict is None:
                 return None
+            if kind == "analysis":  # a streamed merge's analysis: nothing in it can contradict itself
+                return verdict
             if isinstance(verdict, MergeVerdict):
                 if verdict.answer.strip():
                     return verdict
@@ -170,7 +175,7 @@ class JudgeAsker:
         run.write({"type": "judge_started", "judge": name, "candidates": len(labels)})
         started = time.perf_counter()
         raw: AIMessage | None = None
-        public: type[BaseModel] = {"merge": MergeVerdict, "debate": DebateVerdict}.get(kind, BestOfVerdict)
+        public: type[BaseModel] = _PUBLIC.get(kind, BestOfVerdict)
         verdict: BaseModel | None = None
         error: str | None = None
         try:
@@ -202,7 +207,14 @@ class JudgeAsker:
         return verdict
 
 
+_PUBLIC: dict[str, type[BaseModel]] = {
+    "merge": MergeVerdict,
+    "debate": DebateVerdict,
+    "analysis": Analysis,
+}
+
 _SYSTEMS = {
+    "analysis": prompts.ANALYSIS_SYSTEM,
     "best-of": prompts.BEST_OF_SYSTEM,
     "debate": prompts.DEBATE_JUDGE_SYSTEM,
     "merge": prompts.MERGE_SYSTEM,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
 from pydantic import BaseModel
 
 from fusion_graph import _similarity, answers, prompts
@@ -16,11 +17,18 @@ from fusion_graph._runtime import FusionRuntime
 from fusion_graph.errors import JudgeFailed
 from fusion_graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
+from fusion_graph.nodes._writer import write_answer
 from fusion_graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
-from fusion_graph.verdicts import BestOfVerdict, MergeVerdict
+from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
-__all__ = ["final_candidates", "make_judge_node", "render_conversation", "shuffled"]
+__all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conversation", "shuffled"]
+
+STREAM_ANSWER = "fusion_stream_answer"
+"""The ``configurable`` flag of a run that streams its answer: a merge then writes it in a second,
+streamed call (see :mod:`fusion_graph.nodes._writer`); other modes send the picked text in pieces."""
+
+_WORDS_PER_PIECE = 8
 
 
 def final_candidates(state: FusionState, mode: str) -> list[CandidateRecord]:
@@ -74,6 +82,7 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
             evidence=evidence,
             write=get_stream_writer(),
             judge_in_pool=judge_in_pool,
+            streams_answer=bool(get_config().get("configurable", {}).get(STREAM_ANSWER)),
         )
         run.issues.extend(evidence.issues)
         if state.get("escalated") is False:
@@ -84,19 +93,26 @@ def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable
         if config.mode == "vote":
             return await _vote(run, asker)
         if config.mode == "merge" and not asks_tools:
-            return await _merge(run, asker)
+            return await (_merge_streamed(run, asker) if run.streams_answer else _merge(run, asker))
         return await _best_of(run, asker, "debate" if config.mode == "debate" else "best-of")
 
     return judge
 
 
 def _decide(
-run: JudgeRun, label: str,
+    run: JudgeRun,
+    label: str,
     decided_by: str,
     verdict: BaseModel | None = None,
     answer: str | None = None,
+    *,
+    streamed: bool = False,
 ) -> dict[str, Any]:
-    """The state update for a decision: a winning label, or a written ``answer`` (merge)."""
+    """The state update for a decision: a winning label, or a written ``answer`` (merge).
+
+    The answer's events (``answer_started``, ``answer_delta``…) go out here, unless the answer was
+    ``streamed`` already by the writer.
+    """
     winner = run.by_label[label] if answer is None else None
     final_key = run.evidence.key_of(label) if answer is None else _key_of_text(run, answer)
     text = answer if answer is not None else run.by_label[label]["text"]
@@ -110,6 +126,7 @@ run: JudgeRun, label: str,
         verdict,
         run.calls,
         run.write,
+        pieces=None if streamed else _pieces(text, run.streams_answer),
     )
     update["evidence"] = {
         "answers": {
@@ -226,17 +243,10 @@ async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         return _judge_free(run)
     verdict, decided_by = asked
     merged = cast(MergeVerdict, verdict)
-    majority = run.evidence.majority()
-    key = _key_of_text(run, merged.answer)
-    if majority is None or key is None or key == majority.key:
+    checked = _check_merged(run, merged.answer)
+    if checked is None:
         return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
-    shown, target = answers.display(key), answers.display(majority.key)
-    count = f"{len(majority.members)}/{run.evidence.comparable}"
-    novel = key not in set(run.evidence.keys.values())
-    which = "which no answer reaches" if novel else "a minority's answer"
-    run.dissent = f"the merged answer reaches {shown}, {which}, while {count} answers reach {target}"
-    if novel:
-        run.issues.append(run.dissent)
+    majority, shown, which, count, target = checked
     if config.merge_policy == "keep":
         return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
     if config.merge_policy == "reask":
@@ -248,6 +258,72 @@ async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
                 return _decide(run, "answer_1", again[1], redo, answer=redo.answer)
     label = run.evidence.best_of_class(majority)
     return _decide(run, label, f"majority:{count}", merged)
+
+
+def _pieces(text: str, several: bool) -> list[str]:
+    """A picked answer's text as ``answer_delta`` pieces: a few words each when the run streams it."""
+    if not text:
+        return []
+    if not several:
+        return [text]
+    words = re.split(r"(?<=\s)", text)
+    return ["".join(words[i : i + _WORDS_PER_PIECE]) for i in range(0, len(words), _WORDS_PER_PIECE)]
+
+
+def _check_merged(run: JudgeRun, text: str) -> tuple[Any, str, str, str, str] | None:
+    """Check a merged answer against a strict majority; ``None`` when it passes.
+
+    On a miss, the dissent (and, for an answer no candidate gave, a verdict issue) is recorded and
+    ``(majority, shown, which, count, target)`` returned for the policy to act on.
+    """
+    majority = run.evidence.majority()
+    key = _key_of_text(run, text)
+    if majority is None or key is None or key == majority.key:
+        return None
+    shown, target = answers.display(key), answers.display(majority.key)
+    count = f"{len(majority.members)}/{run.evidence.comparable}"
+    novel = key not in set(run.evidence.keys.values())
+    which = "which no answer reaches" if novel else "a minority's answer"
+    run.dissent = f"the merged answer reaches {shown}, {which}, while {count} answers reach {target}"
+    if novel:
+        run.issues.append(run.dissent)
+    return majority, shown, which, count, target
+
+
+async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
+    """A merge whose answer streams: a structured analysis, then a plain-text writer call.
+
+    Only for runs that ask for a streamed answer (``configurable["fusion_stream_answer"]``); other
+    runs keep :func:`_merge`'s single structured call. The writer is told the majority's answer when
+    a strict majority of comparable answers exists and ``merge_policy`` is not ``keep``. Its text
+    goes out token by token as it is written and cannot be taken back, so the result's answer IS
+    the streamed text: the majority check afterwards (as in :func:`_merge`) only records a dissent
+    and verdict issues, whatever ``merge_policy`` says. If the analysis fails on every judge, or the
+    writer fails before writing anything, the judge-free pick decides (``judge-free:…``, or
+    :class:`JudgeFailed` when that fallback is off); a writer that fails midway ends the run with
+    :class:`JudgeFailed`.
+    """
+    config = run.runtime.config
+    asked = await ask_judges(run, asker, "analysis")
+    if asked is None:
+        return _judge_free(run)
+    analysis, decided_by = cast(tuple[Analysis, str], asked)
+    majority = run.evidence.majority()
+    note = None
+    if majority is not None and config.merge_policy != "keep":
+        count = f"{len(majority.members)}/{run.evidence.comparable}"
+        note = prompts.WRITER_MAJORITY.format(count=count, majority=answers.display(majority.key))
+    name = decided_by.split(":", 1)[1]
+    index = next(i for i, (judge, _, _) in enumerate(run.runtime.judges) if judge == name)
+    text = await write_answer(run, index, analysis, note)
+    if text is None:
+        return _judge_free(run)
+    merged = MergeVerdict(**analysis.model_dump(), answer=text)
+    if _check_merged(run, text) is not None and config.merge_policy != "keep":
+        run.issues.append(
+            f"merge_policy {config.merge_policy!r} could not act: the answer had been streamed"
+        )
+    return _decide(run, "answer_1", decided_by, merged, answer=text, streamed=True)
 
 
 def _scores(verdict: BestOfVerdict) -> dict[str, float]:
@@ -264,9 +340,16 @@ def _decided(
     verdict: BaseModel | None,
     calls: list[JudgeCallRecord],
     write: Callable[[Any], None],
+    *,
+    pieces: list[str] | None,
 ) -> dict[str, Any]:
     winner_name = winner["member"] if winner is not None else None
     tool_calls = winner["tool_calls"] if winner is not None else []
+    if pieces is not None:
+        write({"type": "answer_started", "source": "pick"})
+        for piece in pieces:
+            write({"type": "answer_delta", "text": piece})
+    write({"type": "answer_finished", "tool_calls": list(tool_calls)})
     write({"type": "verdict", "decided_by": decided_by, "winner": winner_name, "preview": answer[:120]})
     message = AIMessage(
         content=answer,
