@@ -17,9 +17,10 @@ from langchain_core.language_models import BaseChatModel
 
 from fusion_graph.config import ModelSpec
 from fusion_graph.errors import ConfigError, ProviderNotInstalled
+from fusion_graph.providers._http import aclose_http_clients, shared_async_client, shared_http_enabled
 from fusion_graph.providers._keys import PLACEHOLDER_KEY, api_key_for, base_url_for, check_params
 
-__all__ = ["ProviderInfo", "provider_info", "resolve_model"]
+__all__ = ["ProviderInfo", "aclose_http_clients", "provider_info", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
 
         params.setdefault("stream_usage", True)
         params.setdefault("timeout", spec.timeout)
+        if not {"http_async_client", "openai_proxy"} & params.keys() and shared_http_enabled(base_url):
+            params["http_async_client"] = shared_async_client(base_url or "")
         return ChatOpenAI(
             model=name,
             base_url=base_url,
