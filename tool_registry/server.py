@@ -24,7 +24,7 @@ from .errors import RegistryConfigError, ServerConnectionError, ToolCallError, T
 from .models import ToolResult
 from .registry import ToolRegistry
 
-__all__ = ["RegistryMCPServer", "create_http_app", "create_mcp_server", "serve_registry"]
+__all__ = ["RegistryMCPServer", "create_http_app", "create_mcp_server", "is_loopback", "serve_registry"]
 
 
 @contextlib.asynccontextmanager
@@ -130,11 +130,20 @@ def create_mcp_server(
     return RegistryMCPServer(registry, name=name, member=member, extra_tools=extra_tools)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine.
+
+    ``localhost``, any 127.0.0.0/8 address and ``::1`` (bracketed too, ``[::1]``, as URLs write
+    it) are loopback; names other than ``localhost`` are not resolved, so they count as remote.
+
+    Example:
+        >>> is_loopback("127.0.0.2"), is_loopback("[::1]"), is_loopback("0.0.0.0")
+        (True, True, False)
+    """
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -175,7 +184,7 @@ def create_http_app(
     Raises:
         RegistryConfigError: ``host`` is not a loopback address and no ``token`` is given.
     """
-    if not _is_loopback(host) and not token:
+    if not is_loopback(host) and not token:
         raise RegistryConfigError(f"serving on {host!r} (not loopback) requires a bearer token")
     app: ASGIApp = server.streamable_http_app(streamable_http_path=path, host=host)
     return _BearerAuth(app, token) if token else app

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterable
 
 from starlette.requests import Request
 
 from fusion_graph.server._errors import APIError
+from tool_registry.server import is_loopback
 
 __all__ = ["check_api_key", "is_loopback", "parse_api_keys", "read_body"]
 
@@ -19,16 +19,6 @@ def parse_api_keys(value: str | Iterable[str] | None) -> tuple[str, ...]:
         return ()
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(key.strip() for key in items if key.strip())
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_api_key(request: Request, keys: tuple[str, ...]) -> None:
