@@ -14,8 +14,9 @@ Behaviour:
   cancelled with its caller.
 * If the server dies, the call in flight fails with :class:`ServerConnectionError`; the next call
   reconnects once, and raises :class:`ServerConnectionError` if that fails too.
-* An HTTP server that answers "session not found" (it restarted) gets a new session and the
-  request once more (it was not processed).
+* An HTTP server that answers 404 to our session id (it restarted) gets a new session and the
+  request once more (it was not processed). What the transport shows (end of stream, that 404)
+  is read in :mod:`tool_registry._transport`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -32,11 +31,11 @@ from typing import Any, Literal, TextIO
 
 import anyio
 import mcp_types as types
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
+from ._transport import SessionWatch, http_client, stdio_parameters
 from .config import HttpServerConfig, StdioServerConfig
 from .errors import ServerConnectionError, ToolTimeout
 
@@ -50,34 +49,6 @@ ConnectionState = Literal["idle", "connecting", "ready", "dead", "closed"]
 _CLIENT_INFO = types.Implementation(name="fusion-graph-tool-registry", version="0.1.0")
 _REFRESH_TIMEOUT = 30.0
 _MAX_PAGES = 1000
-
-
-def stdio_parameters(config: StdioServerConfig) -> StdioServerParameters:
-    """SDK parameters that start the server with ONLY its configured env plus ``PATH``.
-
-    The SDK always merges a few of the parent's variables (HOME, USER, …) into the child's
-    environment; on POSIX the command is therefore wrapped in ``env -i`` so nothing but the
-    configured variables and ``PATH`` reach the server. (On Windows the SDK's small default set
-    is inherited as well.)
-
-    Raises:
-        FileNotFoundError: ``command`` is not an executable on the server's ``PATH``.
-    """
-    env = dict(config.env)
-    env.setdefault("PATH", os.environ.get("PATH", os.defpath))
-    command = shutil.which(config.command, path=env["PATH"])
-    if command is None:
-        raise FileNotFoundError(f"command {config.command!r} not found on PATH={env['PATH']!r}")
-    env_bin = shutil.which("env") if os.name == "posix" else None
-    if env_bin is None:  # pragma: no cover - Windows
-        return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd)
-    assignments = [f"{key}={value}" for key, value in env.items()]
-    return StdioServerParameters(
-        command=env_bin,
-        args=["-i", *assignments, command, *config.args],
-        env={},
-        cwd=config.cwd,
-    )
 
 
 class MCPConnection:
@@ -106,6 +77,7 @@ class MCPConnection:
         self._on_tools_changed = on_tools_changed
         self._errlog = errlog
         self._session: ClientSession | None = None
+        self._watch = SessionWatch()
         self._runner: asyncio.Task[None] | None = None
         self._events: asyncio.Queue[str] | None = None
         self._lock = asyncio.Lock()
@@ -202,14 +174,20 @@ class MCPConnection:
     async def _run(self, ready: asyncio.Future[None], events: asyncio.Queue[str]) -> None:
         """The runner task: enters and exits the transport and the session in this one task."""
         try:
+            watch = SessionWatch()
             async with AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport(stack))
+                read, write = await stack.enter_async_context(self._transport(stack, watch))
                 session = await stack.enter_async_context(
-                    ClientSession(read, write, message_handler=self._on_message, client_info=_CLIENT_INFO)
+                    ClientSession(
+                        watch.read_stream(read),
+                        write,
+                        message_handler=self._on_message,
+                        client_info=_CLIENT_INFO,
+                    )
                 )
                 await session.initialize()
                 self._tools = await self._list_all(session)
-                self._session = session
+                self._session, self._watch = session, watch
                 if not ready.done():
                     ready.set_result(None)
                 while (event := await events.get()) != "stop":
@@ -226,11 +204,13 @@ class MCPConnection:
             if not ready.done():
                 ready.cancel()
 
-    def _transport(self, stack: AsyncExitStack) -> contextlib.AbstractAsyncContextManager[Any]:
+    def _transport(
+        self, stack: AsyncExitStack, watch: SessionWatch
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
         config = self.config
         if isinstance(config, StdioServerConfig):
             return stdio_client(stdio_parameters(config), errlog=self._errlog or sys.stderr)
-        client = create_mcp_http_client(headers=dict(config.headers) or None)
+        client = http_client(config, watch)
         stack.push_async_callback(client.aclose)
         return streamable_http_client(config.url, http_client=client)
 
@@ -266,12 +246,8 @@ class MCPConnection:
             self._events.put_nowait("refresh")
 
     def _alive(self) -> bool:
-        session = self._session
-        if session is None:
-            return False
-        # Best effort: the SDK's dispatcher marks itself closed at EOF (server exited).
-        dispatcher = getattr(session, "_dispatcher", None)
-        return not getattr(dispatcher, "_closed", False)
+        # The session's read stream has not ended (a stdio server that exited ends it).
+        return self._session is not None and not self._watch.closed
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -320,11 +296,12 @@ class MCPConnection:
                 during the call.
         """
         session = await self._ensure_session()
+        watch = self._watch
         try:
             try:
                 result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
             except MCPError as exc:
-                if not self._session_expired(exc):
+                if not (exc.error.code == types.INVALID_REQUEST and watch.session_forgotten):
                     raise
                 # The HTTP server no longer knows our session (it restarted): the request was
                 # not processed, so open a new session and send it once more.
@@ -348,14 +325,6 @@ class MCPConnection:
         if not isinstance(result, types.CallToolResult):  # pragma: no cover - claimed results
             raise ServerConnectionError(self.name, f"unexpected result type {type(result).__name__}")
         return result
-
-    def _session_expired(self, exc: MCPError) -> bool:
-        """An HTTP 404 for our session id: the spec says to start a new session."""
-        return (
-            isinstance(self.config, HttpServerConfig)
-            and exc.error.code == types.INVALID_REQUEST
-            and "session" in exc.error.message.lower()
-        )
 
     def _mark_dead(self, why: str) -> None:
         if self._state == "ready":

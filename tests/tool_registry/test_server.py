@@ -8,7 +8,6 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tool_registry import RegistryConfigError, ToolRegistry, create_mcp_server
 from tool_registry.server import create_http_app
@@ -87,7 +86,7 @@ async def test_proxy_over_http_requires_the_bearer_token():
                 out = await outer.call("proxy__basic__echo", {"text": "two hops"})
                 assert out.text == "two hops"
             # a wrong token: the SDK reports the 401 as an error response
-            http = create_mcp_http_client(headers={"Authorization": "Bearer wrong"})
+            http = httpx2.AsyncClient(headers={"Authorization": "Bearer wrong"})
             with pytest.raises(Exception) as info:  # noqa: B017 - the SDK surfaces 401 its own way
                 async with http, streamable_http_client(url, http_client=http) as (read, write):
                     from mcp import ClientSession
