@@ -25,6 +25,8 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
+from tool_registry.mistral_native import TOOL_CALLS, parse_mistral_tool_calls
+
 __all__ = [
     "ToolChoice",
     "bounded_numbers",
@@ -39,7 +41,7 @@ __all__ = [
 
 _TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-_MARKERS = ("<tool_call>", "[TOOL_CALLS]")
+_MARKERS = ("<tool_call>", TOOL_CALLS)
 
 
 ToolChoice = str | bool | dict[str, Any] | None
@@ -486,9 +488,9 @@ def parse_tool_calls(
 ) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
     """Parse tool calls out of free model text.
 
-    Recognises Qwen/Hermes ``<tool_call>{...}</tool_call>`` blocks, Mistral
-    ``[TOOL_CALLS][{...}]`` and, when the whole reply is one JSON object (optionally fenced)
-    naming a bound tool, that object.
+    Recognises Qwen/Hermes ``<tool_call>{...}</tool_call>`` blocks, Mistral's ``[TOOL_CALLS]`` forms
+    (read by :func:`tool_registry.mistral_native.parse_mistral_tool_calls`) and, when the whole reply
+    is one JSON object (optionally fenced) naming a bound tool, that object.
 
     Args:
         text: The model output.
@@ -516,16 +518,8 @@ def parse_tool_calls(
         for match in _TOOL_CALL_TAG.finditer(text):
             add(match.group(1))
         return _TOOL_CALL_TAG.sub("", text).strip(), calls, invalid
-    if "[TOOL_CALLS]" in text:
-        head, _, tail = text.partition("[TOOL_CALLS]")
-        tail = tail.strip()
-        if "[ARGS]" in tail:  # Mistral v11+: [TOOL_CALLS]name[ARGS]{...}
-            for segment in tail.split("[TOOL_CALLS]"):
-                name, _, args = segment.partition("[ARGS]")
-                add(json.dumps({"name": name.strip(), "arguments": _safe_json(args)}))
-        else:
-            add(tail)
-        return head.strip(), calls, invalid
+    if TOOL_CALLS in text:
+        return parse_mistral_tool_calls(text, new_id=_new_call_id)
     try:
         obj = _loads_lenient(text)
     except json.JSONDecodeError:
@@ -534,13 +528,6 @@ def parse_tool_calls(
         add(json.dumps(obj))
         return "", calls, invalid
     return text, calls, invalid
-
-
-def _safe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 class _ToolTextSplitter:
