@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import fusion_graph.cli as cli
 from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph.cli import _common
 from fusion_graph.testing import ScriptedChatModel
 
 POOL_TOML = """\
@@ -45,7 +45,7 @@ def use_config(monkeypatch: pytest.MonkeyPatch) -> Callable[[FusionConfig], None
     """Make `fusion run` use a config built in Python (e.g. with members that fail)."""
 
     def install(config: FusionConfig) -> None:
-        monkeypatch.setattr(cli, "_load_config", lambda path: config)
+        monkeypatch.setattr(_common, "load_config", lambda path: config)
 
     return install
 

@@ -208,7 +208,7 @@ def test_installed_console_script(pool_file: Path) -> None:
 def test_importing_the_cli_does_no_work() -> None:
     code = (
         "import sys, fusion_graph.cli\n"
-        "heavy = ['langgraph.checkpoint.sqlite', 'aiosqlite', 'fusion_graph._cli_render',"
+        "heavy = ['langgraph.checkpoint.sqlite', 'aiosqlite', 'fusion_graph.cli.render',"
         " 'fusion_graph.providers.local', 'fusion_graph.defaults']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )

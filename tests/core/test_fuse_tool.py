@@ -16,7 +16,7 @@ from mcp import Client
 from mcp_types import TextContent
 
 from fusion_graph import FusionConfig, Judge, Member
-from fusion_graph._cli_tools import FuseTool, fuse_tool
+from fusion_graph.cli.tools import FuseTool, fuse_tool
 from fusion_graph.testing import ScriptedChatModel
 from fusion_graph.testing.openai_server import ModelScript, OpenAIStubServer, Turn
 from tests.tool_registry._helpers import BASIC, PY, starts

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import fusion_graph.cli as cli
 from fusion_graph import FusionConfig, FusionResult
-from fusion_graph.cli import app
+from fusion_graph.cli import _common, app
 from fusion_graph.testing import ModelScript, OpenAIStubServer
 
 from ..server.conftest import serve
@@ -56,7 +55,7 @@ DISSENT = "the judge chose answer_1 (409) but 2/3 answers reach 400"
 
 
 def test_fusion_run_shows_issues_dissent_and_minority(stub, monkeypatch):
-    monkeypatch.setattr(cli, "_load_config", lambda path: _config(stub))
+    monkeypatch.setattr(_common, "load_config", lambda path: _config(stub))
     runner = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"})
     result = runner.invoke(app, ["run", QUESTION])
     assert result.exit_code == 0, result.output
@@ -71,7 +70,7 @@ def test_fusion_run_shows_issues_dissent_and_minority(stub, monkeypatch):
 def test_fusion_run_json_carries_issues_dissent_and_minority(stub, monkeypatch):
     # its own test (own stub server): langchain-openai caches one async HTTP client per base URL for
     # the process, so a second asyncio.run against the same URL meets a closed loop
-    monkeypatch.setattr(cli, "_load_config", lambda path: _config(stub))
+    monkeypatch.setattr(_common, "load_config", lambda path: _config(stub))
     runner = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"})
     result = runner.invoke(app, ["run", QUESTION, "--json"])
     assert result.exit_code == 0, result.output
@@ -89,7 +88,7 @@ def test_fusion_run_shows_scouts_and_cut_off_answers(monkeypatch):
     }
     with server_of(members, judge=ModelScript(judge=True)) as server:
         config = make_config(server, list(members), scouts=["cheap-a", "cheap-b"])
-        monkeypatch.setattr(cli, "_load_config", lambda path: config)
+        monkeypatch.setattr(_common, "load_config", lambda path: config)
         result = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"}).invoke(app, ["run", QUESTION])
         assert server.calls("big") == 0
     assert result.exit_code == 0, result.output

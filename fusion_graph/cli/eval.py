@@ -1,7 +1,7 @@
 """``fusion eval``: each member alone and each mode on a dataset; a table, a JSONL file and a plot.
 
-Registered in :mod:`fusion_graph.cli` as ``app.command("eval")(eval_command)``. Everything heavy is
-imported inside the command.
+Registered on the app by :mod:`fusion_graph.cli` as ``eval``. Everything heavy is imported inside
+the command.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from fusion_graph.cli import _common
 from fusion_graph.errors import ConfigError, FusionRunError
 
 __all__ = ["eval_command"]
@@ -62,33 +63,29 @@ def eval_command(
     Exit codes: 0 when the evaluation ran (whatever the accuracy), 2 on an invalid dataset,
     configuration or option.
     """
-    from fusion_graph.cli import _load_config, _with_overrides
     from fusion_graph.eval.datasets import load_dataset
     from fusion_graph.eval.report import plot as write_plot
     from fusion_graph.eval.report import print_table, summarize
     from fusion_graph.eval.runner import eval_configs, run_eval
 
     console = Console()
-    err = Console(stderr=True)
     try:
         items = load_dataset(dataset, limit=limit)
-        loaded = _load_config(config)
+        loaded = _common.load_config(config)
         # Read before the overrides, which rebuild the config with every field set.
         dataset_format = "answer_format" not in loaded.model_fields_set
-        fusion_config = _with_overrides(loaded, mode=None, rounds=rounds)
+        fusion_config = loaded.replace(**_common.given(rounds=rounds))
         chosen = [m.strip() for m in modes.split(",") if m.strip()]
         configs = eval_configs(
-            fusion_config, [_with_overrides(fusion_config, mode=m, rounds=None).mode for m in chosen],
+            fusion_config, [fusion_config.replace(mode=m).mode for m in chosen],
             members=members, dataset_format=dataset_format,
         )
-        records = asyncio.run(run_eval(configs, items, out=out, console=err,
+        records = asyncio.run(run_eval(configs, items, out=out, console=Console(stderr=True),
                                        order="item" if by_item else "config"))
     except ConfigError as exc:
-        err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
-        raise typer.Exit(2) from None
+        _common.fail("Configuration error", exc, 2)
     except FusionRunError as exc:  # only raised outside an item (items record their own failures)
-        err.print(Text.assemble(("Evaluation failed: ", "bold red"), (str(exc), "red")))
-        raise typer.Exit(1) from None
+        _common.fail("Evaluation failed", exc, 1)
     summaries = summarize(records, [c.label for c in configs])
     print_table(console, summaries, title=f"{dataset}: {len(items)} items")
     if out is not None:
@@ -97,6 +94,5 @@ def eval_command(
         try:
             write_plot(summaries, plot, name=Path(dataset).name)
         except ConfigError as exc:
-            err.print(Text.assemble(("Plot error: ", "bold red"), (str(exc), "red")))
-            raise typer.Exit(2) from None
+            _common.fail("Plot error", exc, 2)
         console.print(Text(f"plot: {plot}", style="dim"))

@@ -1,23 +1,36 @@
-"""``fusion tools list`` / ``fusion tools serve``: the shared tool registry from the command line."""
+"""``fusion tools list`` / ``fusion tools serve``: the shared tool registry from the command line.
+
+``tools_app`` is the ``fusion tools`` sub-app, added to the app by :mod:`fusion_graph.cli`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fusion_graph.cli import _common
 from fusion_graph.config import FusionConfig, Mode
 
 if TYPE_CHECKING:
     from fusion_graph.runner import Fusion
     from tool_registry import ToolRegistry
 
-__all__ = ["FuseTool", "fuse_tool", "register", "registry_from_file"]
+__all__ = ["FuseTool", "fuse_tool", "registry_from_file", "tools_app"]
+
+tools_app = typer.Typer(
+    help=(
+        "The tool registry's tools (MCP servers, Python functions): list them, or serve them as one "
+        "MCP server."
+    ),
+    no_args_is_help=True,
+)
+"""The ``fusion tools`` sub-app: ``list`` and ``serve``."""
 
 
 def registry_from_file(path: Path | None) -> ToolRegistry | None:
@@ -101,76 +114,74 @@ def fuse_tool(config_path: Path | None, registry: ToolRegistry | None = None) ->
     return tool
 
 
-def register(tools_app: typer.Typer) -> None:
-    """Add ``list`` and ``serve`` to the ``fusion tools`` sub-app."""
+@tools_app.command("list")
+def list_tools(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
+    ],
+    member: Annotated[str | None, typer.Option(help="Only the tools this member may call.")] = None,
+) -> None:
+    """Connect every server of the file and list each tool with its origin."""
+    registry = _registry_or_exit(config)
 
-    @tools_app.command("list")
-    def list_tools(
-        config: Annotated[
-            Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
-        ],
-        member: Annotated[str | None, typer.Option(help="Only the tools this member may call.")] = None,
-    ) -> None:
-        """Connect every server of the file and list each tool with its origin."""
-        registry = _registry_or_exit(config)
+    async def collect() -> list[Any]:
+        async with registry:
+            return registry.list_tools(member)
 
-        async def collect() -> list[Any]:
-            async with registry:
-                return registry.list_tools(member)
+    tools = asyncio.run(collect())
+    table = Table("tool", "origin", "description")
+    for info in tools:
+        origin = info.origin.server or info.origin.kind
+        table.add_row(info.name, f"{info.origin.kind}:{origin}", (info.description or "")[:80])
+    Console().print(table)
+    status = registry.server_status()
+    dead = [name for name, state in status.items() if state not in ("ready", "closed", "idle")]
+    if dead:
+        Console(stderr=True).print(Text(f"not connected: {', '.join(dead)}", style="yellow"))
 
-        tools = asyncio.run(collect())
-        table = Table("tool", "origin", "description")
-        for info in tools:
-            origin = info.origin.server or info.origin.kind
-            table.add_row(info.name, f"{info.origin.kind}:{origin}", (info.description or "")[:80])
-        Console().print(table)
-        status = registry.server_status()
-        dead = [name for name, state in status.items() if state not in ("ready", "closed", "idle")]
-        if dead:
-            Console(stderr=True).print(Text(f"not connected: {', '.join(dead)}", style="yellow"))
 
-    @tools_app.command("serve")
-    def serve(
-        config: Annotated[
-            Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
-        ],
-        transport: Annotated[str, typer.Option(help="stdio or http.")] = "stdio",
-        host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="HTTP port.")] = 8765,
-        token: Annotated[
-            str | None,
-            typer.Option(envvar="FUSION_TOOLS_TOKEN", help="Bearer token (required off loopback)."),
-        ] = None,
-        with_fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="Also serve a `fuse` tool.")] = True,
-    ) -> None:
-        """Serve every tool of the registry as one MCP server, plus a `fuse` tool."""
-        from tool_registry import RegistryConfigError, serve_registry
+@tools_app.command("serve")
+def serve(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="A file with a [tools] section.", dir_okay=False)
+    ],
+    transport: Annotated[str, typer.Option(help="stdio or http.")] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="FUSION_TOOLS_TOKEN", help="Bearer token (required off loopback)."),
+    ] = None,
+    with_fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="Also serve a `fuse` tool.")] = True,
+) -> None:
+    """Serve every tool of the registry as one MCP server, plus a `fuse` tool."""
+    from tool_registry import RegistryConfigError, serve_registry
 
-        if transport not in ("stdio", "http"):
-            _exit(f"--transport must be stdio or http, not {transport!r}")
-        from fusion_graph.errors import ConfigError
+    if transport not in ("stdio", "http"):
+        _common.fail("Tools", f"--transport must be stdio or http, not {transport!r}", 2)
+    from fusion_graph.errors import ConfigError
 
-        registry = _registry_or_exit(config)
-        pool = config if _has_pool(config) else None
-        try:
-            extra = [fuse_tool(pool, registry).fuse] if with_fuse else []
-        except ConfigError as exc:
-            _exit(f"the fuse tool's pool: {exc}")
-        try:
-            asyncio.run(
-                serve_registry(
-                    registry,
-                    transport="stdio" if transport == "stdio" else "streamable_http",
-                    host=host,
-                    port=port,
-                    token=token,
-                    extra_tools=extra,
-                )
+    registry = _registry_or_exit(config)
+    pool = config if _has_pool(config) else None
+    try:
+        extra = [fuse_tool(pool, registry).fuse] if with_fuse else []
+    except ConfigError as exc:
+        _common.fail("Tools", f"the fuse tool's pool: {exc}", 2)
+    try:
+        asyncio.run(
+            serve_registry(
+                registry,
+                transport="stdio" if transport == "stdio" else "streamable_http",
+                host=host,
+                port=port,
+                token=token,
+                extra_tools=extra,
             )
-        except RegistryConfigError as exc:
-            _exit(str(exc))
-        except KeyboardInterrupt:
-            pass
+        )
+    except RegistryConfigError as exc:
+        _common.fail("Tools", exc, 2)
+    except KeyboardInterrupt:
+        pass
 
 
 def _has_pool(path: Path) -> bool:
@@ -185,12 +196,10 @@ def _registry_or_exit(path: Path) -> ToolRegistry:
     try:
         registry = registry_from_file(path)
     except ConfigError as exc:
-        _exit(str(exc))
+        _common.fail("Tools", exc, 2)
     if registry is None:
-        _exit(f"{path} has no [tools] section; add [[tools.servers]] entries (see docs/tools.md)")
+        _common.fail(
+            "Tools", f"{path} has no [tools] section; add [[tools.servers]] entries (see docs/tools.md)", 2
+        )
     return registry
 
-
-def _exit(message: str) -> NoReturn:
-    Console(stderr=True).print(Text(f"Tools: {message}", style="red"))
-    raise typer.Exit(2)

@@ -1,4 +1,4 @@
-"""``fusion serve``: the OpenAI-compatible API over HTTP (registered by ``fusion_graph.cli``).
+"""``fusion serve``: the OpenAI-compatible API over HTTP (registered on the app by :mod:`fusion_graph.cli`).
 
 Imports FastAPI and uvicorn only when the command runs.
 """
@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from fusion_graph.cli import _common
 from fusion_graph.errors import ConfigError
 
 __all__ = ["serve"]
@@ -83,7 +84,6 @@ def serve(
     --graceful-timeout), then the process ends by that signal, as uvicorn does. Exit code 2 on an
     invalid configuration (including a non-loopback --host without an API key).
     """
-    err = Console(stderr=True)
     keys = [*(api_key or []), *os.environ.get("FUSION_API_KEYS", "").split(",")]
     keys = [key.strip() for key in keys if key.strip()]
     try:
@@ -92,12 +92,9 @@ def serve(
         from fusion_graph.server import create_app, default_fusions, load_fusions, postgres_checkpointer
         from fusion_graph.server._limits import is_loopback
     except ModuleNotFoundError as exc:
-        err.print(
-            Text(
-                f"fusion serve needs FastAPI and uvicorn ({exc}); install them with: {_INSTALL}", style="red"
-            )
+        _common.fail(
+            None, f"fusion serve needs FastAPI and uvicorn ({exc}); install them with: {_INSTALL}", 2
         )
-        raise typer.Exit(2) from None
     try:
         if not keys and not is_loopback(host):
             raise ConfigError(
@@ -117,9 +114,9 @@ def serve(
             checkpointer=checkpointer,
         )
     except ConfigError as exc:
-        err.print(Text.assemble(("Configuration error: ", "bold red"), (str(exc), "red")))
-        raise typer.Exit(2) from None
-    err.print(Text(f"serving {', '.join(fusions)} on http://{host}:{port}/v1", style="green"))
+        _common.fail("Configuration error", exc, 2)
+    serving = f"serving {', '.join(fusions)} on http://{host}:{port}/v1"
+    Console(stderr=True).print(Text(serving, style="green"))
     if workers == 1:
         uvicorn.run(
             app,
