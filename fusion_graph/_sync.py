@@ -9,11 +9,12 @@ share one background loop, started on first use in a daemon thread and kept for 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["iterate_sync", "run_sync"]
 
 T = TypeVar("T")
 
@@ -46,3 +47,49 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """
     future = asyncio.run_coroutine_threadsafe(coroutine, _LOOP.loop())
     return future.result()
+
+
+class _Ended:
+    """The end of an iteration handed over the queue, with the error that ended it, if any."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Iterate an async iterator from sync code, on the shared background loop.
+
+    The async iterator runs as one task on the background loop and hands each item over through a
+    thread-safe queue, so items reach the caller as they come. A caller that stops early (breaks
+    out, or the generator is closed or collected) cancels that task; nothing waits on it.
+
+    Args:
+        make: Builds the async iterator (called on the background loop).
+
+    Raises:
+        Exception: Whatever the async iterator raised, re-raised in the caller's thread.
+    """
+    items: queue.SimpleQueue[T | _Ended] = queue.SimpleQueue()
+
+    async def pump() -> None:
+        try:
+            async for item in make():
+                items.put(item)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            items.put(_Ended(exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        items.put(_Ended(None))
+
+    future = asyncio.run_coroutine_threadsafe(pump(), _LOOP.loop())
+    try:
+        while True:
+            item = items.get()
+            if isinstance(item, _Ended):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        future.cancel()

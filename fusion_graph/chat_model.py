@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from fusion_graph._runtime import build_runtime
-from fusion_graph._sync import run_sync
+from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.node import fusion_message
 from fusion_graph.runner import Fusion
+from fusion_graph.state import FusionState
 
 __all__ = ["FusionChatModel"]
 
@@ -31,6 +32,10 @@ class FusionChatModel(BaseChatModel):
     Tools bound with ``bind_tools`` are bound to every member; the tool calls of the winning answer
     come back as ordinary ``tool_calls``, so it can drive an agent. Fusion details (candidates,
     verdict, usage) are in ``response_metadata["fusion"]``.
+
+    ``astream``/``stream`` yield the fused answer token by token (a merge then writes its answer
+    in a streamed judge call after a structured analysis, see ``Fusion.stream``); the last chunk
+    carries the tool calls (as ``tool_call_chunks``), the usage and ``response_metadata["fusion"]``.
 
     Example:
         >>> model = FusionChatModel(config=config)
@@ -114,3 +119,55 @@ class FusionChatModel(BaseChatModel):
         # One long-lived loop for every sync call: provider clients cache async HTTP clients bound
         # to the loop that made them, so a new loop per call would break the second call.
         return run_sync(self._agenerate(messages, stop, **kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        fusion = self._fusion(kwargs)
+        final: FusionState | None = None
+        streamed = False
+        async for mode, part in fusion.stream(messages, stream_mode=("messages", "values")):
+            if mode == "values":
+                final = part
+                continue
+            chunk: AIMessageChunk = part[0]
+            if chunk.chunk_position == "last":  # the tool calls come with the result's metadata
+                continue
+            streamed = streamed or bool(chunk.content)
+            # BaseChatModel.astream reports each chunk to the callbacks itself
+            yield ChatGenerationChunk(message=AIMessageChunk(content=chunk.content, id=chunk.id))
+        if final is None:  # Fusion.stream raises when a run fails; an empty stream is a bug
+            raise RuntimeError("the fusion ended without a state")
+        message = fusion_message(fusion.result(dict(final)))
+        yield ChatGenerationChunk(message=_last_chunk(message, with_text=not streamed))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # The async stream, on the shared background loop (see _generate), handed over as it comes;
+        # BaseChatModel.stream reports each chunk to the callbacks itself.
+        yield from iterate_sync(lambda: self._astream(messages, stop, **kwargs))
+
+
+def _last_chunk(message: AIMessage, *, with_text: bool) -> AIMessageChunk:
+    """The stream's last chunk: tool calls, usage and the fusion metadata (and the text if none streamed)."""
+    calls = [
+        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i, type="tool_call_chunk")
+        for i, c in enumerate(message.tool_calls)
+    ]
+    return AIMessageChunk(
+        content=message.content if with_text else "",
+        name=message.name,
+        tool_call_chunks=calls,
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+        chunk_position="last",
+    )
