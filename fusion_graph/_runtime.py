@@ -13,6 +13,7 @@ from fusion_graph._rounds import RoundRegistry
 from fusion_graph.config import FusionConfig, Judge, Member
 from fusion_graph.errors import ConfigError
 from fusion_graph.providers import resolve_model
+from fusion_graph.providers.profiles import ModelProfile, profile_for
 
 __all__ = ["FusionRuntime", "ToolSource", "build_runtime"]
 
@@ -48,6 +49,18 @@ class FusionRuntime:
     tool_choice: Any = None
     rounds: RoundRegistry = field(default_factory=RoundRegistry)
     """Rounds in flight (quorum, deadline, spare budget), shared by their members."""
+    profiles: dict[str, ModelProfile] = field(default_factory=dict)
+    """Every candidate name → its provider profile (filled from the models when not given)."""
+    judge_profiles: list[ModelProfile] = field(default_factory=list)
+    """The provider profile of each of :attr:`judges`, in order (filled when not given)."""
+
+    def __post_init__(self) -> None:
+        """Look up each member's and judge's provider profile once, beside its model."""
+        for name, (spec, model) in self.members.items():
+            if name not in self.profiles:
+                self.profiles[name] = profile_for(spec, model)
+        if not self.judge_profiles:
+            self.judge_profiles = [profile_for(spec, model) for _, spec, model in self.judges]
 
     def base_name(self, candidate: str) -> str:
         """The member a candidate name belongs to (``qwen#2`` → ``qwen``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
@@ -11,7 +11,19 @@ from pydantic import BaseModel
 from fusion_graph._context import PER_MESSAGE, estimate_tokens
 from fusion_graph.config import FusionConfig, ModelSpec
 
-__all__ = ["CostEstimate", "Usage", "UsageReport", "estimate_cost", "price", "tokens_of", "worst_case_cost"]
+if TYPE_CHECKING:
+    from fusion_graph.providers.profiles import ModelProfile
+
+__all__ = [
+    "CostEstimate",
+    "Usage",
+    "UsageReport",
+    "estimate_cost",
+    "price",
+    "reported_cost",
+    "tokens_of",
+    "worst_case_cost",
+]
 
 
 class Usage(BaseModel):
@@ -70,6 +82,20 @@ def tokens_of(message: AIMessage) -> tuple[int, int]:
     if not usage:
         return 0, 0
     return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+
+
+def reported_cost(message: AIMessage, profile: ModelProfile) -> float | None:
+    """The cost in US dollars the provider reported for this call itself, where its profile reads one.
+
+    OpenRouter sends ``usage.cost``; langchain-openai (and langchain-mistralai) keep the raw usage object
+    as ``response_metadata["token_usage"]``. ``None``: priced from the config instead (:func:`price`).
+    """
+    if not profile.reported_cost:
+        return None
+    reported = (message.response_metadata.get("token_usage") or {}).get("cost")
+    if isinstance(reported, int | float) and not isinstance(reported, bool):
+        return float(reported)
+    return None
 
 
 def price(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:

@@ -8,7 +8,6 @@ Example:
     ...     tools = registry.as_langchain_tools(member="alice")
 """
 
-from .adapt import ToolCallIdMap, adapt_messages, adapt_tool_schema, map_tool_choice, restore_message
 from .config import (
     HttpServerConfig,
     MemberPolicy,
@@ -32,7 +31,6 @@ from .errors import (
     ToolTimeout,
 )
 from .mcp_client import MCPConnection
-from .mistral_native import parse_mistral_tool_calls
 from .models import ToolInfo, ToolOrigin, ToolResult
 from .registry import ToolRegistry, ToolView
 from .server import create_mcp_server, serve_registry
@@ -50,7 +48,6 @@ __all__ = [
     "StdioServerConfig",
     "ToolArgumentsInvalid",
     "ToolCallError",
-    "ToolCallIdMap",
     "ToolExecutionError",
     "ToolInfo",
     "ToolNotAllowed",
@@ -61,14 +58,9 @@ __all__ = [
     "ToolResult",
     "ToolTimeout",
     "ToolView",
-    "adapt_messages",
-    "adapt_tool_schema",
     "create_mcp_server",
     "fence",
     "load_registry_config",
-    "map_tool_choice",
-    "parse_mistral_tool_calls",
-    "restore_message",
     "serve_registry",
     "to_model_content",
 ]

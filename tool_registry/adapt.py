@@ -1,22 +1,14 @@
-"""Provider adaptation: applied to what goes out to a provider, undone on what comes back.
+"""Mechanics for adapting tool traffic to what a model accepts; *which* model needs what is not here.
 
-Tool-call ids (per provider, via a reversible :class:`ToolCallIdMap`):
+The rules per provider (which ids, which schema dialect, which ``tool_choice`` spelling) live in the
+provider profiles of fusion-graph (``fusion_graph.providers.profiles``). This module holds only the
+mechanics those profiles are parameters to, and the named JSON-schema dialects that
+:meth:`ToolRegistry.openai_schemas(provider=...) <tool_registry.ToolRegistry.openai_schemas>` uses.
 
-* ``mistral``: ids must match ``^[a-zA-Z0-9]{9}$``. Valid ids are kept; any other id maps to
-  9 base-62 characters of a SHA-256 of the original (salted on the rare collision).
-* ``anthropic``: ids must match ``^[a-zA-Z0-9_-]+$``; others map to ``call_`` + 20 base-62.
-* everyone else: ids are passed through.
-
-Messages for ``mistral`` additionally: an assistant message with both text and tool calls is
-split in two (text, then the calls; older tokenizers reject both in one message); one with
-neither is dropped; tool results that are not text (images) become a text placeholder; a tool call
-left without a result gets a ``status="error"`` placeholder result, and a tool result that
-answers no pending call is dropped (Mistral rejects both).
-
-JSON-schema downgrades (:func:`adapt_tool_schema`):
+JSON-schema dialects (:func:`adapt_tool_schema`, :class:`SchemaRules`):
 
 =============  ====================================================================
-provider       rules
+dialect        rules
 =============  ====================================================================
 ``mistral``    ``$ref``/``$defs`` inlined; ``anyOf``/``oneOf`` with ``null`` → the non-null
                branch (optional); ``type: [T, "null"]`` → ``T``; ``format``, ``default``,
@@ -25,121 +17,54 @@ provider       rules
                ``format`` (except ``enum``/``date-time``), ``default``, ``examples``,
                ``additionalProperties``, ``$schema``, ``title`` dropped; ``const`` → ``enum``
 ``ollama``     refs inlined
-others         unchanged (a deep copy): ``openai``, ``anthropic``, ``local``, ``fake`` …
+others         unchanged (a deep copy)
 =============  ====================================================================
 
-``tool_choice`` (:func:`map_tool_choice`): ``"any"`` and ``"required"`` both mean "call some
-tool": ``openai``/``ollama``/``openai-compatible`` get ``"required"``; ``mistral``,
-``anthropic`` and ``google`` get ``"any"``. ``"auto"``, ``"none"``, a tool name and dicts
-pass through.
+Strict tool turns (:func:`rewrite_tool_turns` with ``strict=True``, Mistral's rules): an assistant
+message with both text and tool calls is split in two (text, then the calls; older tokenizers reject
+both in one message); one with neither is dropped; tool results that are not text (images) become a
+text placeholder and their names are sanitised; a tool call left without a result gets a
+``status="error"`` placeholder result, and a tool result that answers no pending call is dropped.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
-import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
 
 from . import _names
 from .mistral_native import TOOL_CALLS, parse_mistral_tool_calls
 
-__all__ = ["ToolCallIdMap", "adapt_messages", "adapt_tool_schema", "map_tool_choice", "restore_message"]
+__all__ = ["SCHEMA_DIALECTS", "SchemaRules", "adapt_tool_schema", "restore_tool_turns", "rewrite_tool_turns"]
 
 logger = logging.getLogger(__name__)
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ID_RULES: dict[str, tuple[re.Pattern[str], str, int]] = {
-    "mistral": (re.compile(r"^[a-zA-Z0-9]{9}$"), "", 9),
-    "anthropic": (re.compile(r"^[a-zA-Z0-9_-]{1,64}$"), "call_", 20),
-}
 _MISSING_RESULT = "[no result was recorded for this tool call]"
 
-
-def _provider_key(provider: str) -> str:
-    key = provider.strip().lower().split(":", 1)[0]
-    return {"mistralai": "mistral", "gemini": "google", "vertex": "google", "vertexai": "google"}.get(
-        key, key
-    )
+IdMapper = Callable[[str], str]
+"""Maps one tool-call id (to the provider's form, or back)."""
 
 
-def _base62(data: bytes, n: int) -> str:
-    number = int.from_bytes(data, "big")
-    chars = []
-    for _ in range(n):
-        number, rem = divmod(number, 62)
-        chars.append(_ALPHABET[rem])
-    return "".join(chars)
-
-
-class ToolCallIdMap:
-    """A reversible, deterministic map between original tool-call ids and provider ids.
-
-    Keep one map per conversation (or per member) for the whole run: the same original id
-    always maps to the same provider id, across calls and rounds, and :meth:`to_original` maps
-    it back. Ids the provider invents itself are unknown to the map and pass through.
-
-    Example:
-        >>> ids = ToolCallIdMap()
-        >>> short = ids.to_provider("call_abc123", "mistral")
-        >>> len(short), ids.to_original(short, "mistral")
-        (9, 'call_abc123')
-    """
-
-    def __init__(self) -> None:
-        self._forward: dict[tuple[str, str], str] = {}
-        self._reverse: dict[tuple[str, str], str] = {}
-
-    def __len__(self) -> int:
-        return len(self._forward)
-
-    def to_provider(self, original: str, provider: str) -> str:
-        """The id to send to ``provider`` for ``original`` (created on first use)."""
-        key = _provider_key(provider)
-        rule = _ID_RULES.get(key)
-        if rule is None:
-            return original
-        known = self._forward.get((key, original))
-        if known is not None:
-            return known
-        pattern, prefix, length = rule
-        candidate = original
-        salt = 0
-        while not pattern.match(candidate) or (key, candidate) in self._reverse:
-            digest = hashlib.sha256(f"{salt}:{original}".encode()).digest()
-            candidate = prefix + _base62(digest, length)
-            salt += 1
-        self._forward[(key, original)] = candidate
-        self._reverse[(key, candidate)] = original
-        return candidate
-
-    def to_original(self, provider_id: str, provider: str) -> str:
-        """The original id behind ``provider_id`` (itself when the provider made it up)."""
-        return self._reverse.get((_provider_key(provider), provider_id), provider_id)
-
-
-def _map_call(call: ToolCall, provider: str, id_map: ToolCallIdMap, *, outward: bool) -> ToolCall:
+def _map_call(call: ToolCall, map_id: IdMapper) -> ToolCall:
     old = call.get("id")
     if not old:
         return call
-    new = id_map.to_provider(old, provider) if outward else id_map.to_original(old, provider)
-    return {**call, "id": new}
+    return {**call, "id": map_id(old)}
 
 
-def _map_raw_calls(kwargs: dict[str, Any], provider: str, id_map: ToolCallIdMap, *, outward: bool) -> None:
+def _map_raw_calls(kwargs: dict[str, Any], map_id: IdMapper) -> None:
     raw = kwargs.get("tool_calls")
     if not isinstance(raw, list):
         return
     mapped = []
     for item in raw:
         if isinstance(item, dict) and isinstance(item.get("id"), str):
-            old = item["id"]
-            new = id_map.to_provider(old, provider) if outward else id_map.to_original(old, provider)
-            item = {**item, "id": new}
+            item = {**item, "id": map_id(item["id"])}
         mapped.append(item)
     kwargs["tool_calls"] = mapped
 
@@ -162,34 +87,29 @@ def _has_text(content: Any) -> bool:
     return bool(_text_only(content).strip())
 
 
-def adapt_messages(
-    messages: Sequence[BaseMessage], provider: str, id_map: ToolCallIdMap
+def rewrite_tool_turns(
+    messages: Sequence[BaseMessage], *, to_provider: IdMapper, strict: bool = False
 ) -> list[BaseMessage]:
-    """Rewrite a LangChain transcript so ``provider`` accepts it.
-
-    Tool-call ids in ``AIMessage.tool_calls`` (and raw ``additional_kwargs["tool_calls"]``)
-    and ``ToolMessage.tool_call_id`` go through ``id_map``; for Mistral the message-structure
-    rules of the module docstring apply. The input messages are not modified.
+    """Rewrite a LangChain transcript's tool turns for a model; the input messages are not modified.
 
     Args:
         messages: The transcript (may hold several members' tool traces).
-        provider: Provider key (``"mistral"``, ``"anthropic"``, ``"openai"``, … or a model spec
-            such as ``"mistral:mistral-large-latest"``).
-        id_map: The conversation's id map (reuse it across rounds and for :func:`restore_message`).
+        to_provider: Maps each tool-call id (in ``AIMessage.tool_calls``, raw
+            ``additional_kwargs["tool_calls"]`` and ``ToolMessage.tool_call_id``) to the model's form.
+        strict: Apply the strict tool-turn rules of the module docstring.
 
     Returns:
         New messages.
     """
-    key = _provider_key(provider)
     out: list[BaseMessage] = []
     for message in messages:
         if isinstance(message, AIMessage):
-            calls = [_map_call(c, key, id_map, outward=True) for c in message.tool_calls]
+            calls = [_map_call(c, to_provider) for c in message.tool_calls]
             kwargs = dict(message.additional_kwargs)
-            _map_raw_calls(kwargs, key, id_map, outward=True)
-            if key == "mistral" and not calls and not _has_text(message.content):
-                continue  # Mistral rejects an assistant message with neither text nor tool calls
-            if key == "mistral" and calls and _has_text(message.content):
+            _map_raw_calls(kwargs, to_provider)
+            if strict and not calls and not _has_text(message.content):
+                continue  # rejected: an assistant message with neither text nor tool calls
+            if strict and calls and _has_text(message.content):
                 # Older Mistral tokenizers reject text and tool calls in one message: split it.
                 out.append(AIMessage(content=message.content, name=message.name))
                 update = {"content": "", "tool_calls": calls, "additional_kwargs": kwargs}
@@ -197,15 +117,15 @@ def adapt_messages(
                 continue
             out.append(message.model_copy(update={"tool_calls": calls, "additional_kwargs": kwargs}))
         elif isinstance(message, ToolMessage):
-            update: dict[str, Any] = {"tool_call_id": id_map.to_provider(message.tool_call_id, key)}
-            if key == "mistral":
+            update: dict[str, Any] = {"tool_call_id": to_provider(message.tool_call_id)}
+            if strict:
                 update["content"] = _text_only(message.content)
                 if message.name is not None:
                     update["name"] = _names.sanitize(message.name)
             out.append(message.model_copy(update=update))
         else:
             out.append(message)
-    return _pair_tool_results(out) if key == "mistral" else out
+    return _pair_tool_results(out) if strict else out
 
 
 def _pair_tool_results(messages: list[BaseMessage]) -> list[BaseMessage]:
@@ -241,16 +161,23 @@ def _pair_tool_results(messages: list[BaseMessage]) -> list[BaseMessage]:
     return out
 
 
-def restore_message(ai_message: AIMessage, provider: str, id_map: ToolCallIdMap) -> AIMessage:
-    """Undo :func:`adapt_messages` on an ``AIMessage`` coming back from ``provider``.
+def restore_tool_turns(
+    ai_message: AIMessage, *, to_original: IdMapper, native_text: bool = False
+) -> AIMessage:
+    """Undo :func:`rewrite_tool_turns` on an ``AIMessage`` coming back from the model.
 
-    Tool-call ids map back to the originals (ids the provider made up stay as they are). For
-    Mistral, native ``[TOOL_CALLS]`` text in the content is parsed into ``tool_calls``.
+    Args:
+        ai_message: The model's reply.
+        to_original: Maps a tool-call id back to the original (ids the model made up stay as they are).
+        native_text: Parse Mistral's native ``[TOOL_CALLS]`` text in the content into ``tool_calls``
+            (a model served raw writes its calls as text).
+
+    Returns:
+        A new message.
     """
-    key = _provider_key(provider)
     message = ai_message
     if (
-        key == "mistral"
+        native_text
         and not message.tool_calls
         and isinstance(message.content, str)
         and TOOL_CALLS in message.content
@@ -263,20 +190,51 @@ def restore_message(ai_message: AIMessage, provider: str, id_map: ToolCallIdMap)
                 "invalid_tool_calls": [*message.invalid_tool_calls, *invalid],
             }
         )
-    calls = [_map_call(c, key, id_map, outward=False) for c in message.tool_calls]
+    calls = [_map_call(c, to_original) for c in message.tool_calls]
     kwargs = dict(message.additional_kwargs)
-    _map_raw_calls(kwargs, key, id_map, outward=False)
+    _map_raw_calls(kwargs, to_original)
     return message.model_copy(update={"tool_calls": calls, "additional_kwargs": kwargs})
 
 
 # -- JSON schema ---------------------------------------------------------------------------
 
-_DROP: dict[str, frozenset[str]] = {
-    "mistral": frozenset({"format", "default", "examples", "$schema"}),
-    "google": frozenset({"default", "examples", "additionalProperties", "$schema", "title"}),
+
+@dataclass(frozen=True)
+class SchemaRules:
+    """A JSON-schema dialect: what to downgrade in a tool's input schema for a model to accept it."""
+
+    inline_refs: bool = False
+    """Inline ``$ref`` and drop ``$defs`` / ``definitions``."""
+    drop: frozenset[str] = frozenset()
+    """Keywords removed at every level."""
+    nullable: Literal["keep", "drop", "flag"] = "keep"
+    """``null`` in unions and type lists: kept, dropped (the field stays optional) or ``nullable: true``."""
+    const_to_enum: bool = False
+    """``const: x`` becomes ``enum: [x]``."""
+    formats: frozenset[str] | None = None
+    """The only ``format`` values kept (``None``: all)."""
+
+
+_MISTRAL_SCHEMA = SchemaRules(
+    inline_refs=True, drop=frozenset({"format", "default", "examples", "$schema"}), nullable="drop"
+)
+_GOOGLE_SCHEMA = SchemaRules(
+    inline_refs=True,
+    drop=frozenset({"default", "examples", "additionalProperties", "$schema", "title"}),
+    nullable="flag",
+    const_to_enum=True,
+    formats=frozenset({"enum", "date-time"}),
+)
+SCHEMA_DIALECTS: dict[str, SchemaRules] = {
+    "mistral": _MISTRAL_SCHEMA,
+    "mistralai": _MISTRAL_SCHEMA,
+    "google": _GOOGLE_SCHEMA,
+    "gemini": _GOOGLE_SCHEMA,
+    "vertex": _GOOGLE_SCHEMA,
+    "vertexai": _GOOGLE_SCHEMA,
+    "ollama": SchemaRules(inline_refs=True),
 }
-_INLINE = frozenset({"mistral", "google", "ollama"})
-_NULLABLE_STYLE = {"mistral": "drop", "google": "nullable"}
+"""The named dialects (see the module docstring); any other name leaves schemas unchanged."""
 
 
 def _resolve_ref(ref: str, root: dict[str, Any]) -> Any:
@@ -309,15 +267,13 @@ def _is_null(node: Any) -> bool:
     return isinstance(node, dict) and node.get("type") == "null"
 
 
-def _downgrade(node: Any, key: str) -> Any:
+def _downgrade(node: Any, rules: SchemaRules) -> Any:
     if isinstance(node, list):
-        return [_downgrade(item, key) for item in node]
+        return [_downgrade(item, rules) for item in node]
     if not isinstance(node, dict):
         return node
-    style = _NULLABLE_STYLE.get(key)
-    drop = _DROP.get(key, frozenset())
     node = dict(node)
-    if style:
+    if rules.nullable != "keep":
         for union in ("anyOf", "oneOf"):
             branches = node.get(union)
             if isinstance(branches, list) and any(_is_null(b) for b in branches):
@@ -327,60 +283,47 @@ def _downgrade(node: Any, key: str) -> Any:
                     node = {**rest[0], **node}
                 elif rest:
                     node[union] = rest
-                if style == "nullable":
+                if rules.nullable == "flag":
                     node["nullable"] = True
         types = node.get("type")
         if isinstance(types, list) and "null" in types:
             rest_types = [t for t in types if t != "null"]
             node["type"] = rest_types[0] if len(rest_types) == 1 else rest_types
-            if style == "nullable":
+            if rules.nullable == "flag":
                 node["nullable"] = True
-    if key == "google":
-        if "const" in node:
-            node["enum"] = [node.pop("const")]
-        if node.get("format") not in (None, "enum", "date-time"):
-            node.pop("format")
+    if rules.const_to_enum and "const" in node:
+        node["enum"] = [node.pop("const")]
+    if rules.formats is not None and node.get("format") not in (None, *rules.formats):
+        node.pop("format")
     out: dict[str, Any] = {}
     for k, v in node.items():
-        if k in drop:
+        if k in rules.drop:
             continue
         if k == "properties" and isinstance(v, dict):
-            out[k] = {name: _downgrade(sub, key) for name, sub in v.items()}
+            out[k] = {name: _downgrade(sub, rules) for name, sub in v.items()}
         else:
-            out[k] = _downgrade(v, key)
+            out[k] = _downgrade(v, rules)
     return out
 
 
-def adapt_tool_schema(schema: dict[str, Any], provider: str) -> dict[str, Any]:
-    """A copy of a tool's input JSON schema that ``provider`` accepts (rules: module docstring).
+def adapt_tool_schema(schema: dict[str, Any], dialect: str | SchemaRules) -> dict[str, Any]:
+    """A copy of a tool's input JSON schema in a dialect a model accepts (rules: module docstring).
+
+    Args:
+        schema: The tool's input schema (not modified).
+        dialect: The rules, or a dialect's name (``"mistral"``, ``"gemini"``, …; a model spec such as
+            ``"mistral:mistral-large-latest"`` names its provider's dialect).
 
     Example:
         >>> s = {"type": "object", "properties": {"x": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}
         >>> adapt_tool_schema(s, "mistral")["properties"]["x"]
         {'type': 'integer'}
     """
-    key = _provider_key(provider)
+    if isinstance(dialect, str):
+        dialect = SCHEMA_DIALECTS.get(dialect.strip().lower().split(":", 1)[0], SchemaRules())
     result = copy.deepcopy(schema)
-    if key in _INLINE:
+    if dialect.inline_refs:
         result = _inline(result, result)
-    if key in _DROP or key in _NULLABLE_STYLE:
-        result = _downgrade(result, key)
+    if dialect.nullable != "keep" or dialect.drop or dialect.const_to_enum or dialect.formats is not None:
+        result = _downgrade(result, dialect)
     return result
-
-
-def map_tool_choice(choice: Any, provider: str) -> Any:
-    """Translate a ``tool_choice`` value into the spelling ``provider`` expects.
-
-    Example:
-        >>> map_tool_choice("any", "openai"), map_tool_choice("required", "mistral")
-        ('required', 'any')
-    """
-    if not isinstance(choice, str):
-        return choice
-    key = _provider_key(provider)
-    if choice in {"any", "required"}:
-        if key in {"mistral", "anthropic", "google"}:
-            return "any"
-        if key in {"openai", "ollama", "openai-compatible", "openai_compatible", "openrouter"}:
-            return "required"
-    return choice

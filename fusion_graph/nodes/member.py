@@ -29,15 +29,9 @@ from fusion_graph._context import CHARS_PER_TOKEN, condense, fit_messages, messa
 from fusion_graph._rounds import RoundCoordinator
 from fusion_graph._runtime import FusionRuntime
 from fusion_graph.config import Member
+from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
-from fusion_graph.usage import price, tokens_of, worst_case_cost
-from tool_registry.adapt import (
-    ToolCallIdMap,
-    adapt_messages,
-    adapt_tool_schema,
-    map_tool_choice,
-    restore_message,
-)
+from fusion_graph.usage import price, reported_cost, tokens_of, worst_case_cost
 from tool_registry.convert import clip, fence
 
 __all__ = ["make_member_node", "stopped_for_length"]
@@ -222,18 +216,18 @@ async def _answer(
     messages, spend.cuts = member_messages(task, spec)
     base = runtime.base_name(task["member"])
     tools = runtime.tools.as_langchain_tools(member=base) if runtime.tools else []
-    provider = provider_of(spec, model)
+    profile = runtime.profiles[task["member"]]
     id_map = ToolCallIdMap()
     runnable: Runnable[Any, Any] = model
     schemas = runtime.bound_tools or [convert_to_openai_tool(tool) for tool in tools]
     if schemas:
-        schemas = [_adapt_schema(schema, provider) for schema in schemas]
-        choice = map_tool_choice(runtime.tool_choice, provider) if runtime.bound_tools else None
+        schemas = [profile.adapt_tool(schema) for schema in schemas]
+        choice = profile.tool_choice(runtime.tool_choice) if runtime.bound_tools else None
         runnable = model.bind_tools(schemas, tool_choice=choice) if choice else model.bind_tools(schemas)
     by_name = {tool.name: tool for tool in tools}
     forced: Runnable[Any, Any] | None = None
     if tools and spec.tool_choice:
-        forced = model.bind_tools(schemas, tool_choice=map_tool_choice(spec.tool_choice, provider))
+        forced = model.bind_tools(schemas, tool_choice=profile.tool_choice(spec.tool_choice))
     seed = spec.params.get("seed")
     if spec.samples > 1 and isinstance(seed, int) and not isinstance(seed, bool):
         # A fixed seed would make every sample the same answer: each sample gets its own.
@@ -246,14 +240,14 @@ async def _answer(
     for step in range(runtime.config.max_tool_steps + 1):
         last_step = step == runtime.config.max_tool_steps or (forced is not None and step > 0)
         current = forced if forced is not None and step == 0 else runnable
-        outgoing = adapt_messages(messages, provider, id_map)
+        outgoing = profile.adapt_messages(messages, id_map)
         if step > 0 and not coordinator.take(worst_case_cost(spec, messages_tokens(outgoing))):
             raise _BudgetStop(f"step {step + 1} of the tool loop would cross the budget")
         runnable_now = model_now if last_step and tools else current
         message = await _call(
-            runnable_now, outgoing, config, spend, stream=runtime.config.deadline is not None
+            runnable_now, outgoing, config, spend, profile, stream=runtime.config.deadline is not None
         )
-        message = restore_message(message, provider, id_map)
+        message = profile.restore_message(message, id_map)
         invalid = message.invalid_tool_calls
         if not (message.tool_calls or invalid) or not tools or runtime.bound_tools:
             return message
@@ -291,6 +285,7 @@ async def _call(
     messages: list[BaseMessage],
     config: RunnableConfig,
     spend: _Spend,
+    profile: ModelProfile,
     *,
     stream: bool,
 ) -> AIMessage:
@@ -320,9 +315,9 @@ async def _call(
     spend.input_tokens += spent[0]
     spend.output_tokens += spent[1]
     spend.partial_input = spend.partial_output = 0
-    reported = (message.response_metadata.get("token_usage") or {}).get("cost")
-    if isinstance(reported, int | float) and not isinstance(reported, bool):
-        spend.reported_usd += float(reported)
+    reported = reported_cost(message, profile)
+    if reported is not None:
+        spend.reported_usd += reported
         spend.reported_tokens = (spend.reported_tokens[0] + spent[0], spend.reported_tokens[1] + spent[1])
     return message
 
@@ -344,24 +339,6 @@ def _empty_reason(message: AIMessage) -> tuple[str, str]:
         raw = str(bad.get("args") or "")[:200]
         return "error", f"invalid tool call {bad.get('name')!r}: arguments are not valid JSON: {raw!r}"
     return "empty", "the model returned an empty answer"
-
-
-def provider_of(spec: Member, model: BaseChatModel) -> str:
-    """The provider whose rules a member's requests follow (``openai`` when unknown)."""
-    if spec.provider and spec.provider not in ("fake", "local"):
-        return spec.provider
-    name = type(model).__name__.lower()
-    for provider in ("mistral", "anthropic", "ollama", "openai"):
-        if provider in name:
-            return provider
-    return "openai"
-
-
-def _adapt_schema(schema: dict[str, Any], provider: str) -> dict[str, Any]:
-    function = dict(schema.get("function", {}))
-    if "parameters" in function:
-        function["parameters"] = adapt_tool_schema(function["parameters"], provider)
-    return {**schema, "function": function}
 
 
 async def _run_tool(by_name: dict[str, BaseTool], call: Any) -> ToolMessage:

@@ -16,15 +16,10 @@ from mistral_common.protocol.instruct.validator import (
 )
 from pydantic import ValidationError
 
-from tool_registry import (
-    ToolCallIdMap,
-    ToolRegistry,
-    adapt_messages,
-    adapt_tool_schema,
-    map_tool_choice,
-    parse_mistral_tool_calls,
-    restore_message,
-)
+from fusion_graph.providers.profiles import ToolCallIdMap, adapt_messages, map_tool_choice, restore_message
+from tool_registry import ToolRegistry
+from tool_registry.adapt import adapt_tool_schema
+from tool_registry.mistral_native import parse_mistral_tool_calls
 
 MISTRAL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
 
