@@ -179,7 +179,7 @@ class JudgeAsker:
         verdict: BaseModel | None = None
         error: str | None = None
         try:
-            grammar_judge = getattr(model, "_llm_type", "") == "fusion-graph-local"
+            grammar_judge = self.runtime.judge_profiles[index].structured_output == "grammar"
             schema = verdict_schema(kind, labels, fixed_order=grammar_judge)
             structured = self.wrappers.get((index, schema))
             if structured is None:  # built once per judge and schema, not on every fusion
