@@ -50,7 +50,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 from _common import load_note, rss_bytes
 from _quality_plot import plot
 from _quality_report import Report
@@ -65,9 +64,9 @@ from _quality_sim import (
     member_script,
 )
 from _quality_stats import Outcome
-from concurrency import ShardedTransport
 
 from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph.providers._http import ShardedTransport, httpx
 from fusion_graph.runner import Fusion
 
 KEY = "sk-bench"
