@@ -1,53 +1,37 @@
 """The shared tool registry: MCP servers and Python callables behind one name table.
 
-Final names and collisions (deterministic):
-
-1. An MCP tool is named ``<server>__<tool>``; a Python tool keeps its own name (or the
-   ``name=`` given). Every name is sanitised to ``[A-Za-z0-9_-]{1,64}``: other characters
-   become ``_``; a name longer than 64 keeps 55 characters plus ``_`` and 8 hex digits of a
-   SHA-256 of the unsanitised name.
-2. Claims are made in a fixed order: Python tools in registration order, then servers in the
-   order they were added, each server's tools in its listing order.
-3. Registering a Python tool under a name another Python tool holds raises
-   :class:`DuplicateToolName` (pass ``replace=True`` to replace it).
-4. Any other clash (an MCP tool whose final name is taken, or two tools of one server that
-   sanitise to the same name) keeps the first claimant's name; the later tool is renamed
-   ``<name[:57]>_<6 hex of SHA-256("<server>:<original name>")>``: the same tool always gets
-   the same name, whatever the order in which servers answer.
+:class:`ToolRegistry` registers tools and servers, holds the member policies and the servers'
+lifecycle. The jobs it delegates live beside it: the name table and its collision policy
+(:mod:`tool_registry._table`), calling a tool (:mod:`tool_registry._dispatch`) and the forms a
+model is handed (:mod:`tool_registry._langchain`). :class:`ToolView` is one member's view.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import inspect
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, overload
 
-from jsonschema.protocols import Validator
-from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, ValidationError
+from langchain_core.tools import BaseTool
+from pydantic import ValidationError
 
 from . import _names
-from ._schema import compile_validator, model_for_callable, schema_of, validate_arguments
-from .adapt import adapt_tool_schema
+from ._dispatch import call_entry
+from ._langchain import langchain_tool, openai_schema
+from ._schema import model_for_callable, schema_of
+from ._table import Entry, PythonTool, allows, build_table
 from .config import HttpServerConfig, MemberPolicy, RegistryConfig, StdioServerConfig
-from .convert import error_result, fence, from_mcp_result, from_python_value, to_model_content
 from .errors import (
     DuplicateToolName,
     RegistryConfigError,
     RegistryStateError,
-    ServerConnectionError,
-    ToolCallError,
     ToolNotAllowed,
     ToolNotFound,
     ToolRegistryError,
-    ToolTimeout,
 )
 from .mcp_client import MCPConnection
 from .models import ToolInfo, ToolOrigin, ToolResult
@@ -57,34 +41,6 @@ __all__ = ["ToolRegistry", "ToolView"]
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True, slots=True)
-class _PythonTool:
-    fn: Callable[..., Any]
-    model: type[BaseModel]
-    info: ToolInfo
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    info: ToolInfo
-    python: _PythonTool | None = None
-    validator: Validator | None = None
-
-
-def _bubbles_up(exc: BaseException) -> bool:
-    """Whether ``exc`` is LangGraph's ``GraphBubbleUp`` (an ``interrupt()``), which must reach the graph.
-
-    Looked up only when LangGraph is already imported: without it, nothing can raise one.
-    """
-    errors = sys.modules.get("langgraph.errors")
-    bubble = getattr(errors, "GraphBubbleUp", None)
-    return isinstance(bubble, type) and isinstance(exc, bubble)
-
-
-def _schema_for(info: ToolInfo, provider: str | None) -> dict[str, Any]:
-    return info.input_schema if provider is None else adapt_tool_schema(info.input_schema, provider)
 
 
 class ToolView:
@@ -104,12 +60,7 @@ class ToolView:
 
     def allows(self, name: str) -> bool:
         """Whether the member's policy lets it see and call the tool ``name``."""
-        if self.member is None:
-            return True
-        policy = self.registry.policy_for(self.member)
-        if any(fnmatch.fnmatchcase(name, pat) for pat in policy.deny):
-            return False
-        return any(fnmatch.fnmatchcase(name, pat) for pat in policy.allow)
+        return self.member is None or allows(self.registry.policy_for(self.member), name)
 
     def list_tools(self) -> list[ToolInfo]:
         """The tools this member may use, in name-table order."""
@@ -137,21 +88,13 @@ class ToolView:
 
     def as_langchain_tools(self, *, provider: str | None = None) -> list[BaseTool]:
         """LangChain tools for this member. See :meth:`ToolRegistry.as_langchain_tools`."""
-        return [self.registry._langchain_tool(info, self.member, provider) for info in self.list_tools()]
+        call = partial(self.registry.call, member=self.member)
+        fenced = self.registry.fence_results
+        return [langchain_tool(info, call, fenced=fenced, provider=provider) for info in self.list_tools()]
 
     def openai_schemas(self, *, provider: str | None = None) -> list[dict[str, Any]]:
         """OpenAI function-tool schemas for this member (schemas adapted to ``provider``)."""
-        return [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": _schema_for(t, provider),
-                },
-            }
-            for t in self.list_tools()
-        ]
+        return [openai_schema(info, provider) for info in self.list_tools()]
 
 
 class ToolRegistry:
@@ -193,11 +136,11 @@ class ToolRegistry:
         self._errlog = errlog
         self._servers: dict[str, StdioServerConfig | HttpServerConfig] = {}
         self._connections: dict[str, MCPConnection] = {}
-        self._python: dict[str, _PythonTool] = {}
+        self._python: dict[str, PythonTool] = {}
         self._hidden: set[tuple[str, str]] = set()
         self._policies: dict[str, MemberPolicy] = dict(cfg.members)
         self._default_policy = MemberPolicy()
-        self._table: dict[str, _Entry] = {}
+        self._table: dict[str, Entry] = {}
         self._entered = False
         self._users = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -348,7 +291,7 @@ class ToolRegistry:
             input_schema=schema,
             origin=ToolOrigin(kind="python", server=None, original_name=raw_name),
         )
-        self._python[final] = _PythonTool(fn=fn, model=model, info=info)
+        self._python[final] = PythonTool(fn=fn, model=model, info=info)
         self._rebuild()
         return info
 
@@ -468,51 +411,10 @@ class ToolRegistry:
             ServerConnectionError: The tool's server is down and could not be reconnected, or
                 died during the call.
         """
-        info = self.get(name, member)
-        entry = self._table[name]
-        arguments = dict(args or {})
-        problem = validate_arguments(entry.validator, arguments)
-        if problem is not None:
-            return error_result(name, problem, kind="invalid_arguments")
-        if entry.python is not None:
-            return await self._call_python(entry.python, arguments, timeout or self.timeout)
-        server = info.origin.server or ""
-        conn = self._connections.get(server)
-        if conn is None:
-            raise ServerConnectionError(server, "not connected (enter `async with registry:` first)")
-        limit = timeout or self._servers[server].timeout or self.timeout
-        try:
-            result = await conn.call_tool(info.origin.original_name, arguments, timeout=limit)
-        except ToolTimeout as exc:
-            raise ToolTimeout(name, limit) from exc
-        return from_mcp_result(name, result)
-
-    async def _call_python(self, tool: _PythonTool, arguments: dict[str, Any], timeout: float) -> ToolResult:
-        name = tool.info.name
-        try:
-            parsed = tool.model.model_validate(arguments)
-        except ValidationError as exc:
-            return error_result(
-                name, f"arguments do not match the input schema:\n{exc}", kind="invalid_arguments"
-            )
-        kwargs = {field: getattr(parsed, field) for field in type(parsed).model_fields}
-        try:
-            async with asyncio.timeout(timeout):
-                if inspect.iscoroutinefunction(tool.fn):
-                    value = await tool.fn(**kwargs)
-                else:
-                    # Note: a sync function that runs past the timeout keeps its thread.
-                    value = await asyncio.to_thread(tool.fn, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
-        except TimeoutError as exc:
-            raise ToolTimeout(name, timeout) from exc
-        except Exception as exc:  # noqa: BLE001 - any failure of the tool goes back to the model
-            if _bubbles_up(exc):
-                raise
-            logger.info("Python tool %r raised %s", name, type(exc).__name__, exc_info=True)
-            return error_result(name, f"{type(exc).__name__}: {exc}")
-        return from_python_value(name, value)
+        server = self.get(name, member).origin.server
+        limit = timeout or (self._servers[server].timeout if server is not None else None) or self.timeout
+        connection = self._connections.get(server) if server is not None else None
+        return await call_entry(self._table[name], args, connection=connection, timeout=limit)
 
     # -- LangChain / OpenAI ----------------------------------------------------------------
 
@@ -537,33 +439,6 @@ class ToolRegistry:
         With ``provider``, each schema goes through :func:`~tool_registry.adapt.adapt_tool_schema`.
         """
         return self.view(member).openai_schemas(provider=provider)
-
-    def _langchain_tool(self, info: ToolInfo, member: str | None, provider: str | None = None) -> BaseTool:
-        name = info.name
-        fenced = self.fence_results
-
-        def failure(text: str) -> ToolException:
-            # Connection and protocol errors carry the server's own words: fenced like its output.
-            return ToolException(fence(text, name, is_error=True) if fenced else text)
-
-        async def run(**kwargs: Any) -> tuple[str | list[dict[str, Any]], ToolResult]:
-            try:
-                result = await self.call(name, kwargs, member=member)
-            except (ToolCallError, ToolNotFound, ServerConnectionError) as exc:
-                raise failure(f"Error: {exc}") from exc
-            if result.is_error:
-                raise failure(result.text)
-            return to_model_content(result, fenced=fenced), result
-
-        return StructuredTool(
-            name=name,
-            description=info.description,
-            args_schema=_schema_for(info, provider),
-            coroutine=run,
-            response_format="content_and_artifact",
-            handle_tool_error=True,
-            metadata={"origin": info.origin.kind, "server": info.origin.server},
-        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -664,40 +539,5 @@ class ToolRegistry:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        """Recompute the name table (see the module docstring for the collision policy)."""
-        table: dict[str, _Entry] = {}
-        previous = self._table
-        for name, tool in self._python.items():
-            old = previous.get(name)
-            if old is not None and old.python is tool:
-                table[name] = old
-            else:
-                table[name] = _Entry(
-                    info=tool.info, python=tool, validator=compile_validator(tool.info.input_schema)
-                )
-        for server, cfg in self._servers.items():
-            conn = self._connections.get(server)
-            if conn is None:
-                continue
-            for tool in conn.tools:
-                if (server, tool.name) in self._hidden:
-                    continue
-                preferred = _names.final_name(tool.name, server if cfg.namespace else None)
-                final = preferred
-                if final in table:
-                    final = _names.disambiguate(preferred, f"{server}:{tool.name}")
-                    logger.info("tool %r of %r renamed %r: %r is taken", tool.name, server, final, preferred)
-                if final in table:  # pragma: no cover - a SHA-256 prefix clash
-                    continue
-                info = ToolInfo(
-                    name=final,
-                    description=(tool.description or tool.title or f"Tool {tool.name} of {server}.").strip(),
-                    input_schema=dict(tool.input_schema),
-                    origin=ToolOrigin(kind="mcp", server=server, original_name=tool.name),
-                )
-                old = previous.get(final)
-                if old is not None and old.info == info:  # unchanged: keep the compiled validator
-                    table[final] = old
-                else:
-                    table[final] = _Entry(info=info, validator=compile_validator(info.input_schema))
-        self._table = table
+        """Recompute the name table (collision policy: :mod:`tool_registry._table`)."""
+        self._table = build_table(self._python, self._servers, self._connections, self._hidden, self._table)
