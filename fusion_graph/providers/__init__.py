@@ -77,7 +77,7 @@ def provider_info(prefix: str) -> ProviderInfo:
         ),
         "ollama": ProviderInfo("ollama", "ollama", "langchain_ollama", None),
         "local": ProviderInfo("local", "local", "llama_cpp", None),
-        "fake": ProviderInfo("fake", "", "fusion_graph.testing", None),
+        "fake": ProviderInfo("fake", "", "fusion_graph.providers.fake", None),
     }
     for alias in ("openai-compatible", "vllm", "llamacpp", "lmstudio"):
         table[alias] = ProviderInfo(alias, "openai", "langchain_openai", None, needs_base_url=True)
@@ -137,7 +137,7 @@ def _resolve(spec: ModelSpec, field: str) -> BaseChatModel:
     base_url = base_url_for(spec, info)
     api_key = api_key_for(spec, info, base_url, field)
     if prefix == "fake":
-        from fusion_graph.testing import ScriptedChatModel
+        from fusion_graph.providers.fake import ScriptedChatModel
 
         params.setdefault("script", [name])
         params.setdefault("model_name", f"fake:{name}")

@@ -1,11 +1,15 @@
 """Test kit: a scripted fake chat model, and a real OpenAI-compatible server on 127.0.0.1.
 
+The fake is the ``fake:`` provider's model (:mod:`fusion_graph.providers.fake`); production code
+never imports this package.
+
 The server's names load on first use, so ``python -m fusion_graph.testing.openai_server`` runs clean.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from fusion_graph.testing.fake import ScriptedChatModel, Step, count_tokens, sample_from_schema
+from fusion_graph.providers.fake import ScriptedChatModel, Step, count_tokens
+from fusion_graph.providers.schema_examples import sample_from_schema
 
 if TYPE_CHECKING:
     from fusion_graph.testing.openai_server import Fault, ModelScript, OpenAIStubServer, Turn

@@ -1,4 +1,10 @@
-"""A scripted chat model for tests: replies, tool calls, usage, latency, failures, structured output."""
+"""The ``fake:`` provider: a scripted chat model (replies, tool calls, usage, latency, failures).
+
+It answers forced tool calls (structured output) with values from the schema.
+
+``fake:NAME`` specs resolve to :class:`ScriptedChatModel` answering ``NAME``; the test kit
+(:mod:`fusion_graph.testing`) exports the same class for unit tests of logic.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +35,12 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
-__all__ = ["ScriptedChatModel", "Step", "count_tokens", "sample_from_schema"]
+from fusion_graph.providers.schema_examples import sample_from_schema
+
+__all__ = ["ScriptedChatModel", "Step", "count_tokens"]
 
 Step = str | AIMessage | BaseException | Callable[[list[BaseMessage]], "str | AIMessage"]
 """One scripted turn: a reply text, a whole message, an exception to raise, or a function."""
-
-_LABEL_RE = re.compile(r"\[(answer_\d+)\]")
-
 
 def count_tokens(text: str) -> int:
     """A deterministic token count for fakes: one token per whitespace-separated word."""
@@ -227,62 +232,3 @@ def _forced_tool(kwargs: dict[str, Any]) -> dict[str, Any] | None:
             if tool["function"]["name"] == choice:
                 return tool
     return tools[0]
-
-
-def sample_from_schema(schema: dict[str, Any], messages: Sequence[BaseMessage] = ()) -> Any:
-    """A value valid against a JSON schema, picking candidate labels seen in the messages.
-
-    Strings named like a label (``winner``, ``label``) take the first ``[answer_N]`` label in the
-    messages; lists get one item per label for objects that have a label field.
-    """
-    labels = _LABEL_RE.findall(" ".join(str(m.content) for m in messages)) or ["answer_1"]
-    defs = schema.get("$defs", {})
-
-    def build(node: dict[str, Any], key: str = "") -> Any:
-        if "$ref" in node:
-            return build(defs[node["$ref"].rsplit("/", 1)[-1]], key)
-        for combo in ("anyOf", "oneOf", "allOf"):
-            if combo in node:
-                options = [o for o in node[combo] if o.get("type") != "null"] or node[combo]
-                return build(options[0], key)
-        if "enum" in node:
-            return node["enum"][0]
-        if "const" in node:
-            return node["const"]
-        kind = node.get("type", "object")
-        if kind == "object":
-            props: dict[str, Any] = node.get("properties", {})
-            return {name: build(sub, name) for name, sub in props.items()}
-        if kind == "array":
-            item = node.get("items", {})
-            resolved = defs.get(item.get("$ref", "#/").rsplit("/", 1)[-1], item)
-            if "label" in resolved.get("properties", {}):
-                return [dict(build(item), label=label) for label in labels]
-            return [build(item, key)]
-        if kind == "integer":
-            return max(node.get("minimum", 0), min(node.get("maximum", 7), 7))
-        if kind == "number":
-            return float(max(node.get("minimum", 0), min(node.get("maximum", 7), 7)))
-        if kind == "boolean":
-            return True
-        if key in ("winner", "label"):
-            return labels[0]
-        return f"scripted {key or 'text'}"
-
-    return consistent_verdict(build(schema))
-
-
-def consistent_verdict(value: Any) -> Any:
-    """Give a generated best-of verdict's winner the top score (9, the others 5), as a judge would.
-
-    Anything that is not a verdict with a winner and per-label scores is returned unchanged.
-    """
-    if not isinstance(value, dict) or "winner" not in value or not isinstance(value.get("scores"), list):
-        return value
-    scores = [
-        {**score, "score": 9 if score.get("label") == value["winner"] else 5}
-        if isinstance(score, dict) and "label" in score
-        else score
-        for score in value["scores"]
-    ]
-    return {**value, "scores": scores}
