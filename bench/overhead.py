@@ -33,6 +33,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 from fusion_graph import BestOfVerdict, FusionConfig, Judge, Member, MergeVerdict, prompts
+from fusion_graph.providers._http import shared_async_client
 from fusion_graph.runner import Fusion
 
 PROMPT = "Is 1001 prime? Explain briefly."
@@ -70,7 +71,8 @@ class Baseline:
         # The same ChatOpenAI settings the provider uses (so the same shared httpx client).
         def chat(model: str) -> ChatOpenAI:
             return ChatOpenAI(model=model, base_url=base_url, api_key=KEY,  # type: ignore[arg-type]
-                              timeout=120.0, stream_usage=True, **settings())
+                              timeout=120.0, stream_usage=True, **settings(),
+                              http_async_client=shared_async_client(base_url))
 
         self.members = [chat(f"p{n}m{i}") for i in range(n)]
         self.judge = chat("judge")
