@@ -15,9 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from ._schema import validate_arguments
+from ._schema import bind_arguments, validate_arguments
 from ._table import Entry, PythonTool
 from .convert import error_result, from_mcp_result, from_python_value
 from .errors import ServerConnectionError, ToolTimeout
@@ -43,6 +41,9 @@ async def call_entry(
     entry: Entry, args: Mapping[str, Any] | None, *, connection: MCPConnection | None, timeout: float
 ) -> ToolResult:
     """Check the arguments against the tool's input schema, then call it.
+
+    The schema check is the one validation, for every tool; a Python tool's arguments are then
+    bound to its parameters' types (nested models, dates, …) by its pydantic model.
 
     Args:
         entry: The tool's row in the name table.
@@ -75,13 +76,9 @@ async def call_entry(
 
 async def _call_python(tool: PythonTool, arguments: dict[str, Any], timeout: float) -> ToolResult:
     name = tool.info.name
-    try:
-        parsed = tool.model.model_validate(arguments)
-    except ValidationError as exc:
-        return error_result(
-            name, f"arguments do not match the input schema:\n{exc}", kind="invalid_arguments"
-        )
-    kwargs = {field: getattr(parsed, field) for field in type(parsed).model_fields}
+    kwargs = bind_arguments(tool.model, arguments)
+    if isinstance(kwargs, str):  # a check of the model's own that the schema does not carry
+        return error_result(name, kwargs, kind="invalid_arguments")
     try:
         async with asyncio.timeout(timeout):
             if inspect.iscoroutinefunction(tool.fn):

@@ -11,7 +11,7 @@ from typing import Any, get_type_hints
 import jsonschema
 import jsonschema.validators
 from jsonschema.protocols import Validator
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from referencing.exceptions import Unresolvable
 
 logger = logging.getLogger(__name__)
@@ -127,9 +127,26 @@ def validate_arguments(schema: dict[str, Any] | Validator | None, arguments: Any
         return f"the tool's input schema cannot be resolved: {exc}"
     if not errors:
         return None
-    lines = []
-    for err in errors[:5]:
-        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
-        lines.append(f"- at {where}: {err.message}")
+    return _mismatch([(list(err.absolute_path), err.message) for err in errors])
+
+
+def bind_arguments(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any] | str:
+    """Keyword arguments for a Python tool: ``arguments`` bound to its parameters' types.
+
+    Called on arguments that already passed :func:`validate_arguments`; a binding can then fail
+    only on a check of the model's own that its JSON schema does not carry.
+
+    Returns:
+        The keyword arguments, or a readable error in the format of :func:`validate_arguments`.
+    """
+    try:
+        parsed = model.model_validate(arguments)
+    except ValidationError as exc:
+        return _mismatch([(list(err["loc"]), err["msg"]) for err in exc.errors()])
+    return {field: getattr(parsed, field) for field in model.model_fields}
+
+
+def _mismatch(errors: list[tuple[list[Any], str]]) -> str:
+    lines = [f"- at {'/'.join(str(p) for p in path) or '(root)'}: {message}" for path, message in errors[:5]]
     more = f"\n- … and {len(errors) - 5} more" if len(errors) > 5 else ""
     return "arguments do not match the input schema:\n" + "\n".join(lines) + more
