@@ -18,7 +18,7 @@ from fusion_graph._threads import is_finished
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
 from fusion_graph.result import FusionResult
-from fusion_graph.runner import Fusion
+from fusion_graph.runner import Fusion, stream_answer_config
 from fusion_graph.server._errors import APIError
 from fusion_graph.server._fusions import with_overrides
 from fusion_graph.server._schema import ChatRequest, to_langchain_messages
@@ -125,6 +125,10 @@ class FusionService:
     async def stream(self, run: PreparedRun) -> AsyncIterator[dict[str, Any] | FusionResult]:
         """Yield the fusion's events (:mod:`fusion_graph.events`), then its result.
 
+        The run asks for a streamed answer (``configurable["fusion_stream_answer"]``), so the
+        answer's text arrives as ``answer_delta`` events as it is written (a merge: the judge's
+        streamed writer call) or decided (the other modes), before the result.
+
         The thread rule is :meth:`run`'s: a finished thread asked the same conversation yields
         only its stored result.
 
@@ -136,7 +140,11 @@ class FusionService:
         fusion = run.fusion
         final: dict[str, Any] | None = None
         async for mode, chunk in fusion.stream(
-            run.messages, thread_id=run.thread_id, stream_mode=("values", "custom"), history=True
+            run.messages,
+            thread_id=run.thread_id,
+            stream_mode=("values", "custom"),
+            config=stream_answer_config(None),
+            history=True,
         ):
             if mode == "custom" and isinstance(chunk, dict):
                 yield chunk  # pyright: ignore[reportReturnType]

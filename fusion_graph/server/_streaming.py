@@ -4,12 +4,17 @@ The headers and a first SSE comment go out at once, before any model answers, so
 clients see a live stream: ``: queued {"place": 3}`` while the request waits for a slot (repeated
 every ``keepalive_s``), then ``: running {"queue_wait_ms": …}``. Then a role chunk, one SSE
 comment per fusion event (``: fusion {"type": "member_finished", …}``; clients ignore comments,
-people and proxies see progress), the answer in a few content chunks, the tool calls, a final chunk
-with ``finish_reason`` and the ``fusion`` extension, the usage chunk when asked, then ``[DONE]``.
+people and proxies see progress), and the answer as content chunks the moment its tokens exist:
+each ``answer_delta`` event of the run (the picked answer once the verdict is in; a merge's
+writer call token by token, after ``: fusion {"type":"answer_started","source":"writer"}``) is a
+``chat.completion.chunk`` at once. Then the tool calls, a final chunk with ``finish_reason`` and
+the ``fusion`` extension, the usage chunk when asked, then ``[DONE]``. A stored thread's answer,
+which no run streamed, goes out in a few content chunks.
 
-Any failure after the headers (every member failed, the judge failed, the queue timed out) is an
-OpenAI error event ``data: {"error": {…}}``, which the OpenAI SDKs raise as ``APIError``, and ends
-the stream.
+Any failure after the headers (every member failed, the judge failed, the queue timed out, a
+merge's writer cut off midway through its answer) is an OpenAI error event
+``data: {"error": {…}}``, which the OpenAI SDKs raise as ``APIError``, and ends the stream, also
+when some answer tokens went out before it.
 """
 
 from __future__ import annotations
@@ -124,16 +129,20 @@ class FusionStream:
                 return
             self._task = asyncio.create_task(self._produce())
             yield chunk({"role": "assistant", "content": ""})
+            streamed = False
             async for item in self._items():
                 if item is None:
                     yield b": keep-alive\n\n"
+                elif isinstance(item, dict) and item.get("type") == "answer_delta":
+                    streamed = True
+                    yield chunk({"content": item["text"]})
                 elif isinstance(item, dict):
                     yield _comment("fusion", item)
                 elif isinstance(item, Exception):
                     yield _sse(from_exception(item).body())
                     return
                 elif isinstance(item, FusionResult):
-                    for part in self._answer(item, chunk):
+                    for part in self._answer(item, chunk, streamed=streamed):
                         yield part
             yield b"data: [DONE]\n\n"
         finally:
@@ -142,9 +151,14 @@ class FusionStream:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._task
 
-    def _answer(self, result: FusionResult, chunk: Callable[..., bytes]) -> list[bytes]:
+    def _answer(self, result: FusionResult, chunk: Callable[..., bytes], *, streamed: bool) -> list[bytes]:
+        """What follows the answer's text: its tool calls, the last chunk, the usage.
+
+        The text itself went out as it streamed; only an answer no run streamed (a stored
+        thread's) is sent here, in a few chunks.
+        """
         parts: list[bytes] = []
-        words = re.split(r"(?<=\s)", result.answer) if result.answer else []
+        words = re.split(r"(?<=\s)", result.answer) if result.answer and not streamed else []
         for start in range(0, len(words), _WORDS_PER_CHUNK):
             parts.append(chunk({"content": "".join(words[start : start + _WORDS_PER_CHUNK])}))
         if result.tool_calls:
