@@ -262,9 +262,7 @@ class _ScriptedGen(_Gen):
         item = schema.get("items", {})
         resolved = self.resolve(item) if isinstance(item, Mapping) else {}
         if "label" in (resolved.get("properties") or {}):  # one entry per candidate shown
-            return [
-                {**self.value(item, name="", depth=depth + 1), "label": label} for label in self.labels
-            ]
+            return [{**self.value(item, name="", depth=depth + 1), "label": label} for label in self.labels]
         return super().array(schema, name, depth)
 
     def string(self, schema: Mapping[str, Any], name: str) -> str:
