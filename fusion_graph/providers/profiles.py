@@ -54,6 +54,7 @@ from tool_registry.adapt import (
     restore_tool_turns,
     rewrite_tool_turns,
 )
+from tool_registry.mistral_native import base62
 
 __all__ = [
     "ModelProfile",
@@ -68,18 +69,6 @@ __all__ = [
 
 StructuredOutput = Literal["json_schema", "function_calling", "json_mode", "grammar"]
 """How a model returns structured output (``grammar``: the local model constrains its own sampling)."""
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def _base62(data: bytes, n: int) -> str:
-    number = int.from_bytes(data, "big")
-    chars = []
-    for _ in range(n):
-        number, rem = divmod(number, 62)
-        chars.append(_ALPHABET[rem])
-    return "".join(chars)
-
 
 @dataclass(frozen=True)
 class ToolCallIds:
@@ -99,7 +88,7 @@ class ToolCallIds:
     def mapped(self, original: str, salt: int) -> str:
         """A valid id for ``original``: deterministic, and different for each ``salt``."""
         digest = hashlib.sha256(f"{salt}:{original}".encode()).digest()
-        return self.prefix + _base62(digest, self.length)
+        return self.prefix + base62(digest, self.length)
 
 
 @dataclass(frozen=True)
