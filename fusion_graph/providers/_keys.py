@@ -10,7 +10,8 @@ The rule, for a spec resolved at ``field`` (``pool[1]``, ``judge``, ``judge.fall
    give that server a key.
 
 Every host and variable comes from the :class:`~fusion_graph.providers.ProviderInfo` passed in, so the
-rule holds no provider table of its own.
+rule holds no provider table of its own. A resolved member or judge carries the same record as its
+provider profile's :attr:`~fusion_graph.providers.profiles.ModelProfile.keys`.
 """
 
 from __future__ import annotations
