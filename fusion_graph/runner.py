@@ -230,6 +230,8 @@ class Fusion:
             ConfigError: Invalid prompt, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
         """
+        if isinstance(stream_mode, str):  # one mode given as a string: still (mode, chunk) pairs
+            stream_mode = (stream_mode,)  # pyright: ignore[reportAssignmentType]
         plan = (
             prompt
             if isinstance(prompt, ThreadPlan)

@@ -172,3 +172,10 @@ async def test_a_fused_tool_call_arrives_in_the_last_chunk_in_the_standard_shape
         (c["name"], c["args"], c["id"]) for c in result.tool_calls
     ]
     assert merged.tool_calls[0]["args"] == {"a": 6, "b": 7}
+
+
+async def test_one_mode_given_as_a_string_still_streams_pairs():
+    fusion = Fusion(config(member("a", LONG_A), member("b", LONG_B)))
+    pairs = [pair async for pair in fusion.stream(PROMPT, stream_mode="messages")]  # type: ignore[arg-type]
+    assert pairs and {mode for mode, _ in pairs} == {"messages"}
+    assert "".join(str(chunk.content) for _, (chunk, _) in pairs) in {LONG_A, LONG_B}
