@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 __all__ = ["iterate_sync", "run_sync"]
@@ -56,7 +56,7 @@ class _Ended:
         self.error = error
 
 
-def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Generator[T, None, None]:
     """Iterate an async iterator from sync code, on the shared background loop.
 
     The async iterator runs as one task on the background loop and hands each item over through a

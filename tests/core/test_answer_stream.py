@@ -35,7 +35,7 @@ async def _stream(fusion: Fusion, *modes: str) -> tuple[Pairs, list[Any], Fusion
     messages: Pairs = []
     custom: list[Any] = []
     final: dict[str, Any] | None = None
-    async for mode, chunk in fusion.stream(PROMPT, stream_mode=("messages", "values", *modes)):
+    async for mode, chunk in fusion.stream(PROMPT, stream_mode=("messages", "values", *modes)):  # type: ignore[arg-type]
         if mode == "messages":
             messages.append(chunk)
         elif mode == "values":

@@ -76,7 +76,7 @@ def test_stream_sync_yields_as_it_comes_and_a_consumer_may_stop_early():
     for _ in range(3):  # stopping after the first chunk neither hangs nor leaves the fusion running
         stream = model.stream("Capital of France?")
         first = next(stream)
-        stream.close()
+        stream.close()  # pyright: ignore[reportAttributeAccessIssue] - a generator
         assert isinstance(first, AIMessageChunk)
     _wait_until_idle()
     again = list(model.stream("Capital of France?"))  # the shared loop still serves
