@@ -1,6 +1,6 @@
 """Per-call latency: the registry vs a new MCP session per call vs a raw persistent session.
 
-All three call the ``echo`` tool of ``tests/servers/mcp_basic.py`` over real stdio.
+All three call the ``echo`` tool of ``tests/tool_registry/mcp_servers/mcp_basic.py`` over real stdio.
 
     .venv/bin/python bench/mcp_calls.py [--calls 300] [--fresh-calls 15]
 
@@ -22,7 +22,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from tool_registry import ToolRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = str(ROOT / "tests" / "servers" / "mcp_basic.py")
+SERVER = str(ROOT / "tests" / "tool_registry" / "mcp_servers" / "mcp_basic.py")
 
 
 def pct(samples: list[float], q: float) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PY = sys.executable
-SERVERS = Path(__file__).resolve().parents[1] / "servers"
+SERVERS = Path(__file__).resolve().parent / "mcp_servers"
 BASIC = str(SERVERS / "mcp_basic.py")
 PAGED = str(SERVERS / "mcp_paged.py")
 TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")

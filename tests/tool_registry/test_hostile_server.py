@@ -1,7 +1,7 @@
 """A hostile MCP server cannot close the data fence, not by output, tool errors or protocol errors.
 
-``tests/servers/mcp_hostile.py`` writes the closing marker in every case, spacing and look-alike
-it knows, each followed by an order to the model. Whatever reaches a model (a ``ToolMessage``
+``tests/tool_registry/mcp_servers/mcp_hostile.py`` writes the closing marker in every case, spacing
+and look-alike it knows, each followed by an order to the model. Whatever reaches a model (a ``ToolMessage``
 built by the registry's LangChain tools, in a fusion too) must hold exactly one opening and one
 closing marker, the registry's own, with the server's text still there, defused.
 """
@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessag
 
 from fusion_graph import FusionConfig, Judge, Member, fuse
 from fusion_graph.testing import ScriptedChatModel
-from tests.servers.mcp_hostile import CLOSERS, ORDER
+from tests.tool_registry.mcp_servers.mcp_hostile import CLOSERS, ORDER
 from tool_registry import ToolRegistry
 from tool_registry.convert import FENCE_CLOSE, fence
 

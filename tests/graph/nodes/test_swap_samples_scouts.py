@@ -8,8 +8,7 @@ import pytest
 
 from fusion_graph import BestOfVerdict, FusionConfig, Member, fuse
 from fusion_graph.testing import Fault, ModelScript
-
-from ._stubs import (
+from tests._quality_stubs import (
     QUESTION,
     REASK_MARK,
     blocks,

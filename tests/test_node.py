@@ -10,7 +10,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 
 from fusion_graph import FusionConfig, FusionNode, Judge, Member, create_fusion_graph
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member
+from tests._builders import config, member
 
 
 def _cfg():

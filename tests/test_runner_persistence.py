@@ -5,7 +5,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from fusion_graph import Fusion, fuse
-from tests.core.helpers import config, member, model_of
+from tests._builders import config, member, model_of
 
 
 def _calls(cfg) -> int:

@@ -2,9 +2,9 @@
 
 Run over stdio (default) or streamable HTTP::
 
-    python tests/servers/mcp_basic.py                       # stdio
-    python tests/servers/mcp_basic.py --http --port 8765     # streamable HTTP on 127.0.0.1
-    python tests/servers/mcp_basic.py --junk                 # print junk on stdout first
+    python tests/tool_registry/mcp_servers/mcp_basic.py                       # stdio
+    python tests/tool_registry/mcp_servers/mcp_basic.py --http --port 8765     # streamable HTTP on 127.0.0.1
+    python tests/tool_registry/mcp_servers/mcp_basic.py --junk                 # print junk on stdout first
 
 Every process appends one line to ``$MCP_START_LOG`` (when set) at start, so a test can count
 how many times the server was started (one persistent session = one start).

@@ -3,7 +3,7 @@ from langchain_core.tools import tool
 
 from fusion_graph import FusionChatModel
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member
+from tests._builders import config, member
 
 
 @tool

@@ -22,7 +22,7 @@ import pytest
 
 from fusion_graph import FusionResult, prompts
 from fusion_graph.testing import Fault, ModelScript, OpenAIStubServer
-from tests.reliability._resume_worker import MEMBERS
+from tests.graph._resume_worker import MEMBERS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -176,7 +176,7 @@ async def test_a_thread_stopped_before_its_round_zero_checkpoint_resumes_from_pe
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from fusion_graph import Fusion
-    from tests.reliability._resume_worker import PROMPT, config
+    from tests.graph._resume_worker import PROMPT, config
 
     db = tmp_path / "fusion.sqlite"
     models = {name: ModelScript(replies=[f"{name} first", f"{name} revised"]) for name in MEMBERS}

@@ -9,8 +9,7 @@ import pytest
 
 from fusion_graph import JudgeFailed, fuse
 from fusion_graph.testing import ModelScript
-
-from ._stubs import (
+from tests._quality_stubs import (
     QUESTION,
     REASK_MARK,
     first_shown,

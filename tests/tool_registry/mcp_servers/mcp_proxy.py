@@ -1,6 +1,6 @@
 """The tool registry served as ONE MCP server over stdio (aggregating ``mcp_basic`` + a Python tool).
 
-python tests/servers/mcp_proxy.py
+python tests/tool_registry/mcp_servers/mcp_proxy.py
 """
 
 from __future__ import annotations

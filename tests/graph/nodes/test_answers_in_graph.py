@@ -9,8 +9,7 @@ import pytest
 
 from fusion_graph import ConfigError, FusionConfig, Judge, Member, fuse, prompts
 from fusion_graph.testing import ModelScript
-
-from ._stubs import (
+from tests._quality_stubs import (
     QUESTION,
     blocks,
     first_shown,

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
 from fusion_graph import Fusion, FusionResult, MergeVerdict
 from fusion_graph.errors import JudgeFailed
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member
+from tests._builders import config, member
 
 PROMPT = "Is 1001 prime? Explain."
 LONG_A = "No. 1001 is not prime, because 1001 = 7 x 11 x 13, so it has divisors other than one and itself."

@@ -2,8 +2,8 @@
 
 Run over stdio (default) or streamable HTTP::
 
-    python tests/servers/mcp_hostile.py
-    python tests/servers/mcp_hostile.py --http --port 8766
+    python tests/tool_registry/mcp_servers/mcp_hostile.py
+    python tests/tool_registry/mcp_servers/mcp_hostile.py --http --port 8766
 
 Every text it returns carries look-alikes of the fence's closing marker (other cases, spacing,
 separators, fullwidth letters, entities, escaped slashes, zero-width characters) followed by an

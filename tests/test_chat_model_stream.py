@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
 from fusion_graph import FusionChatModel
 from fusion_graph._sync import _LOOP, iterate_sync
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member
+from tests._builders import config, member
 
 ANSWER_A = "Paris is the capital of France, and it has been for most of the last thousand years."
 ANSWER_B = "The capital of France is Paris, on the Seine, home to about two million people today."

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from fusion_graph import FusionChatModel
-
-from ._stubs import judge_script, make_config, server_of
+from tests._quality_stubs import judge_script, make_config, server_of
 
 
 def test_fusion_chat_model_invoked_twice_from_sync_code():

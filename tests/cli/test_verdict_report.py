@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from fusion_graph import FusionConfig, FusionResult
 from fusion_graph.cli import _common, app
 from fusion_graph.testing import ModelScript, OpenAIStubServer
+from tests._quality_stubs import QUESTION, REASK_MARK, make_config, scores, server_of
 
 from ..server.conftest import serve
-from ._stubs import QUESTION, REASK_MARK, make_config, scores, server_of
 
 R400 = "12 * 33 = 396, and 396 + 4 = 400. The answer is 400."
 R400B = "Multiplying first gives 396; adding four.\nFinal answer: 400"

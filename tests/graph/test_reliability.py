@@ -4,7 +4,7 @@ import pytest
 
 from fusion_graph import ConfigError, FusionConfig, Judge, Member, QuorumNotReached, estimate_cost, fuse
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member, model_of
+from tests._builders import config, member, model_of
 
 PROMPT = "Is 1001 prime?"
 

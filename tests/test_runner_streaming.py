@@ -1,5 +1,5 @@
 from fusion_graph import Fusion
-from tests.core.helpers import config, member
+from tests._builders import config, member
 
 
 def _debate():

@@ -1,6 +1,6 @@
 """Invalid configurations and requests fail early with a ConfigError that names the field and the fix.
 
-These go beyond tests/core/test_config.py: limits (quorum, deadline, budget, prices, windows), judge
+These go beyond tests/test_config.py: limits (quorum, deadline, budget, prices, windows), judge
 fallbacks, prompts of the wrong shape, files with values of the wrong type, tools that are not tools,
 ``replace``, ``FusionChatModel``, provider resolution (keys, base URLs, parameters) and thread ids.
 """

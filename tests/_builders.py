@@ -1,4 +1,4 @@
-"""Builders shared by the core tests."""
+"""Builders of scripted pools shared by the tests of the entry points and of the graph."""
 
 from __future__ import annotations
 

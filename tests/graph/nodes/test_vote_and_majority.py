@@ -7,8 +7,7 @@ import pytest
 
 from fusion_graph import BestOfVerdict, fuse
 from fusion_graph.result import Dissent, FusionResult
-
-from ._stubs import (
+from tests._quality_stubs import (
     MAJORITY_MARK,
     QUESTION,
     first_shown,

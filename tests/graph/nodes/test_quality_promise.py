@@ -14,8 +14,7 @@ import pytest
 
 from fusion_graph import fuse
 from fusion_graph.testing import ModelScript
-
-from ._stubs import blocks, first_shown, judge_script, make_config, scores, server_of
+from tests._quality_stubs import blocks, first_shown, judge_script, make_config, scores, server_of
 
 ITEMS = 6
 WRONG_ON = {"m1": {0, 1}, "m2": {2, 3}, "m3": {4, 5}}

@@ -5,7 +5,7 @@ from langchain_core.messages import AIMessage
 
 from fusion_graph import AllMembersFailed, BestOfVerdict, JudgeFailed, MergeVerdict, fuse
 from fusion_graph.testing import ScriptedChatModel
-from tests.core.helpers import config, member, model_of
+from tests._builders import config, member, model_of
 
 PROMPT = "Is 1001 prime? Explain briefly."
 
@@ -286,7 +286,7 @@ async def test_answers_worded_alike_with_different_numbers_do_not_end_a_debate()
 
 
 def test_agreement_reads_final_numbers():
-    from fusion_graph._similarity import agreement, final_number
+    from fusion_graph.graph._similarity import agreement, final_number
 
     assert final_number("so 1,001 = 7 x 11 x 13") == "13"
     assert agreement(["It is 12.", "It is 13."]) == 0.0
