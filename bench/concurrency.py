@@ -155,8 +155,26 @@ def fusion_runner(url: str | None, member: float, judge: float) -> Callable[[], 
     return run
 
 
+def packages(profiler: Any, top: int = 12) -> dict[str, float]:
+    """Own CPU seconds of a cProfile run summed per top-level package (waiting in ``poll`` left out)."""
+    import pstats
+    import re
+
+    per: dict[str, float] = {}
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    for (filename, _, func), (_, _, tottime, _, _) in stats.items():
+        if "poll" in func and filename == "~":
+            continue
+        match = (re.search(r"site-packages/([^/]+)", filename) or re.search(r"/(fusion_graph)/", filename)
+                 or re.search(r"python3\.\d+/(asyncio)/", filename)
+                 or re.search(r"python3\.\d+/([^/]+)", filename))
+        key = match.group(1).removesuffix(".py") if match else "builtins"
+        per[key] = per.get(key, 0.0) + tottime
+    return dict(sorted(per.items(), key=lambda kv: -kv[1])[:top])
+
+
 async def level(url: str | None, n: int, cold: bool, member: float, judge: float, no_gc: bool = False,
-                baseline: bool = False) -> dict[str, Any]:
+                baseline: bool = False, profile: bool = False) -> dict[str, Any]:
     """Run ``n`` at once (fusions, or the gather baseline) after a warm-up run: wall, CPU, memory."""
     if url is not None and not cold:
         await prewarm(client(url), url, 3 * n)
@@ -176,16 +194,27 @@ async def level(url: str | None, n: int, cold: bool, member: float, judge: float
     sampler = asyncio.create_task(sample())
     if no_gc:
         gc.disable()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     cpu = time.process_time()
     t = time.perf_counter()
     results = await asyncio.gather(*(run() for _ in range(n)), return_exceptions=True)
     wall = time.perf_counter() - t
     cpu = time.process_time() - cpu
+    if profiler is not None:
+        profiler.disable()
     gc.enable()
     done = True
     await sampler
     failed = sum(1 for r in results if isinstance(r, BaseException))
-    return {"n": n, "wall": wall, "cpu": cpu, "per_fusion_bytes": (peak - base) / n, "failed": failed}
+    out = {"n": n, "wall": wall, "cpu": cpu, "per_fusion_bytes": (peak - base) / n, "failed": failed}
+    if profiler is not None:
+        out["packages"] = packages(profiler)
+    return out
 
 
 def models(member: float, judge: float) -> dict[str, dict[str, Any]]:
@@ -195,6 +224,30 @@ def models(member: float, judge: float) -> dict[str, dict[str, Any]]:
     out["slowjudge"] = {"reply": "ok", "latency": judge}
     out["warm"] = {"reply": "ok", "latency": 1.5}
     return out
+
+
+def profile_level(args: argparse.Namespace) -> None:
+    """Own CPU ms per run (cProfile, so inflated) by package: the gather baseline beside the fusion."""
+    n = args.profile
+    with StubProcess(models(args.member, args.judge)) as url:
+        out = {}
+        for kind in ("gather", "fusion"):
+            cmd = [sys.executable, __file__, "--child", str(n), "--url", url, "--member", str(args.member),
+                   "--judge", str(args.judge), "--shards", str(args.shards), "--profile", str(n)]
+            cmd += ["--gather"] if kind == "gather" else []
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+            if done.returncode:
+                raise RuntimeError(done.stderr[-2000:])
+            out[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{n} at once, cProfile on: own CPU ms per run, by package ({load_note()})")
+    names = list(dict.fromkeys([*out["fusion"]["packages"], *out["gather"]["packages"]]))
+    print(f"{'package':>22} {'gather':>8} {'fusion':>8}")
+    for name in names:
+        g, f = (out[k]["packages"].get(name, 0.0) * 1000 / n for k in ("gather", "fusion"))
+        print(f"{name:>22} {g:>8.2f} {f:>8.2f}")
+    g, f = (out[k]["cpu"] * 1000 / n for k in ("gather", "fusion"))
+    ratio = out["fusion"]["wall"] / out["gather"]["wall"]
+    print(f"{'total CPU':>22} {g:>8.2f} {f:>8.2f}   wall fusion/gather {ratio:.3f}")
 
 
 def main() -> None:
@@ -212,16 +265,22 @@ def main() -> None:
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gather", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", type=int, default=None, metavar="N",
+                        help="only: CPU per package (cProfile) of N gathers and N fusions, side by side")
     args = parser.parse_args()
     SHARDS[0] = args.shards
     if args.child is not None:
         url = None if args.url == "fake" else args.url
         run = (server_alone(args.url, args.child, args.cold) if args.alone
-               else level(url, args.child, args.cold, args.member, args.judge, args.no_gc, args.gather))
+               else level(url, args.child, args.cold, args.member, args.judge, args.no_gc, args.gather,
+                          args.profile is not None))
         out = asyncio.run(run)
         print(json.dumps(out if isinstance(out, dict) else {"wall": out}))
         return
     crit = args.member + args.judge
+    if args.profile is not None:
+        profile_level(args)
+        return
     levels = [int(x) for x in args.levels.split(",")]
     print(f"start: {load_note()}")
     print(f"pool of 3 ({args.member} s each), judge {args.judge} s: critical path {crit:.2f} s; "

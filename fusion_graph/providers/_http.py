@@ -197,9 +197,12 @@ class _LoopPools:
 
 
 _lock = threading.Lock()
-_CLIENTS: weakref.WeakValueDictionary[tuple[str, int], httpx.AsyncClient] = weakref.WeakValueDictionary()
-"""The shared client of each (base URL, shards), alive while some model holds it."""
-_ALL: weakref.WeakSet[_PerLoopTransport] = weakref.WeakSet()
+_CLIENTS: dict[tuple[str, int], httpx.AsyncClient] = {}
+"""The shared client of each (base URL, shards), kept for the process (as the integrations keep
+their default clients). Never dropped while a loop runs: a pool dropped unclosed has its sockets
+closed by the garbage collector behind the loop's back, and a new connection that reuses such a file
+descriptor is never woken by the loop's selector (a request then hangs; seen in bench/concurrency.py)."""
+_ALL: set[_PerLoopTransport] = set()
 """Transports that have made pools on some loop, for :func:`aclose_http_clients`."""
 
 
@@ -220,7 +223,7 @@ def shared_http_enabled(base_url: str | None) -> bool:
 def shared_async_client(base_url: str, shards: int = DEFAULT_SHARDS) -> httpx.AsyncClient:
     """The async HTTP client shared by every model that talks to ``base_url``.
 
-    Made on first request for a URL and kept while some model holds it. Safe to use from any
+    Made on first request for a URL and kept for the process. Safe to use from any
     event loop: each loop gets its own pools (see the module's docstring).
 
     Args:

@@ -5,8 +5,10 @@ serve which event loop, and that closing (explicit, or the loop's end) closes th
 """
 
 import asyncio
+import gc
 import subprocess
 import sys
+import weakref
 from typing import Any
 
 import pytest
@@ -196,3 +198,22 @@ async def test_sharded_transport_sends_to_the_least_busy_pool() -> None:
             assert server.connections == 6
     with pytest.raises(ValueError, match="shards"):
         ShardedTransport(shards=0)
+
+
+async def test_a_client_outlives_its_models_so_no_pool_is_dropped_unclosed() -> None:
+    # A pool dropped unclosed while its loop runs has its sockets closed by the garbage collector;
+    # a new connection reusing such a descriptor is never woken by the selector (a hang seen in
+    # bench/concurrency.py), so the shared clients are kept, and closed by loop or explicitly.
+    async with _server() as server:
+        model = resolve_model(_member(server.base_url))
+        await model.ainvoke("hi")
+        pools = _pools_of(_client(model))
+        ref = weakref.ref(_client(model))
+        del model
+        gc.collect()
+        assert ref() is shared_async_client(server.base_url)
+        assert _open_connections(pools) == 1
+        again = resolve_model(_member(server.base_url))
+        assert (await again.ainvoke("again")).content == "1001 = 7 x 11 x 13."
+        assert server.connections == 1
+        await aclose_http_clients()
