@@ -15,10 +15,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from fusion_graph._runtime import build_runtime
 from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
+from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.node import fusion_message
 from fusion_graph.runner import Fusion
 from fusion_graph.state import FusionState

@@ -10,9 +10,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
-from fusion_graph._runtime import ToolSource
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
+from fusion_graph.graph._runtime import ToolSource
 from fusion_graph.result import FusionResult
 from fusion_graph.runner import Fusion
 

@@ -17,12 +17,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
-from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
 from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.graph import build_graph
-from fusion_graph.nodes.judge import STREAM_ANSWER
+from fusion_graph.graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph.graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
 
 __all__ = ["Fusion", "PromptInput", "ThreadPlan", "fuse", "stream_answer_config", "to_messages"]
@@ -219,7 +219,7 @@ class Fusion:
         members' own tokens are not in it (stream ``self.graph`` with ``messages`` for those). The
         run then asks for a streamed answer (``configurable["fusion_stream_answer"]``): a merge
         writes its answer in a second, streamed judge call after a structured analysis, and the
-        answer is the text that streamed (see :mod:`fusion_graph.nodes._writer`). Best-of, vote,
+        answer is the text that streamed (see :mod:`fusion_graph.graph.nodes._writer`). Best-of, vote,
         debate and scouts send the picked answer as soon as it is decided.
 
         On a thread the same rule as :meth:`run` applies: an interrupted fusion resumes, and a

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
-from fusion_graph._context import PER_MESSAGE, estimate_tokens
 from fusion_graph.config import FusionConfig, ModelSpec
+from fusion_graph.graph._context import PER_MESSAGE, estimate_tokens
 
 if TYPE_CHECKING:
     from fusion_graph.providers.profiles import ModelProfile

@@ -211,7 +211,7 @@ async def run_eval(
     Raises:
         ConfigError: A model cannot be resolved.
     """
-    from fusion_graph._runtime import build_runtime
+    from fusion_graph.graph._runtime import build_runtime
     from fusion_graph.runner import Fusion
 
     wanted = {c.label for c in configs}

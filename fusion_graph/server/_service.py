@@ -13,10 +13,10 @@ from langchain_core.messages import AnyMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from fusion_graph._runtime import build_runtime
 from fusion_graph._threads import is_finished
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
+from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.result import FusionResult
 from fusion_graph.runner import Fusion, stream_answer_config
 from fusion_graph.server._errors import APIError

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage
 from langchain_mistralai import ChatMistralAI
 
 from fusion_graph import FusionConfig, Judge, Member, fuse
-from fusion_graph._runtime import build_runtime
+from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.providers import provider_info
 from fusion_graph.providers.local import LocalChatModel
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap, profile_for

@@ -1,4 +1,4 @@
-from fusion_graph.nodes.gather import candidate_view
+from fusion_graph.graph.nodes.gather import candidate_view
 from tool_registry.convert import FENCE_CLOSE, FENCE_OPEN, clip, fence
 
 

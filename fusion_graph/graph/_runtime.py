@@ -9,9 +9,9 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool, StructuredTool
 
-from fusion_graph._rounds import RoundRegistry
 from fusion_graph.config import FusionConfig, Judge, Member
 from fusion_graph.errors import ConfigError
+from fusion_graph.graph._rounds import RoundRegistry
 from fusion_graph.providers import resolve_model
 from fusion_graph.providers.profiles import ModelProfile, profile_for
 

@@ -10,12 +10,12 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from fusion_graph._runtime import FusionRuntime, ToolSource, build_runtime
 from fusion_graph._threads import is_finished, thread_conflict
 from fusion_graph.config import FusionConfig
-from fusion_graph.nodes.gather import fan_out, make_gather_node, make_router, needs_gather_node
-from fusion_graph.nodes.judge import make_judge_node
-from fusion_graph.nodes.member import make_member_node
+from fusion_graph.graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph.graph.nodes.gather import fan_out, make_gather_node, make_router, needs_gather_node
+from fusion_graph.graph.nodes.judge import make_judge_node
+from fusion_graph.graph.nodes.member import make_member_node
 from fusion_graph.state import FusionInput, FusionState, RefusedTurn
 
 __all__ = ["build_graph", "create_fusion_graph"]

@@ -9,10 +9,11 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.types import Send
 
-from fusion_graph import _similarity, answers
-from fusion_graph._context import estimate_tokens, messages_tokens
-from fusion_graph._runtime import FusionRuntime
+from fusion_graph import answers
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
+from fusion_graph.graph import _similarity
+from fusion_graph.graph._context import estimate_tokens, messages_tokens
+from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
 from fusion_graph.usage import worst_case_cost
 from tool_registry.convert import clip

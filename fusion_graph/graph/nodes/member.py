@@ -25,10 +25,10 @@ from langgraph.config import get_stream_writer
 from langgraph.errors import GraphBubbleUp
 
 from fusion_graph import prompts
-from fusion_graph._context import CHARS_PER_TOKEN, condense, fit_messages, messages_tokens
-from fusion_graph._rounds import RoundCoordinator
-from fusion_graph._runtime import FusionRuntime
 from fusion_graph.config import Member
+from fusion_graph.graph._context import CHARS_PER_TOKEN, condense, fit_messages, messages_tokens
+from fusion_graph.graph._rounds import RoundCoordinator
+from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
 from fusion_graph.usage import price, reported_cost, tokens_of, worst_case_cost

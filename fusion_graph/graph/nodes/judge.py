@@ -12,13 +12,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.config import get_config, get_stream_writer
 from pydantic import BaseModel
 
-from fusion_graph import _similarity, answers, prompts
-from fusion_graph._runtime import FusionRuntime
+from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
-from fusion_graph.nodes._evidence import Evidence, read_evidence
-from fusion_graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
-from fusion_graph.nodes._writer import write_answer
-from fusion_graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
+from fusion_graph.graph import _similarity
+from fusion_graph.graph._runtime import FusionRuntime
+from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
+from fusion_graph.graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
+from fusion_graph.graph.nodes._writer import write_answer
+from fusion_graph.graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
@@ -26,7 +27,7 @@ __all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conve
 
 STREAM_ANSWER = "fusion_stream_answer"
 """The ``configurable`` flag of a run that streams its answer: a merge then writes it in a second,
-streamed call (see :mod:`fusion_graph.nodes._writer`); other modes send the picked text in pieces."""
+streamed call (see :mod:`fusion_graph.graph.nodes._writer`); other modes send the picked text in pieces."""
 
 _WORDS_PER_PIECE = 8
 

@@ -15,13 +15,14 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from pydantic import BaseModel
 
-from fusion_graph import _similarity, answers, prompts
-from fusion_graph._context import CHARS_PER_TOKEN, condense, estimate_tokens, messages_tokens
-from fusion_graph._runtime import FusionRuntime
+from fusion_graph import answers, prompts
 from fusion_graph.config import Judge
-from fusion_graph.nodes._evidence import Evidence
-from fusion_graph.nodes._verdict_checks import normalise_label, verdict_problems
-from fusion_graph.nodes.gather import candidate_view, spent_usd
+from fusion_graph.graph import _similarity
+from fusion_graph.graph._context import CHARS_PER_TOKEN, condense, estimate_tokens, messages_tokens
+from fusion_graph.graph._runtime import FusionRuntime
+from fusion_graph.graph.nodes._evidence import Evidence
+from fusion_graph.graph.nodes._verdict_checks import normalise_label, verdict_problems
+from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.usage import price, tokens_of, worst_case_cost
 from fusion_graph.verdicts import Analysis, BestOfVerdict, DebateVerdict, MergeVerdict, verdict_schema
@@ -49,7 +50,7 @@ class JudgeRun:
     swap: str | None = None
     streams_answer: bool = False
     """The run asked for a streamed answer: a picked answer goes out in several pieces, and a merge
-    is an analysis then a streamed writer call (see :mod:`fusion_graph.nodes._writer`)."""
+    is an analysis then a streamed writer call (see :mod:`fusion_graph.graph.nodes._writer`)."""
 
 
 
