@@ -90,7 +90,7 @@ def serve(
         import uvicorn
 
         from fusion_graph.server import create_app, default_fusions, load_fusions, postgres_checkpointer
-        from fusion_graph.server._limits import is_loopback
+        from tool_registry.server import is_loopback
     except ModuleNotFoundError as exc:
         _common.fail(
             None, f"fusion serve needs FastAPI and uvicorn ({exc}); install them with: {_INSTALL}", 2
