@@ -18,7 +18,6 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
-from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.node import fusion_message
 from fusion_graph.runner import Fusion
 from fusion_graph.state import FusionState
@@ -94,8 +93,7 @@ class FusionChatModel(BaseChatModel):
         choice = kwargs.get("tool_choice")
         key = json.dumps([bound, choice], sort_keys=True, default=str)
         if key not in self._fusions:
-            runtime = build_runtime(self.config, self.tools, bound_tools=bound, tool_choice=choice)
-            self._fusions[key] = Fusion(self.config, runtime=runtime)
+            self._fusions[key] = Fusion(self.config, tools=self.tools, bound_tools=bound, tool_choice=choice)
         return self._fusions[key]
 
     async def _agenerate(

@@ -12,7 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
-from fusion_graph.graph._runtime import ToolSource
+from fusion_graph.graph import ToolSource
 from fusion_graph.result import FusionResult
 from fusion_graph.runner import Fusion
 

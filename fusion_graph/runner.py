@@ -20,8 +20,7 @@ from langgraph.types import StreamMode
 from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
-from fusion_graph.graph import build_graph
-from fusion_graph.graph._runtime import FusionRuntime, ToolSource, build_runtime
+from fusion_graph.graph import ToolSource, create_fusion_graph
 from fusion_graph.graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
 
@@ -64,17 +63,37 @@ class Fusion:
         config: FusionConfig,
         *,
         tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+        bound_tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
-        runtime: FusionRuntime | None = None,
     ) -> None:
         """Resolve the models and compile the graph.
 
+        Args:
+            config: The pool, the judge and the mode.
+            tools: Tools the members call and the fusion executes: a ``ToolRegistry`` (each
+                member gets the tools it is allowed) or LangChain tools / plain functions.
+            bound_tools: OpenAI-format tool schemas the fused answer may call, asked for and not
+                executed: the answer's tool calls come back in the result, as a chat model's do
+                (what ``FusionChatModel.bind_tools`` and ``fusion serve``'s ``tools`` build).
+            tool_choice: The ``tool_choice`` that goes with ``bound_tools``.
+            checkpointer: Where threads are kept; without one every run starts from empty state.
+
         Raises:
-            ConfigError: A model cannot be resolved.
+            ConfigError: A model cannot be resolved, or ``tools`` are not tools.
+
+        Example:
+            >>> fusion = Fusion(config, bound_tools=[convert_to_openai_tool(get_weather)])
         """
         self.config = config
-        self.runtime = runtime or build_runtime(config, tools)
-        graph = build_graph(self.runtime, keeps_state=checkpointer is not None)
+        self.tools = tools
+        graph = create_fusion_graph(
+            config,
+            tools=tools,
+            bound_tools=bound_tools,
+            tool_choice=tool_choice,
+            keeps_state=checkpointer is not None,
+        )
         self.graph: CompiledStateGraph[Any, Any, Any, Any] = graph.compile(
             checkpointer=checkpointer, name="fusion"
         )
@@ -194,7 +213,7 @@ class Fusion:
         connects the servers, concurrent runs share that opening and the last one out closes
         it, so runs never close the registry under each other.
         """
-        tools = self.runtime.tools
+        tools = self.tools
         if isinstance(tools, contextlib.AbstractAsyncContextManager):
             async with tools:
                 yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -9,21 +10,40 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
 from fusion_graph.config import FusionConfig, ModelSpec
-from fusion_graph.graph._context import PER_MESSAGE, estimate_tokens
 
 if TYPE_CHECKING:
     from fusion_graph.providers.profiles import ModelProfile
 
 __all__ = [
+    "CHARS_PER_TOKEN",
+    "PER_MESSAGE",
     "CostEstimate",
     "Usage",
     "UsageReport",
     "estimate_cost",
+    "estimate_tokens",
+    "messages_tokens",
     "price",
     "reported_cost",
     "tokens_of",
     "worst_case_cost",
 ]
+
+
+CHARS_PER_TOKEN = 3
+"""A conservative estimate (real tokenizers average nearer 4 characters per token in English)."""
+PER_MESSAGE = 4
+"""Tokens a chat message costs beyond its text (role and separators)."""
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-leaning estimate of the tokens in ``text``."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def messages_tokens(messages: Sequence[BaseMessage]) -> int:
+    """Estimated prompt tokens of a conversation."""
+    return sum(estimate_tokens(m.text) + PER_MESSAGE for m in messages)
 
 
 class Usage(BaseModel):

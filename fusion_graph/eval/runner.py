@@ -211,7 +211,6 @@ async def run_eval(
     Raises:
         ConfigError: A model cannot be resolved.
     """
-    from fusion_graph.graph._runtime import build_runtime
     from fusion_graph.runner import Fusion
 
     wanted = {c.label for c in configs}
@@ -234,8 +233,7 @@ async def run_eval(
                 progress.update(task, description=f"{config.label} · {item.id}")
             fusion_config = config.for_item(item)
             if item.tools:  # tools differ per item: compile with this item's tools bound
-                runtime = build_runtime(fusion_config, bound_tools=list(item.tools))
-                fusion = Fusion(fusion_config, runtime=runtime)
+                fusion = Fusion(fusion_config, bound_tools=list(item.tools))
             else:
                 key = f"{config.label}\0{fusion_config.answer_format}"
                 fusion = compiled.get(key) or Fusion(fusion_config)

@@ -6,6 +6,7 @@ settings of one graph), ``_rounds`` (the per-round coordinator, process-local), 
 estimates and condensing) and ``_similarity`` (answer agreement).
 """
 
+from fusion_graph.graph._runtime import ToolSource
 from fusion_graph.graph.build import build_graph, create_fusion_graph
 
-__all__ = ["build_graph", "create_fusion_graph"]
+__all__ = ["ToolSource", "build_graph", "create_fusion_graph"]

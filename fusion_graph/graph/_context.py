@@ -1,27 +1,14 @@
-"""Token estimates and fitting text into a model's context window."""
+"""Fitting text into a model's context window (the token estimate is :mod:`fusion_graph.usage`'s)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
-__all__ = ["condense", "estimate_tokens", "fit_messages", "messages_tokens"]
+from fusion_graph.usage import CHARS_PER_TOKEN, messages_tokens
 
-CHARS_PER_TOKEN = 3
-"""A conservative estimate (real tokenizers average nearer 4 characters per token in English)."""
-PER_MESSAGE = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """An upper-leaning estimate of the tokens in ``text``."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-def messages_tokens(messages: Sequence[BaseMessage]) -> int:
-    """Estimated prompt tokens of a conversation."""
-    return sum(estimate_tokens(m.text) + PER_MESSAGE for m in messages)
+__all__ = ["condense", "fit_messages"]
 
 
 def condense(text: str, max_chars: int) -> str:

@@ -25,6 +25,9 @@ def create_fusion_graph(
     config: FusionConfig,
     *,
     tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+    bound_tools: Sequence[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+    keeps_state: bool = True,
 ) -> StateGraph[FusionState, None, FusionInput, FusionState]:
     """Build the fusion graph, uncompiled, so the caller chooses checkpointer and embedding.
 
@@ -43,6 +46,15 @@ def create_fusion_graph(
         config: The pool, the judge and the mode.
         tools: A ``ToolRegistry`` (each member gets the tools it is allowed) or a list of LangChain
             tools / plain functions given to every member.
+        bound_tools: OpenAI-format tool schemas the fused answer may call, asked for and not
+            executed (what ``FusionChatModel.bind_tools`` binds): the answer's tool calls are
+            returned to the caller, as a chat model's are.
+        tool_choice: The ``tool_choice`` that goes with ``bound_tools`` (``"auto"``, ``"any"``,
+            ``"required"``, a tool name or an OpenAI tool-choice dict).
+        keeps_state: Whether state may outlive a run (a checkpointer, or embedding in a graph that
+            has one): then a ``start`` node clears what the previous run on the thread left, or
+            ends the run on a thread already answered. ``False`` only for a graph compiled without
+            a checkpointer and not embedded: every run starts from empty state, one superstep fewer.
 
     Returns:
         The uncompiled graph. Its input is ``{"messages": [...]}``; it appends one ``AIMessage`` with
@@ -55,7 +67,8 @@ def create_fusion_graph(
         >>> graph = create_fusion_graph(config).compile()
         >>> state = await graph.ainvoke({"messages": [("user", "Is 1001 prime?")]})
     """
-    return build_graph(build_runtime(config, tools))
+    runtime = build_runtime(config, tools, bound_tools=list(bound_tools or []), tool_choice=tool_choice)
+    return build_graph(runtime, keeps_state=keeps_state)
 
 
 def start_run(state: FusionState, config: RunnableConfig) -> dict[str, Any]:

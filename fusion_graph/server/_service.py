@@ -16,7 +16,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from fusion_graph._threads import is_finished
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
-from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.result import FusionResult
 from fusion_graph.runner import Fusion, stream_answer_config
 from fusion_graph.server._errors import APIError
@@ -71,10 +70,12 @@ class FusionService:
         if fusion is None:
             # What FusionChatModel(config).bind_tools(tools, tool_choice=…) builds, plus the
             # server's checkpointer (FusionChatModel has none), so tool requests persist too.
-            runtime = build_runtime(
-                config, bound_tools=[convert_to_openai_tool(tool) for tool in tools], tool_choice=choice
+            fusion = Fusion(
+                config,
+                bound_tools=[convert_to_openai_tool(tool) for tool in tools],
+                tool_choice=choice,
+                checkpointer=self.checkpointer,
             )
-            fusion = Fusion(config, runtime=runtime, checkpointer=self.checkpointer)
             self._compiled[key] = fusion
             while len(self._compiled) > _CACHE_SIZE:
                 self._compiled.popitem(last=False)

@@ -18,13 +18,20 @@ from pydantic import BaseModel
 from fusion_graph import answers, prompts
 from fusion_graph.config import Judge
 from fusion_graph.graph import _similarity
-from fusion_graph.graph._context import CHARS_PER_TOKEN, condense, estimate_tokens, messages_tokens
+from fusion_graph.graph._context import condense
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes._evidence import Evidence
 from fusion_graph.graph.nodes._verdict_checks import normalise_label, verdict_problems
 from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
-from fusion_graph.usage import price, tokens_of, worst_case_cost
+from fusion_graph.usage import (
+    CHARS_PER_TOKEN,
+    estimate_tokens,
+    messages_tokens,
+    price,
+    tokens_of,
+    worst_case_cost,
+)
 from fusion_graph.verdicts import Analysis, BestOfVerdict, DebateVerdict, MergeVerdict, verdict_schema
 
 __all__ = ["JudgeAsker", "JudgeRun", "ask_judges", "call_record", "judge_config", "judge_messages"]

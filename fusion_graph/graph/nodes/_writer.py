@@ -16,10 +16,9 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
-from fusion_graph.graph._context import messages_tokens
 from fusion_graph.graph.nodes._judge_call import JudgeRun, call_record, judge_config, judge_messages
 from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
-from fusion_graph.usage import worst_case_cost
+from fusion_graph.usage import messages_tokens, worst_case_cost
 from fusion_graph.verdicts import Analysis
 
 __all__ = ["render_analysis", "write_answer"]

@@ -12,10 +12,9 @@ from langgraph.types import Send
 from fusion_graph import answers
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.graph import _similarity
-from fusion_graph.graph._context import estimate_tokens, messages_tokens
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
-from fusion_graph.usage import worst_case_cost
+from fusion_graph.usage import estimate_tokens, messages_tokens, worst_case_cost
 from tool_registry.convert import clip
 
 __all__ = [

@@ -26,12 +26,19 @@ from langgraph.errors import GraphBubbleUp
 
 from fusion_graph import prompts
 from fusion_graph.config import Member
-from fusion_graph.graph._context import CHARS_PER_TOKEN, condense, fit_messages, messages_tokens
+from fusion_graph.graph._context import condense, fit_messages
 from fusion_graph.graph._rounds import RoundCoordinator
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
-from fusion_graph.usage import price, reported_cost, tokens_of, worst_case_cost
+from fusion_graph.usage import (
+    CHARS_PER_TOKEN,
+    messages_tokens,
+    price,
+    reported_cost,
+    tokens_of,
+    worst_case_cost,
+)
 from tool_registry.convert import clip, fence
 
 __all__ = ["make_member_node", "stopped_for_length"]

@@ -9,7 +9,6 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from fusion_graph import FusionConfig, Judge, Member, prompts
-from fusion_graph.graph._context import estimate_tokens, messages_tokens
 from fusion_graph.graph._runtime import build_runtime
 from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.graph.nodes._judge_call import judge_messages
@@ -17,6 +16,7 @@ from fusion_graph.graph.nodes._verdict_checks import normalise_label, verdict_pr
 from fusion_graph.graph.nodes.gather import answer_agreement
 from fusion_graph.graph.nodes.member import stopped_for_length
 from fusion_graph.state import CandidateRecord
+from fusion_graph.usage import estimate_tokens, messages_tokens
 from fusion_graph.verdicts import BestOfVerdict, CandidateScore
 
 
