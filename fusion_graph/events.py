@@ -1,7 +1,8 @@
 """Typed events written to the ``custom`` stream while a fusion runs.
 
 Each is a plain ``TypedDict`` with a ``type`` discriminator, so that it serialises anywhere (LangGraph
-Server, SSE) and can be matched on::
+Server, SSE) and can be matched on. The graph's nodes build exactly these (``MemberStarted(...)``) and
+write them through an :data:`EventWriter`, so the type checker holds the two together::
 
     async for mode, chunk in graph.astream(inputs, stream_mode=["updates", "custom"]):
         if mode == "custom" and chunk["type"] == "member_finished":
@@ -10,18 +11,21 @@ Server, SSE) and can be matched on::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 __all__ = [
     "AnswerDelta",
     "AnswerFinished",
     "AnswerStarted",
+    "EventWriter",
     "FusionEvent",
     "JudgeStarted",
     "MemberFailedEvent",
     "MemberFinished",
     "MemberStarted",
     "RoundFinished",
+    "ScoutsFinished",
     "VerdictEvent",
 ]
 
@@ -66,6 +70,15 @@ class RoundFinished(TypedDict):
     failed: list[str]
     agreement: float | None
     converged: bool
+
+
+class ScoutsFinished(TypedDict):
+    """The scouts answered: ``agree`` says whether the fusion stops there (else the pool is called)."""
+
+    type: Literal["scouts_finished"]
+    answered: list[str]
+    failed: list[str]
+    agree: bool
 
 
 class JudgeStarted(TypedDict):
@@ -115,9 +128,13 @@ FusionEvent = (
     | MemberFinished
     | MemberFailedEvent
     | RoundFinished
+    | ScoutsFinished
     | JudgeStarted
     | AnswerStarted
     | AnswerDelta
     | AnswerFinished
     | VerdictEvent
 )
+
+EventWriter = Callable[[FusionEvent], None]
+"""What the nodes write events with: LangGraph's ``get_stream_writer()``, typed to these events."""

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel
 
 from fusion_graph import answers, prompts
 from fusion_graph.config import Judge
+from fusion_graph.events import EventWriter, JudgeStarted
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._context import condense
 from fusion_graph.graph._runtime import FusionRuntime
@@ -47,7 +47,7 @@ class JudgeRun:
     labels: dict[str, str]
     by_label: dict[str, CandidateRecord]
     evidence: Evidence
-    write: Callable[[Any], None]
+    write: EventWriter
     judge_in_pool: str | None
     calls: list[JudgeCallRecord] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)
@@ -180,7 +180,7 @@ class JudgeAsker:
             run.calls.append(call_record(name, spec, None, 0.0, error, cuts))
             run.causes.append(f"{name}: {error}")
             return None
-        run.write({"type": "judge_started", "judge": name, "candidates": len(labels)})
+        run.write(JudgeStarted(type="judge_started", judge=name, candidates=len(labels)))
         started = time.perf_counter()
         raw: AIMessage | None = None
         public: type[BaseModel] = _PUBLIC.get(kind, BestOfVerdict)

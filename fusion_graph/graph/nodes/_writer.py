@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
+from fusion_graph.events import AnswerDelta, AnswerStarted
 from fusion_graph.graph.nodes._judge_call import JudgeRun, call_record, judge_config, judge_messages
 from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
 from fusion_graph.usage import messages_tokens, worst_case_cost
@@ -79,7 +80,7 @@ async def write_answer(run: JudgeRun, index: int, analysis: Analysis, note: str 
         run.calls.append(call_record(name, spec, None, 0.0, error, cuts))
         run.causes.append(f"{name}: {error}")
         return None
-    run.write({"type": "answer_started", "source": "writer"})
+    run.write(AnswerStarted(type="answer_started", source="writer"))
     started = time.perf_counter()
     raw: AIMessageChunk | None = None
     parts: list[str] = []
@@ -92,7 +93,7 @@ async def write_answer(run: JudgeRun, index: int, analysis: Analysis, note: str 
                 text = chunk.text
                 if text:
                     parts.append(text)
-                    run.write({"type": "answer_delta", "text": text})
+                    run.write(AnswerDelta(type="answer_delta", text=text))
     except TimeoutError as exc:
         error, failure = f"timeout: the writer did not finish within {spec.timeout} s", exc
     except Exception as exc:

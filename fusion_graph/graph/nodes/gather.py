@@ -11,6 +11,7 @@ from langgraph.types import Send
 
 from fusion_graph import answers
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
+from fusion_graph.events import EventWriter, RoundFinished, ScoutsFinished
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
@@ -176,15 +177,16 @@ def finish_round(runtime: FusionRuntime, state: FusionState) -> dict[str, Any]:
     debate = runtime.config.mode == "debate"
     agreement = answer_agreement(runtime, list(latest_answers(candidates).values())) if debate else None
     converged = bool(debate and consensus is not None and agreement is not None and agreement >= consensus)
-    get_stream_writer()(
-        {
-            "type": "round_finished",
-            "round": current,
-            "answered": answered,
-            "failed": failed,
-            "agreement": agreement,
-            "converged": converged,
-        }
+    write: EventWriter = get_stream_writer()
+    write(
+        RoundFinished(
+            type="round_finished",
+            round=current,
+            answered=answered,
+            failed=failed,
+            agreement=agreement,
+            converged=converged,
+        )
     )
     return {"round": current, "agreement": agreement, "converged": converged}
 
@@ -203,9 +205,8 @@ def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitabl
             answered = [r["member"] for r in this_round if r["error"] is None]
             failed = [r["member"] for r in this_round if r["error"] is not None]
             agree = _scouts_agree(runtime, [r for r in this_round if r["error"] is None])
-            get_stream_writer()(
-                {"type": "scouts_finished", "answered": answered, "failed": failed, "agree": agree}
-            )
+            write: EventWriter = get_stream_writer()
+            write(ScoutsFinished(type="scouts_finished", answered=answered, failed=failed, agree=agree))
             return {"round": 0, "escalated": not agree}
         return finish_round(runtime, state)
 

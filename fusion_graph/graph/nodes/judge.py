@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
+from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, EventWriter, VerdictEvent
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
@@ -340,18 +341,18 @@ def _decided(
     labels: dict[str, str],
     verdict: BaseModel | None,
     calls: list[JudgeCallRecord],
-    write: Callable[[Any], None],
+    write: EventWriter,
     *,
     pieces: list[str] | None,
 ) -> dict[str, Any]:
     winner_name = winner["member"] if winner is not None else None
     tool_calls = winner["tool_calls"] if winner is not None else []
     if pieces is not None:
-        write({"type": "answer_started", "source": "pick"})
+        write(AnswerStarted(type="answer_started", source="pick"))
         for piece in pieces:
-            write({"type": "answer_delta", "text": piece})
-    write({"type": "answer_finished", "tool_calls": list(tool_calls)})
-    write({"type": "verdict", "decided_by": decided_by, "winner": winner_name, "preview": answer[:120]})
+            write(AnswerDelta(type="answer_delta", text=piece))
+    write(AnswerFinished(type="answer_finished", tool_calls=list(tool_calls)))
+    write(VerdictEvent(type="verdict", decided_by=decided_by, winner=winner_name, preview=answer[:120]))
     message = AIMessage(
         content=answer,
         name="fusion",

@@ -26,6 +26,7 @@ from langgraph.errors import GraphBubbleUp
 
 from fusion_graph import prompts
 from fusion_graph.config import Member
+from fusion_graph.events import EventWriter, MemberFailedEvent, MemberFinished, MemberStarted
 from fusion_graph.graph._context import condense, fit_messages
 from fusion_graph.graph._rounds import RoundCoordinator
 from fusion_graph.graph._runtime import FusionRuntime
@@ -72,7 +73,7 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
 
     async def member(task: MemberTask) -> dict[str, Any]:
         spec, model = runtime.members[task["member"]]
-        write = get_stream_writer()
+        write: EventWriter = get_stream_writer()
         coordinator = runtime.rounds.get(
             task["round_key"],
             size=task["round_size"],
@@ -89,7 +90,7 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
         if task["skip"]:
             kind, error = "budget", task["skip"]
         else:
-            write({"type": "member_started", "member": task["member"], "round": task["round"]})
+            write(MemberStarted(type="member_started", member=task["member"], round=task["round"]))
             answer = _answer(runtime, spec, model, task, spend, trace, coordinator)
             # Without a deadline nobody is cancelled as a straggler: await the call in this task
             # (two fewer tasks per member than watching for the deadline).
@@ -147,26 +148,26 @@ def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable
         )
         if error is None:
             write(
-                {
-                    "type": "member_finished",
-                    "member": record["member"],
-                    "round": record["round"],
-                    "latency_s": record["latency_s"],
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "cost_usd": record["cost_usd"],
-                    "preview": record["text"][:120],
-                }
+                MemberFinished(
+                    type="member_finished",
+                    member=record["member"],
+                    round=record["round"],
+                    latency_s=record["latency_s"],
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cost_usd=record["cost_usd"],
+                    preview=record["text"][:120],
+                )
             )
         else:
             write(
-                {
-                    "type": "member_failed",
-                    "member": record["member"],
-                    "round": record["round"],
-                    "kind": kind or "error",
-                    "error": error,
-                }
+                MemberFailedEvent(
+                    type="member_failed",
+                    member=record["member"],
+                    round=record["round"],
+                    kind=kind or "error",
+                    error=error,
+                )
             )
         return {"candidates": [record]}
 
