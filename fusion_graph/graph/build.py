@@ -16,7 +16,7 @@ from fusion_graph.graph._runtime import FusionRuntime, ToolSource, build_runtime
 from fusion_graph.graph.nodes.gather import fan_out, make_gather_node, make_router, needs_gather_node
 from fusion_graph.graph.nodes.judge import make_judge_node
 from fusion_graph.graph.nodes.member import make_member_node
-from fusion_graph.state import FusionInput, FusionState, RefusedTurn
+from fusion_graph.state import FusionInput, FusionState, MemberTask, RefusedTurn
 
 __all__ = ["build_graph", "create_fusion_graph"]
 
@@ -128,8 +128,8 @@ def build_graph(
             and saves that superstep.
     """
     graph = StateGraph(FusionState, input_schema=FusionInput)
-    graph.add_node("member", make_member_node(runtime))  # pyright: ignore[reportArgumentType]
-    graph.add_node("judge", make_judge_node(runtime))  # pyright: ignore[reportArgumentType]
+    graph.add_node("member", make_member_node(runtime), input_schema=MemberTask)
+    graph.add_node("judge", make_judge_node(runtime))
     if keeps_state:
         graph.add_node("start", start_run)
         graph.add_edge(START, "start")
@@ -137,7 +137,7 @@ def build_graph(
     else:
         graph.add_conditional_edges(START, fan_out(runtime), ["member"])
     if needs_gather_node(runtime):
-        graph.add_node("gather", make_gather_node(runtime))  # pyright: ignore[reportArgumentType]
+        graph.add_node("gather", make_gather_node(runtime))
         graph.add_edge("member", "gather")
         graph.add_conditional_edges("gather", make_router(runtime), ["member", "judge"])
     else:  # one round and no routing: the judge ends the round itself, one superstep fewer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -14,6 +14,7 @@ from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.events import EventWriter, RoundFinished, ScoutsFinished
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._runtime import FusionRuntime
+from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
 from fusion_graph.usage import estimate_tokens, messages_tokens, worst_case_cost
 from tool_registry.convert import clip
@@ -196,7 +197,7 @@ def needs_gather_node(runtime: FusionRuntime) -> bool:
     return runtime.config.mode == "debate" or bool(runtime.config.scouts)
 
 
-def make_gather_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
+def make_gather_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
     """The node after each round, when the graph routes between rounds (see :func:`needs_gather_node`)."""
 
     async def gather(state: FusionState) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -17,6 +17,7 @@ from fusion_graph.errors import JudgeFailed
 from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, EventWriter, VerdictEvent
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._runtime import FusionRuntime
+from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
 from fusion_graph.graph.nodes._writer import write_answer
@@ -54,7 +55,7 @@ def render_conversation(messages: Sequence[BaseMessage]) -> str:
     return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
 
 
-def make_judge_node(runtime: FusionRuntime) -> Callable[[FusionState], Awaitable[dict[str, Any]]]:
+def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
     """The node that decides, from the judge's verdict and the candidates' agreement."""
     config = runtime.config
     judge_in_pool = config.judge_member()

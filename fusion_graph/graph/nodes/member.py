@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -30,6 +29,7 @@ from fusion_graph.events import EventWriter, MemberFailedEvent, MemberFinished, 
 from fusion_graph.graph._context import condense, fit_messages
 from fusion_graph.graph._rounds import RoundCoordinator
 from fusion_graph.graph._runtime import FusionRuntime
+from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
 from fusion_graph.usage import (
@@ -67,11 +67,12 @@ class _Spend:
         return self.reported_usd + price(spec, priced_in, priced_out)
 
 
-def make_member_node(runtime: FusionRuntime) -> Callable[[MemberTask], Awaitable[dict[str, Any]]]:
+def make_member_node(runtime: FusionRuntime) -> AsyncNode[MemberTask]:
     """The node that runs one member for one round (the ``Send`` payload says which)."""
     config = runtime.config
 
-    async def member(task: MemberTask) -> dict[str, Any]:
+    async def member(state: MemberTask) -> dict[str, Any]:
+        task = state  # the Send payload: which member, which round
         spec, model = runtime.members[task["member"]]
         write: EventWriter = get_stream_writer()
         coordinator = runtime.rounds.get(
