@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Annotated, Any, NotRequired, TypedDict
 
@@ -19,15 +20,7 @@ __all__ = [
     "MemberTask",
     "RefusedTurn",
     "add_turn",
-    "extend_or_reset",
 ]
-
-
-def extend_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
-    """Append what parallel branches write; ``None`` starts the list again (a new run on a thread)."""
-    if right is None:
-        return []
-    return [*(left or []), *right]
 
 
 class RefusedTurn(list[AnyMessage]):
@@ -152,11 +145,12 @@ class FusionState(TypedDict):
     """The whole state of a fusion run."""
 
     messages: Annotated[list[AnyMessage], add_turn]
-    candidates: NotRequired[Annotated[list[CandidateRecord], extend_or_reset]]
+    candidates: NotRequired[Annotated[list[CandidateRecord], operator.add]]
+    """Every member's answers, appended by parallel branches (``start`` resets it with ``Overwrite``)."""
     round: NotRequired[int]
     agreement: NotRequired[float | None]
     converged: NotRequired[bool]
-    judge_calls: NotRequired[Annotated[list[JudgeCallRecord], extend_or_reset]]
+    judge_calls: NotRequired[Annotated[list[JudgeCallRecord], operator.add]]
     labels: NotRequired[dict[str, str]]
     mode: NotRequired[str]
     judge_in_pool: NotRequired[str | None]

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
+from langgraph.types import Overwrite, Send
 
 from fusion_graph._threads import is_finished, thread_conflict
 from fusion_graph.config import FusionConfig
@@ -76,7 +76,9 @@ def start_run(state: FusionState, config: RunnableConfig) -> dict[str, Any]:
 
     The thread rule's graph side (see :func:`~fusion_graph.state.add_turn`): a thread whose last
     turn is answered keeps its state (the run ends on the stored answer), and input that the
-    ``messages`` reducer refused is a :class:`~fusion_graph.ThreadConflict`.
+    ``messages`` reducer refused is a :class:`~fusion_graph.ThreadConflict`. The lists that
+    parallel branches append to (``candidates``, ``judge_calls``) are emptied with LangGraph's
+    ``Overwrite``, which passes their ``operator.add`` reducer by.
 
     Raises:
         ThreadConflict: The thread's turn is unfinished and the run's input asks something else.
@@ -90,8 +92,8 @@ def start_run(state: FusionState, config: RunnableConfig) -> dict[str, Any]:
     if is_finished(dict(state)):
         return {}
     return {
-        "candidates": None,
-        "judge_calls": None,
+        "candidates": Overwrite([]),
+        "judge_calls": Overwrite([]),
         "round": 0,
         "agreement": None,
         "converged": False,
