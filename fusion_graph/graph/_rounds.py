@@ -1,4 +1,19 @@
-"""What the members of one round share while they run: the quorum, the deadline and the budget."""
+"""What the members of one round share while they run: the quorum, the deadline and the budget.
+
+Process-local by design. A coordinator lives in memory, in the ``RoundRegistry`` of one compiled
+graph (one ``FusionRuntime``), under the ``round_key`` that the round's ``Send`` payloads carry
+(:class:`~fusion_graph.state.MemberTask`); it is not graph state and is never checkpointed. It holds
+only what the round's member tasks need while they run concurrently (an ``asyncio.Event`` cannot be
+checkpointed), and it is dropped once the last of them returns (a weak reference).
+
+On a resume (another process, another ``Fusion``, or the same one after the failed run's tasks are
+gone) LangGraph re-runs only the round's member tasks that wrote nothing; the first of them creates
+a fresh coordinator from the payload: the deadline counts from the resume, ``answered`` counts only
+the re-run members, and the spare budget is the payload's ``spare_usd`` again. With a deadline, a
+quorum larger than the re-run members can reach then never releases the stragglers early: each runs
+to its own ``timeout`` instead. The answers saved before the failure are all kept; ``gather`` (or
+the judge) checks the quorum over the whole round, from state.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +66,11 @@ class RoundCoordinator:
 
 
 class RoundRegistry:
-    """The coordinators of rounds in flight, by round key; a finished round is forgotten by itself."""
+    """The coordinators of rounds in flight, by round key; a finished round is forgotten by itself.
+
+    Process-local: one registry per compiled graph, in memory (see the module docstring for what a
+    resumed round gets).
+    """
 
     def __init__(self) -> None:
         self._rounds: weakref.WeakValueDictionary[str, RoundCoordinator] = weakref.WeakValueDictionary()
