@@ -18,7 +18,7 @@ time (the issue's target: <= 1.25 at 200, goal 1.05), client CPU seconds of each
 per in-flight fusion (``/proc/self/statm`` sampled every 5 ms, minus the RSS after a warm-up run).
 
 Connection pool: the library's own (``fusion_graph/providers/_http.py``): every OpenAI-compatible
-model of one ``base_url`` shares one client whose transport spreads requests over 16 connection
+model of one ``base_url`` shares one client whose transport spreads requests over 64 connection
 pools per event loop, with no connection cap. ``--shards`` changes the count for this run.
 
     .venv/bin/python bench/concurrency.py [--levels 1,10,50,100,200,500] [--member 1.0] [--judge 0.3]

@@ -2,13 +2,14 @@
 
 Why: every fusion makes N member calls and a judge call, usually to one or two servers. Left alone,
 each ``ChatOpenAI`` uses the OpenAI SDK's default client (1000 connections at most, one connection
-pool), and a pool holding hundreds of connections costs CPU superlinear in their number: the pool
-re-scans its connections and queued requests on every request that starts or ends. 600 concurrent
-calls through one pool spend seconds of CPU in that bookkeeping; through 16 pools of ~40 connections,
-a tenth of it. So :func:`shared_async_client` gives all models that talk to one ``base_url`` one
-``AsyncClient`` whose transport spreads requests over :data:`DEFAULT_SHARDS` independent pools
-(:class:`ShardedTransport`), each request to the pool with the fewest requests in flight (so a lone
-request keeps reusing the first pool's keep-alive connection).
+pool), and a pool's CPU per request grows with its connections: on every request that starts or ends
+it re-checks its idle connections (a readability probe each). Measured with
+``bench/concurrency.py --levels 200 --shards S`` (200 concurrent gather+judge baselines, 600
+connections, 2 cores): client CPU 8.1 s with one pool, 3.4 s with 16, 2.7 s with 64. So
+:func:`shared_async_client` gives all models that talk to one ``base_url`` one ``AsyncClient`` whose
+transport spreads requests over :data:`DEFAULT_SHARDS` independent pools (:class:`ShardedTransport`),
+each request to the pool with the fewest requests in flight (so a lone request keeps reusing the
+first pool's keep-alive connection, and light load opens no more connections than one pool would).
 
 What ``resolve_model`` does with it: the ``openai``, ``openrouter``, ``openai-compatible``, ``vllm``,
 ``llamacpp`` and ``lmstudio`` providers (all ``ChatOpenAI``) get ``http_async_client=`` the shared
@@ -68,7 +69,7 @@ __all__ = [
     "shared_http_enabled",
 ]
 
-DEFAULT_SHARDS = 16
+DEFAULT_SHARDS = 64
 """Connection pools per base URL and event loop (more: less CPU per request at high concurrency)."""
 
 ENV_SWITCH = "FUSION_GRAPH_SHARED_HTTP"
