@@ -10,10 +10,17 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from fusion_graph.testing import ModelScript, OpenAIStubServer
 
@@ -118,3 +125,52 @@ def load_note() -> str:
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
     return f"load average {load} on {os.cpu_count()} cores"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServeProcess:
+    """``fusion serve -c config`` in a child process on 127.0.0.1 (``command`` replaces ``fusion``)."""
+
+    def __init__(self, config: Path, *args: str, command: list[str] | None = None) -> None:
+        self.port = free_port()
+        fusion = command or [str(Path(sys.executable).parent / "fusion")]
+        self.proc = subprocess.Popen(
+            [*fusion, "serve", "-c", str(config), "--port", str(self.port), "--log-level", "error", *args],
+            env={**os.environ, "FUSION_API_KEYS": ""},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        """Return once ``/health`` answers (120 s at most)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("fusion serve exited")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("fusion serve did not start in 120 s")
+
+    def metrics(self) -> dict[str, Any]:
+        """The server's ``/metrics``."""
+        return httpx.get(f"{self.url}/metrics", timeout=10).json()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -25,19 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
-from _common import StubProcess, load_note, pct
+from _common import ServeProcess, StubProcess, load_note, pct
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime? Answer briefly."}]
 MODEL = "fusion/best-of"
@@ -49,12 +44,6 @@ from fusion_graph.cli import app
 sys.argv = ["fusion", *sys.argv[1:]]
 app()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _fusions_file(path: Path, base_url: str, members: int) -> Path:
@@ -80,48 +69,6 @@ def _memory_kb(pid: int) -> dict[str, int]:
     return fields
 
 
-class Server:
-    """``fusion serve`` in a child process."""
-
-    def __init__(self, config: Path, concurrency: int, max_queue: int | None, *, legacy: bool) -> None:
-        self.port = _free_port()
-        args = ["--max-concurrency", str(concurrency)]
-        if max_queue is not None:
-            args += ["--max-queue", str(max_queue)]
-        fusion = [sys.executable, "-c", _LEGACY] if legacy else [str(Path(sys.executable).parent / "fusion")]
-        self.proc = subprocess.Popen(
-            [*fusion, "serve", "-c", str(config), "--port", str(self.port), "--log-level", "error", *args],
-            env={**os.environ, "FUSION_API_KEYS": ""},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("fusion serve exited")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("fusion serve did not start in 120 s")
-
-    def metrics(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/metrics", timeout=10).json()
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 async def _one(client: openai.AsyncOpenAI) -> tuple[float, str | None]:
     """One client's request: seconds to its answer (retries included) and its error, if any."""
     start = time.perf_counter()
@@ -144,7 +91,10 @@ async def _burst(base_url: str, clients: int) -> tuple[float, list[tuple[float, 
 
 
 def run(config: Path, args: argparse.Namespace, max_queue: int | None, *, legacy: bool = False) -> dict:
-    server = Server(config, args.concurrency, max_queue, legacy=legacy)
+    limits = ["--max-concurrency", str(args.concurrency)]
+    if max_queue is not None:
+        limits += ["--max-queue", str(max_queue)]
+    server = ServeProcess(config, *limits, command=[sys.executable, "-c", _LEGACY] if legacy else None)
     try:
         server.wait_ready()
         asyncio.run(_burst(f"{server.url}/v1", 1))  # warm-up: imports, connections, slot time

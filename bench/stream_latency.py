@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import openai
-from _common import StubProcess, load_note, median, pct
+from _common import ServeProcess, StubProcess, load_note, median, pct
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime? Explain briefly."}]
 WRITTEN = (
@@ -41,12 +36,6 @@ WRITTEN = (
     "77, 91 and 143. A quick check is the alternating sum of its digits, 1 - 0 + 0 - 1 = 0, which shows "
     "that 11 divides it."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _fusions_file(path: Path, base_url: str, members: int) -> Path:
@@ -62,42 +51,6 @@ def _fusions_file(path: Path, base_url: str, members: int) -> Path:
         parts += [f'[[fusions."{fusion}".pool]]\n{model(f"m{i}")}' for i in range(members)]
     path.write_text("\n".join(parts))
     return path
-
-
-class Server:
-    """``fusion serve`` in a child process."""
-
-    def __init__(self, config: Path) -> None:
-        self.port = _free_port()
-        fusion = str(Path(sys.executable).parent / "fusion")
-        self.proc = subprocess.Popen(
-            [fusion, "serve", "-c", str(config), "--port", str(self.port), "--log-level", "error"],
-            env={**os.environ, "FUSION_API_KEYS": ""},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("fusion serve exited")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("fusion serve did not start in 120 s")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 def _content(line: str) -> str:
@@ -168,7 +121,7 @@ def main() -> None:
         "token_delay": args.token_delay,
     }
     with StubProcess(models) as stub_url, tempfile.TemporaryDirectory() as tmp:
-        server = Server(_fusions_file(Path(tmp) / "fusions.toml", stub_url, args.members))
+        server = ServeProcess(_fusions_file(Path(tmp) / "fusions.toml", stub_url, args.members))
         try:
             server.wait_ready()
             sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", timeout=60, max_retries=0)
