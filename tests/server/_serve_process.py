@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,17 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def serve_process(stub: Any, config: Path, *args: str) -> Iterator[ServeProcess]:
+    """A module fixture's body: yield a ready ``fusion serve`` on ``config``, then stop it and ``stub``.
+
+    Fails the module when the server logged a traceback. Use as ``yield from serve_process(...)``.
+    """
+    process = ServeProcess(config, *args)
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()
+        stub.stop()
+    assert not process.errors()

@@ -18,7 +18,7 @@ import pytest
 
 from fusion_graph.testing import Fault, ModelScript, OpenAIStubServer
 
-from ._serve_process import ServeProcess, stub_model
+from ._serve_process import ServeProcess, serve_process, stub_model
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime?"}]
 WRITTEN = "No: 1001 is not prime, since 1001 = 7 x 11 x 13 and each of them divides it."
@@ -50,13 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     )
     stub.start_in_thread()
     config = _fusions(tmp_path_factory.mktemp("answer-stream") / "fusions.toml", stub.base_url)
-    process = ServeProcess(config)
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
-        stub.stop()
-    assert not process.errors()
+    yield from serve_process(stub, config)
 
 
 def _sdk(server: ServeProcess) -> openai.OpenAI:

@@ -19,7 +19,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from fusion_graph.testing import Fault, ModelScript, OpenAIStubServer
 
-from ._serve_process import ServeProcess, fusions_file
+from ._serve_process import ServeProcess, fusions_file, serve_process
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime?"}]
 MEMBER_S = 1.5
@@ -38,13 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     tmp: Path = tmp_path_factory.mktemp("streams")
     pools = {"fusion/slow": ["slow"], "fusion/down": ["down"]}
     config = fusions_file(tmp / "fusions.toml", stub.base_url, pools)
-    process = ServeProcess(config)
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
-        stub.stop()
-    assert not process.errors()
+    yield from serve_process(stub, config)
 
 
 def _lines(server: ServeProcess, model: str) -> tuple[float, float, list[tuple[float, str]]]:
