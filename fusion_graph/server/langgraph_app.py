@@ -40,7 +40,7 @@ from fusion_graph.errors import ConfigError
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.server._fusions import load_fusions
 
-__all__ = ["offline_config", "make_graph"]
+__all__ = ["make_graph", "offline_config"]
 
 CONFIG_ENV = "FUSION_LANGGRAPH_CONFIG"
 FUSION_ENV = "FUSION_LANGGRAPH_FUSION"
