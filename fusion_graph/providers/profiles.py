@@ -155,10 +155,11 @@ _PROFILES: dict[str, ModelProfile] = {
     "openrouter": dataclasses.replace(_OPENAI_WIRE, name="openrouter"),
     "openai-compatible": dataclasses.replace(_OPENAI_WIRE, name="openai-compatible"),
     "openai_compatible": dataclasses.replace(_OPENAI_WIRE, name="openai-compatible"),
-    # Servers you run: "call some tool" goes out as given, as it always has.
-    "vllm": dataclasses.replace(_OPENAI_WIRE, name="vllm", tool_choice_any=None),
-    "llamacpp": dataclasses.replace(_OPENAI_WIRE, name="llamacpp", tool_choice_any=None),
-    "lmstudio": dataclasses.replace(_OPENAI_WIRE, name="lmstudio", tool_choice_any=None),
+    # Servers you run speak the OpenAI wire: "call some tool" is "required" there too ("any" is
+    # Anthropic's and Mistral's spelling, which vLLM, llama.cpp's server and LM Studio reject).
+    "vllm": dataclasses.replace(_OPENAI_WIRE, name="vllm"),
+    "llamacpp": dataclasses.replace(_OPENAI_WIRE, name="llamacpp"),
+    "lmstudio": dataclasses.replace(_OPENAI_WIRE, name="lmstudio"),
     "anthropic": ModelProfile(
         "anthropic", tool_call_ids=ToolCallIds(r"^[a-zA-Z0-9_-]{1,64}$", "call_", 20), tool_choice_any="any"
     ),

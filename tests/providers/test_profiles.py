@@ -55,7 +55,8 @@ def test_names_aliases_and_unknown_names():
     assert unknown == ModelProfile("somewhere")  # passes everything through
     assert unknown.tool_choice("any") == "any" and unknown.adapt_tool_schema({"a": 1}) == {"a": 1}
     # servers you run get "call some tool" as given; hosted OpenAI-wire APIs get "required"
-    assert profile_for("vllm").tool_choice("any") == "any"
+    for server in ("vllm", "llamacpp", "lmstudio"):  # the OpenAI wire's spelling
+        assert profile_for(server).tool_choice("any") == "required"
     assert profile_for("openai-compatible").tool_choice("any") == "required"
 
 
