@@ -11,6 +11,7 @@ write them through an :data:`EventWriter`, so the type checker holds the two tog
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
@@ -27,6 +28,7 @@ __all__ = [
     "RoundFinished",
     "ScoutsFinished",
     "VerdictEvent",
+    "answer_pieces",
 ]
 
 
@@ -138,3 +140,16 @@ FusionEvent = (
 
 EventWriter = Callable[[FusionEvent], None]
 """What the nodes write events with: LangGraph's ``get_stream_writer()``, typed to these events."""
+
+
+def answer_pieces(text: str, words: int | None = 8) -> list[str]:
+    """An answer that exists whole, cut into ``answer_delta`` pieces of ``words`` words each.
+
+    Used for a picked answer (best-of, vote, debate, scouts) and for a stored thread's answer that
+    ``fusion serve`` sends without a run. ``words=None``: one piece. Joining the pieces gives
+    ``text`` back; an empty text has none.
+    """
+    if not text or words is None:
+        return [text] if text else []
+    parts = re.split(r"(?<=\s)", text)
+    return ["".join(parts[i : i + words]) for i in range(0, len(parts), words)]

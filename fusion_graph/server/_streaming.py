@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from fusion_graph.events import answer_pieces
 from fusion_graph.result import FusionResult
 from fusion_graph.server._admission import Ticket
 from fusion_graph.server._errors import APIError, from_exception
@@ -42,7 +42,6 @@ from fusion_graph.server._service import FusionService, PreparedRun
 
 __all__ = ["FusionStream"]
 
-_WORDS_PER_CHUNK = 8
 _DONE = object()
 
 
@@ -158,9 +157,8 @@ class FusionStream:
         thread's) is sent here, in a few chunks.
         """
         parts: list[bytes] = []
-        words = re.split(r"(?<=\s)", result.answer) if result.answer and not streamed else []
-        for start in range(0, len(words), _WORDS_PER_CHUNK):
-            parts.append(chunk({"content": "".join(words[start : start + _WORDS_PER_CHUNK])}))
+        if not streamed:
+            parts.extend(chunk({"content": piece}) for piece in answer_pieces(result.answer))
         if result.tool_calls:
             calls = [{"index": i, **call} for i, call in enumerate(to_openai_tool_calls(result.tool_calls))]
             parts.append(chunk({"tool_calls": calls}))

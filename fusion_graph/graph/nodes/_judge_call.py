@@ -58,7 +58,8 @@ class JudgeRun:
     streams_answer: bool = False
     """The run asked for a streamed answer: a picked answer goes out in several pieces, and a merge
     is an analysis then a streamed writer call (see :mod:`fusion_graph.graph.nodes._writer`)."""
-
+    judge_index: int = 0
+    """Which of the runtime's judges gave the last verdict :func:`ask_judges` returned."""
 
 
 async def ask_judges(
@@ -84,6 +85,7 @@ async def ask_judges(
                 verdict = combine(run, cast(BestOfVerdict, verdict), cast(BestOfVerdict, swapped))
             else:
                 run.swap = "the reversed-order verdict failed; the first verdict decides"
+        run.judge_index = index
         return verdict, decided_by
     return None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -14,7 +13,14 @@ from pydantic import BaseModel
 
 from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
-from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, EventWriter, VerdictEvent
+from fusion_graph.events import (
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    EventWriter,
+    VerdictEvent,
+    answer_pieces,
+)
 from fusion_graph.graph import _similarity
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
@@ -30,8 +36,6 @@ __all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conve
 STREAM_ANSWER = "fusion_stream_answer"
 """The ``configurable`` flag of a run that streams its answer: a merge then writes it in a second,
 streamed call (see :mod:`fusion_graph.graph.nodes._writer`); other modes send the picked text in pieces."""
-
-_WORDS_PER_PIECE = 8
 
 
 def final_candidates(state: FusionState, mode: str) -> list[CandidateRecord]:
@@ -129,7 +133,7 @@ def _decide(
         verdict,
         run.calls,
         run.write,
-        pieces=None if streamed else _pieces(text, run.streams_answer),
+        pieces=None if streamed else answer_pieces(text, 8 if run.streams_answer else None),
     )
     update["evidence"] = {
         "answers": {
@@ -263,16 +267,6 @@ async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
     return _decide(run, label, f"majority:{count}", merged)
 
 
-def _pieces(text: str, several: bool) -> list[str]:
-    """A picked answer's text as ``answer_delta`` pieces: a few words each when the run streams it."""
-    if not text:
-        return []
-    if not several:
-        return [text]
-    words = re.split(r"(?<=\s)", text)
-    return ["".join(words[i : i + _WORDS_PER_PIECE]) for i in range(0, len(words), _WORDS_PER_PIECE)]
-
-
 def _check_merged(run: JudgeRun, text: str) -> tuple[Any, str, str, str, str] | None:
     """Check a merged answer against a strict majority; ``None`` when it passes.
 
@@ -316,9 +310,7 @@ async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
     if majority is not None and config.merge_policy != "keep":
         count = f"{len(majority.members)}/{run.evidence.comparable}"
         note = prompts.WRITER_MAJORITY.format(count=count, majority=answers.display(majority.key))
-    name = decided_by.split(":", 1)[1]
-    index = next(i for i, (judge, _, _) in enumerate(run.runtime.judges) if judge == name)
-    text = await write_answer(run, index, analysis, note)
+    text = await write_answer(run, run.judge_index, analysis, note)
     if text is None:
         return _judge_free(run)
     merged = MergeVerdict(**analysis.model_dump(), answer=text)
