@@ -260,24 +260,17 @@ class Fusion:
             if "values" in stream_mode:
                 yield "values", plan.values
             return
-        if "messages" not in stream_mode:
-            async with self.tools_open():
-                async for mode, chunk in self.graph.astream(
-                    plan.inputs, plan.config, stream_mode=list(stream_mode)
-                ):
-                    yield mode, chunk
-            return
         modes: list[StreamMode] = [mode for mode in stream_mode if mode != "messages"]
         custom = "custom" in modes
-        if not custom:
-            modes.append("custom")
-        run_config = stream_answer_config(plan.config)
-        answer = _AnswerMessages(run_config)
+        run_config, answer = plan.config, None
+        if "messages" in stream_mode:  # the answer's tokens, made from its custom events
+            run_config = stream_answer_config(plan.config)
+            answer = _AnswerMessages(run_config)
+            if not custom:
+                modes.append("custom")
         async with self.tools_open():
-            async for mode, chunk in self.graph.astream(
-                plan.inputs, run_config, stream_mode=modes
-            ):
-                if mode == "custom" and isinstance(chunk, dict):
+            async for mode, chunk in self.graph.astream(plan.inputs, run_config, stream_mode=modes):
+                if answer is not None and mode == "custom" and isinstance(chunk, dict):
                     message = answer.message(chunk)  # pyright: ignore[reportUnknownArgumentType]
                     if message is not None:
                         yield "messages", message
