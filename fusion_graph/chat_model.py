@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -19,7 +19,7 @@ from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.node import fusion_message
-from fusion_graph.runner import Fusion
+from fusion_graph.runner import Fusion, tool_call_chunks
 from fusion_graph.state import FusionState
 
 __all__ = ["FusionChatModel"]
@@ -38,7 +38,7 @@ class FusionChatModel(BaseChatModel):
 
     Example:
         >>> model = FusionChatModel(config=config)
-        >>> agent = create_react_agent(model, tools)
+        >>> agent = create_agent(model, tools)  # langchain.agents
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -157,14 +157,10 @@ class FusionChatModel(BaseChatModel):
 
 def _last_chunk(message: AIMessage, *, with_text: bool) -> AIMessageChunk:
     """The stream's last chunk: tool calls, usage and the fusion metadata (and the text if none streamed)."""
-    calls = [
-        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i, type="tool_call_chunk")
-        for i, c in enumerate(message.tool_calls)
-    ]
     return AIMessageChunk(
         content=message.content if with_text else "",
         name=message.name,
-        tool_call_chunks=calls,
+        tool_call_chunks=tool_call_chunks(message.tool_calls),
         usage_metadata=message.usage_metadata,
         response_metadata=message.response_metadata,
         chunk_position="last",

@@ -24,7 +24,15 @@ from fusion_graph.graph import ToolSource, create_fusion_graph
 from fusion_graph.graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
 
-__all__ = ["Fusion", "PromptInput", "ThreadPlan", "fuse", "stream_answer_config", "to_messages"]
+__all__ = [
+    "Fusion",
+    "PromptInput",
+    "ThreadPlan",
+    "fuse",
+    "stream_answer_config",
+    "to_messages",
+    "tool_call_chunks",
+]
 
 PromptInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]]
 
@@ -286,6 +294,20 @@ def stream_answer_config(config: RunnableConfig | None) -> RunnableConfig:
     return run
 
 
+def tool_call_chunks(tool_calls: Sequence[Any]) -> list[ToolCallChunk]:
+    """A fused answer's tool calls as the ``tool_call_chunks`` of one stream chunk (arguments as JSON)."""
+    return [
+        ToolCallChunk(
+            name=call["name"],
+            args=json.dumps(call["args"]),
+            id=call.get("id"),
+            index=index,
+            type="tool_call_chunk",
+        )
+        for index, call in enumerate(tool_calls)
+    ]
+
+
 class _AnswerMessages:
     """The answer's events as LangGraph ``messages`` pairs: ``(AIMessageChunk, metadata)``."""
 
@@ -304,16 +326,7 @@ class _AnswerMessages:
         if kind == "answer_delta":
             return AIMessageChunk(content=event["text"], id=self.id), dict(self.metadata)
         if kind == "answer_finished":
-            calls = [
-                ToolCallChunk(
-                    name=call["name"],
-                    args=json.dumps(call["args"]),
-                    id=call.get("id"),
-                    index=index,
-                    type="tool_call_chunk",
-                )
-                for index, call in enumerate(event.get("tool_calls") or [])
-            ]
+            calls = tool_call_chunks(event.get("tool_calls") or [])
             last = AIMessageChunk(
                 content="", id=self.id, tool_call_chunks=calls, chunk_position="last"
             )
