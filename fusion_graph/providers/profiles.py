@@ -187,12 +187,15 @@ _BY_CLASS = ("mistral", "anthropic", "ollama", "openai")
 """Class-name fragments, in the order checked, for a model passed in as an object."""
 
 
-def profile_for(target: str | ModelSpec | BaseChatModel, model: BaseChatModel | None = None) -> ModelProfile:
+def profile_for(
+    target: str | ModelSpec | BaseChatModel | ModelProfile, model: BaseChatModel | None = None
+) -> ModelProfile:
     """The profile of a provider name, a member's or judge's spec, or a chat model object.
 
     Args:
         target: A provider name or spec string (``"mistral"``, ``"mistral:mistral-large-latest"``), a
-            spec (its prefix decides; a spec holding a model object goes by that object), or a model.
+            spec (its prefix decides; a spec holding a model object goes by that object), a model,
+            or a profile (returned as it is).
         model: The model resolved from a spec, used when the spec holds no prefix.
 
     Returns:
@@ -206,6 +209,8 @@ def profile_for(target: str | ModelSpec | BaseChatModel, model: BaseChatModel | 
         >>> profile_for("mistral:mistral-small-latest").tool_choice("required")
         'any'
     """
+    if isinstance(target, ModelProfile):
+        return target
     if isinstance(target, ModelSpec):
         if target.provider is None:
             return _of_model(model if model is not None else target.model)  # type: ignore[arg-type]
@@ -255,7 +260,7 @@ class ToolCallIdMap:
 
     def to_provider(self, original: str, provider: str | ModelProfile) -> str:
         """The id to send to ``provider`` (a profile or its name) for ``original`` (made on first use)."""
-        profile = provider if isinstance(provider, ModelProfile) else profile_for(provider)
+        profile = profile_for(provider)
         rule = profile.tool_call_ids
         if rule is None:
             return original
@@ -274,7 +279,7 @@ class ToolCallIdMap:
 
     def to_original(self, provider_id: str, provider: str | ModelProfile) -> str:
         """The original id behind ``provider_id`` (itself when the provider made it up)."""
-        profile = provider if isinstance(provider, ModelProfile) else profile_for(provider)
+        profile = profile_for(provider)
         return self._reverse.get((profile.name, provider_id), provider_id)
 
 
@@ -285,13 +290,13 @@ def adapt_messages(
 
     See :meth:`ModelProfile.adapt_messages`.
     """
-    profile = provider if isinstance(provider, ModelProfile) else profile_for(provider)
+    profile = profile_for(provider)
     return profile.adapt_messages(messages, id_map)
 
 
 def restore_message(message: AIMessage, provider: str | ModelProfile, id_map: ToolCallIdMap) -> AIMessage:
     """Undo :func:`adapt_messages` on a reply from ``provider`` (see :meth:`ModelProfile.restore_message`)."""
-    profile = provider if isinstance(provider, ModelProfile) else profile_for(provider)
+    profile = profile_for(provider)
     return profile.restore_message(message, id_map)
 
 
@@ -302,5 +307,5 @@ def map_tool_choice(choice: Any, provider: str | ModelProfile) -> Any:
         >>> map_tool_choice("any", "openai"), map_tool_choice("required", "mistral")
         ('required', 'any')
     """
-    profile = provider if isinstance(provider, ModelProfile) else profile_for(provider)
+    profile = profile_for(provider)
     return profile.tool_choice(choice)
