@@ -1,5 +1,6 @@
 """fusion-graph: one prompt through a pool of LLMs, one better answer, as a LangGraph graph."""
 
+from fusion_graph.calibration import Calibration, CalibrationEntry, Reliability
 from fusion_graph.chat_model import FusionChatModel
 from fusion_graph.config import FusionConfig, Judge, Member, load_config
 from fusion_graph.errors import (
@@ -15,7 +16,7 @@ from fusion_graph.errors import (
 )
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.node import FusionNode
-from fusion_graph.result import Candidate, Dissent, FusionResult
+from fusion_graph.result import Candidate, Decision, Dissent, FusionResult
 from fusion_graph.runner import Fusion, fuse
 from fusion_graph.usage import CostEstimate, Usage, UsageReport, estimate_cost
 from fusion_graph.verdicts import Analysis, BestOfVerdict, CandidateScore, DebateVerdict, MergeVerdict
@@ -24,11 +25,14 @@ __all__ = [
     "AllMembersFailed",
     "Analysis",
     "BestOfVerdict",
+    "Calibration",
+    "CalibrationEntry",
     "Candidate",
     "CandidateScore",
     "ConfigError",
     "CostEstimate",
     "DebateVerdict",
+    "Decision",
     "Dissent",
     "Fusion",
     "FusionChatModel",
@@ -44,6 +48,7 @@ __all__ = [
     "MergeVerdict",
     "ProviderNotInstalled",
     "QuorumNotReached",
+    "Reliability",
     "ThreadConflict",
     "Usage",
     "UsageReport",

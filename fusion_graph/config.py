@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from fusion_graph.calibration import Calibration, load_calibration
 from fusion_graph.errors import ConfigError
 
 __all__ = ["FusionConfig", "Judge", "Member", "Mode", "ModelSpec", "load_config"]
@@ -240,14 +241,32 @@ class FusionConfig(BaseModel):
     final answer, or an answer that is just a number, letter or yes/no; free text is never guessed),
     ``number`` (else the last number), ``choice`` (a letter), ``tool_call``, ``text`` (never compared),
     or a callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
-    majority_policy: Literal["majority", "judge", "reask"] = "majority"
-    """best-of and debate: when a strict majority of at least 3 comparable answers disagrees with the
-    judge's winner, ``majority`` takes the majority's best-scored answer, ``judge`` keeps the judge's,
-    ``reask`` asks the judge once more with the disagreement named (and then takes the majority if it
-    still disagrees). The dissent is recorded in the result whatever the policy."""
-    merge_policy: Literal["keep", "reask", "majority"] = "majority"
-    """merge: when the merged answer's final answer is one no candidate gave while the candidates hold
-    a strict majority, ``keep`` it (flagged), ``reask`` the judge once, or take the ``majority``'s answer."""
+    majority_policy: Literal["weighted", "majority", "judge", "reask"] = "weighted"
+    """best-of and debate: how the judge's pick and the members' answers are weighed
+    (docs/decisions.md). ``weighted`` (default): every answer gets its voters' log-odds weights; the
+    judge's pick counts only if it holds when the order is reversed (asked only when it disagrees
+    with the members' leading answer); without labels no single voice overrules more than two
+    thirds of the final answers. ``majority``: a strict majority of all final answers always wins;
+    ``judge``: the judge's pick always stands; ``reask``: the judge is asked once more with the
+    disagreement named, then the majority wins if it still disagrees. ``result.decision`` records
+    the inputs and why."""
+    calibration: Calibration | None = None
+    """Measured reliabilities (``fusion eval --calibration-out``): a :class:`Calibration`, a dict or
+    a JSON file path. They weight the votes and order the judge-free fallback; with them, the
+    two-thirds cap is lifted."""
+    task_tag: str | None = None
+    """Which task this fusion runs (e.g. ``"gsm8k"``): picks the calibration entry and the history
+    of reliabilities."""
+    learn_reliability: bool = False
+    """Learn the voices' reliabilities from history, without labels (agreement with the final
+    answer; whether the judge's pick holds under the reversed order), in the graph's LangGraph store
+    (``Fusion(store=…)``; an ``InMemoryStore`` by default). Estimates shrink to the prior; see
+    docs/decisions.md for what history cannot learn."""
+    merge_policy: Literal["weighted", "keep", "reask", "majority"] = "weighted"
+    """merge: how the merged answer's final answer is weighed against the members'. ``weighted``
+    (default): as ``majority_policy="weighted"``, the merged answer being the judge's vote (checked by
+    a reversed-order merge when it disagrees with the members' leading answer); ``keep`` it
+    (flagged); ``reask`` the judge once when a strict majority disagrees; or the ``majority``'s answer."""
     judge_swap: bool = False
     """best-of (and debate): judge twice, the second time in reversed order, against position bias.
     Both calls count in usage and cost."""
@@ -277,6 +296,11 @@ class FusionConfig(BaseModel):
     @classmethod
     def _coerce_judge(cls, value: Any) -> Any:
         return _as_spec_data(value)
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _load_calibration(cls, value: Any) -> Any:
+        return None if value is None else load_calibration(value)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -371,6 +395,8 @@ class FusionConfig(BaseModel):
             if set(self.scouts) == set(names):
                 raise ValueError("scouts: every member is a scout, so there is nobody to escalate to; "
                                  "leave out at least one member")
+        if self.calibration is not None:
+            self._check_calibration(self.calibration)
         if self.judge_swap and sum(m.samples for m in self.pool) < 2:
             raise ValueError(
                 "judge_swap: a single candidate has no order to swap; add a member or samples, "
@@ -396,6 +422,26 @@ class FusionConfig(BaseModel):
                         "to bound its cost; set params = {max_tokens = …}"
                     )
         return self
+
+    def _check_calibration(self, calibration: Calibration) -> None:
+        members = set(self.member_names) | set(self.candidate_names)
+        judge = self.effective_judge
+        judges = {judge.name or judge.label} | {f.name or f.label for f in judge.fallbacks}
+        for i, entry in enumerate(calibration.entries):
+            for name in entry.members:
+                if name not in members:
+                    raise ConfigError(
+                        f"calibration.entries[{i}].members.{name}",
+                        f"no member is named {name!r}",
+                        f"use the pool's names {self.member_names}, or recalibrate this pool",
+                    )
+            for name in entry.judges:
+                if name not in judges:
+                    raise ConfigError(
+                        f"calibration.entries[{i}].judges.{name}",
+                        f"no judge is named {name!r}",
+                        f"use one of {sorted(judges)}, or recalibrate this pool",
+                    )
 
     @property
     def member_names(self) -> list[str]:
@@ -499,7 +545,10 @@ def _config_error(exc: ValidationError) -> ConfigError:
             field += f".{part}" if field else str(part)
     inner = (error.get("ctx") or {}).get("error")
     if isinstance(inner, ConfigError):
-        joined = f"{field}.{inner.field}" if field and not inner.field.startswith("[") else field
+        if field and inner.field.startswith(field):
+            joined = inner.field
+        else:
+            joined = f"{field}.{inner.field}" if field and not inner.field.startswith("[") else field
         return ConfigError(joined or inner.field, inner.problem, inner.fix)
     message = str(error["msg"]).removeprefix("Value error, ")
     named = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.DOTALL)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from fusion_graph.usage import Usage, UsageReport
 from fusion_graph.verdicts import BestOfVerdict, DebateVerdict, MergeVerdict
 
-__all__ = ["Candidate", "Dissent", "FusionResult", "JudgeCall", "ToolTraceEntry"]
+__all__ = ["Candidate", "Decision", "Dissent", "FusionResult", "JudgeCall", "ToolTraceEntry"]
 
 
 class Dissent(BaseModel):
@@ -57,6 +57,30 @@ class Candidate(BaseModel):
     def ok(self) -> bool:
         """Whether the member answered."""
         return self.error is None
+
+
+class Decision(BaseModel):
+    """The decision rule's inputs and outcome (``fusion_graph.graph._decision.DecisionRecord``)."""
+
+    rule: str
+    """``weighted`` (default), ``judge`` or ``majority`` (a policy that replaced the judge's weight)."""
+    source: str
+    """Where the weights came from: ``prior``, ``calibration`` (labels) or ``history``."""
+    weights: dict[str, float]
+    """Log-odds vote weight of each candidate (by name) and of ``judge``."""
+    judge_pick: str | None = None
+    """The candidate the judge picked (``merged answer`` in a merge), ``None`` when no judge decided."""
+    judge_check: str
+    """``agreed`` (the pick is the members' leading answer), ``held`` or ``flipped`` under the reversed
+    order (a flipped pick weighs 0), ``unchecked``, or ``no-judge``."""
+    scores: dict[str, float]
+    """Each final answer's total weight."""
+    winner: str
+    """The winning answer, as in ``scores``."""
+    judge_stood: bool
+    """Whether the answer is the judge's pick."""
+    why: str
+    """The decision in one sentence."""
 
 
 class JudgeCall(BaseModel):
@@ -116,6 +140,9 @@ class FusionResult(BaseModel):
     """With ``judge_swap``: how the two orders' verdicts combined."""
     escalated: bool | None = None
     """With scouts: whether the full pool was called (``None``: no scouts)."""
+    decision: Decision | None = None
+    """Why the answer is the answer: the rule, the weights, the judge's pick and what it went
+    through, each answer's total weight (see docs/decisions.md)."""
 
     @property
     def skipped(self) -> list[str]:
@@ -203,4 +230,5 @@ class FusionResult(BaseModel):
             minority=[Dissent(**d) for d in evidence.get("minority", [])],
             swap=evidence.get("swap"),
             escalated=state.get("escalated"),
+            decision=Decision(**evidence["decision"]) if evidence.get("decision") else None,
         )

@@ -15,6 +15,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 from langgraph.types import StreamMode
 
 from fusion_graph._threads import ThreadPlan, plan_thread
@@ -74,6 +76,7 @@ class Fusion:
         bound_tools: Sequence[dict[str, Any]] | None = None,
         tool_choice: Any = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         """Resolve the models and compile the graph.
 
@@ -86,9 +89,12 @@ class Fusion:
                 (what ``FusionChatModel.bind_tools`` and ``fusion serve``'s ``tools`` build).
             tool_choice: The ``tool_choice`` that goes with ``bound_tools``.
             checkpointer: Where threads are kept; without one every run starts from empty state.
+            store: A LangGraph store for what fusions learn across runs (``learn_reliability``);
+                an ``InMemoryStore`` when that is on and none is given.
 
         Raises:
-            ConfigError: A model cannot be resolved, or ``tools`` are not tools.
+            ConfigError: A model cannot be resolved, ``tools`` are not tools, or ``store`` is not
+                a LangGraph ``BaseStore``.
 
         Example:
             >>> fusion = Fusion(config, bound_tools=[convert_to_openai_tool(get_weather)])
@@ -102,8 +108,17 @@ class Fusion:
             tool_choice=tool_choice,
             keeps_state=checkpointer is not None,
         )
+        if store is not None and not isinstance(store, BaseStore):
+            raise ConfigError(
+                "store",
+                f"a {type(store).__name__} is not a LangGraph store",
+                "pass a langgraph.store.base.BaseStore, e.g. InMemoryStore() or a PostgresStore",
+            )
+        if store is None and config.learn_reliability:
+            store = InMemoryStore()
+        self.store = store
         self.graph: CompiledStateGraph[Any, Any, Any, Any] = graph.compile(
-            checkpointer=checkpointer, name="fusion"
+            checkpointer=checkpointer, store=store, name="fusion"
         )
         self._judge_member = config.judge_member()
 

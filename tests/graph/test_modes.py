@@ -285,9 +285,16 @@ async def test_answers_worded_alike_with_different_numbers_do_not_end_a_debate()
     assert result.rounds == 1 and result.converged  # agreed only once the numbers matched
 
 
-def test_agreement_reads_final_numbers():
-    from fusion_graph.graph._similarity import agreement, final_number
+def test_agreement_reads_final_answers_with_the_configured_format():
+    from fusion_graph.graph._decision import _agreement, final_keys
 
-    assert final_number("so 1,001 = 7 x 11 x 13") == "13"
-    assert agreement(["It is 12.", "It is 13."]) == 0.0
-    assert agreement(["It is 12.", "It is 12."]) == 1.0
+    def keys(fmt, *texts):
+        return final_keys(fmt, [{"text": t, "tool_calls": []} for t in texts])  # type: ignore[list-item]
+
+    assert _agreement(keys("number", "It is 12.", "It is 13."), ["It is 12.", "It is 13."]) == 0.0
+    assert _agreement(keys("number", "It is 12.", "It is 12."), ["It is 12.", "It is 12."]) == 1.0
+    # ``auto`` reads no final answer from these: the wording decides, not a forced number format
+    texts = ["It is 12 apples.", "It is 13 apples."]
+    assert keys("auto", *texts) == [None, None]
+    level = _agreement(keys("auto", *texts), texts)
+    assert level is not None and 0.0 < level < 1.0

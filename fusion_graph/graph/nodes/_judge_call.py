@@ -17,21 +17,20 @@ from pydantic import BaseModel
 from fusion_graph import answers, prompts
 from fusion_graph.config import Judge
 from fusion_graph.events import EventWriter, JudgeStarted
-from fusion_graph.graph import _similarity
 from fusion_graph.graph._context import condense
+from fusion_graph.graph._decision import (
+    DecisionRecord,
+    Evidence,
+    JudgeCheck,
+    Reliabilities,
+    all_alike,
+    over_budget,
+)
 from fusion_graph.graph._runtime import FusionRuntime
-from fusion_graph.graph.nodes._evidence import Evidence
 from fusion_graph.graph.nodes._verdict_checks import normalise_label, verdict_problems
 from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
-from fusion_graph.usage import (
-    CHARS_PER_TOKEN,
-    estimate_tokens,
-    messages_tokens,
-    price,
-    tokens_of,
-    worst_case_cost,
-)
+from fusion_graph.usage import CHARS_PER_TOKEN, estimate_tokens, price, tokens_of
 from fusion_graph.verdicts import Analysis, BestOfVerdict, DebateVerdict, MergeVerdict, verdict_schema
 
 __all__ = ["JudgeAsker", "JudgeRun", "ask_judges", "call_record", "judge_config", "judge_messages"]
@@ -60,6 +59,16 @@ class JudgeRun:
     is an analysis then a streamed writer call (see :mod:`fusion_graph.graph.nodes._writer`)."""
     judge_index: int = 0
     """Which of the runtime's judges gave the last verdict :func:`ask_judges` returned."""
+    reliabilities: Reliabilities | None = None
+    """The voices' reliabilities for this decision (prior, calibration or history)."""
+    check: JudgeCheck | None = None
+    """What the judge's pick went through (set by ``judge_swap``'s two orders, or the check)."""
+    decision: DecisionRecord | None = None
+    """Why the answer is the answer (see :mod:`fusion_graph.graph._decision`)."""
+
+    def spent(self) -> float:
+        """What the fusion has cost so far, this decision's judge calls included."""
+        return spent_usd(self.state) + sum(call["cost_usd"] for call in self.calls)
 
 
 async def ask_judges(
@@ -99,7 +108,10 @@ def combine(run: JudgeRun, first: BestOfVerdict, second: BestOfVerdict) -> BestO
     if first.winner == second.winner:
         run.swap = f"both orders chose {first.winner}"
         winner = first.winner
+        run.check = "held"
     else:
+        same = run.evidence.key_of(first.winner)
+        run.check = "held" if same is not None and same == run.evidence.key_of(second.winner) else "flipped"
         sizes = {
             label: next((len(c.members) for c in run.evidence.classes if label in c.members), 0)
             for label in (first.winner, second.winner)
@@ -154,7 +166,7 @@ class JudgeAsker:
                 problems = ["the merged answer is empty"]
             else:
                 best = cast(BestOfVerdict, verdict)
-                differ = not _all_alike(run)
+                differ = not all_alike(run.evidence, [r["text"] for r in run.by_label.values()])
                 problems = verdict_problems(best, views, answers_differ=differ)
                 if not problems:
                     return _relabel(best, shown)
@@ -175,9 +187,8 @@ class JudgeAsker:
     ) -> BaseModel | None:
         name, spec, model = self.runtime.judges[index]
         config = self.runtime.config
-        worst = worst_case_cost(spec, messages_tokens(messages))
-        spent = spent_usd(run.state) + sum(call["cost_usd"] for call in run.calls)
-        if config.budget_usd is not None and spent + worst > config.budget_usd:
+        worst = over_budget(config, spec, messages, run.spent())
+        if worst is not None:
             error = f"budget: skipped, its call (up to ${worst:.6f}) would cross the budget"
             run.calls.append(call_record(name, spec, None, 0.0, error, cuts))
             run.causes.append(f"{name}: {error}")
@@ -229,13 +240,6 @@ _SYSTEMS = {
     "debate": prompts.DEBATE_JUDGE_SYSTEM,
     "merge": prompts.MERGE_SYSTEM,
 }
-
-
-def _all_alike(run: JudgeRun) -> bool:
-    """Whether the candidates reach one answer (or, when some are not comparable, read alike)."""
-    if run.evidence.comparable == len(run.labels):
-        return run.evidence.all_equivalent()
-    return _similarity.agreement([record["text"] for record in run.by_label.values()]) == 1.0
 
 
 def _relabel(verdict: BestOfVerdict, shown: dict[str, str]) -> BestOfVerdict:

@@ -17,9 +17,9 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from fusion_graph import answers, prompts
 from fusion_graph.errors import JudgeFailed
 from fusion_graph.events import AnswerDelta, AnswerStarted
+from fusion_graph.graph._decision import over_budget
 from fusion_graph.graph.nodes._judge_call import JudgeRun, call_record, judge_config, judge_messages
-from fusion_graph.graph.nodes.gather import candidate_view, spent_usd
-from fusion_graph.usage import messages_tokens, worst_case_cost
+from fusion_graph.graph.nodes.gather import candidate_view
 from fusion_graph.verdicts import Analysis
 
 __all__ = ["render_analysis", "write_answer"]
@@ -72,10 +72,8 @@ async def write_answer(run: JudgeRun, index: int, analysis: Analysis, note: str 
     if note:
         extra += "\n\n" + note
     messages[-1] = HumanMessage(f"{messages[-1].text}\n\n{extra}")
-    budget = run.runtime.config.budget_usd
-    worst = worst_case_cost(spec, messages_tokens(messages))
-    spent = spent_usd(run.state) + sum(call["cost_usd"] for call in run.calls)
-    if budget is not None and spent + worst > budget:
+    worst = over_budget(run.runtime.config, spec, messages, run.spent())
+    if worst is not None:
         error = f"budget: skipped the writer, its call (up to ${worst:.6f}) would cross the budget"
         run.calls.append(call_record(name, spec, None, 0.0, error, cuts))
         run.causes.append(f"{name}: {error}")

@@ -9,10 +9,9 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.types import Send
 
-from fusion_graph import answers
 from fusion_graph.errors import AllMembersFailed, MemberFailed, QuorumNotReached
 from fusion_graph.events import EventWriter, RoundFinished, ScoutsFinished
-from fusion_graph.graph import _similarity
+from fusion_graph.graph import _decision
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.state import CandidateRecord, FusionState, MemberTask
@@ -120,36 +119,10 @@ def fan_out(runtime: FusionRuntime) -> Callable[[FusionState], list[Send]]:
 
 
 def answer_agreement(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> float | None:
-    """How far answers agree: 1.0 or 0.0 on their final answers when each has one, else similarity.
-
-    Two answers worded alike that reach different final answers do not agree; two worded apart that
-    reach the same one do.
-    """
-    if len(records) < 2:
-        return None
-    keys = _final_answers(runtime, records)
-    if None not in keys:
-        return 1.0 if len(set(keys)) == 1 else 0.0
-    return _similarity.agreement([candidate_view(r) for r in records])
-
-
-def _final_answers(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> list[str | None]:
-    """Each record's normalised final answer (extractor failures read as none; the judge records them)."""
-    items = {f"{i}": (r["text"], r["tool_calls"]) for i, r in enumerate(records)}
-    keys, _ = answers.extract_answers(items, answer_format=runtime.config.answer_format)
-    return list(keys.values())
-
-
-def _scouts_agree(runtime: FusionRuntime, records: Sequence[CandidateRecord]) -> bool:
-    if runtime.config.escalate == "always" or len(records) < 2:
-        return False
-    found = set(_final_answers(runtime, records))
-    if None not in found:
-        return len(found) == 1
-    if found != {None}:
-        return False  # some reach a final answer, some do not
-    level = _similarity.agreement([candidate_view(r) for r in records])
-    return level is not None and level >= runtime.config.scout_agreement
+    """How far answers agree (see :func:`fusion_graph.graph._decision.answer_agreement`)."""
+    return _decision.answer_agreement(
+        runtime.config.answer_format, records, [candidate_view(r) for r in records]
+    )
 
 
 def finish_round(runtime: FusionRuntime, state: FusionState) -> dict[str, Any]:
@@ -205,7 +178,8 @@ def make_gather_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
             this_round = [r for r in state.get("candidates", []) if r["round"] == 0]
             answered = [r["member"] for r in this_round if r["error"] is None]
             failed = [r["member"] for r in this_round if r["error"] is not None]
-            agree = _scouts_agree(runtime, [r for r in this_round if r["error"] is None])
+            scouts = [r for r in this_round if r["error"] is None]
+            agree = _decision.scouts_agree(runtime.config, scouts, [candidate_view(r) for r in scouts])
             write: EventWriter = get_stream_writer()
             write(ScoutsFinished(type="scouts_finished", answered=answered, failed=failed, agree=agree))
             return {"round": 0, "escalated": not agree}

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langgraph.config import get_config, get_stream_writer
+from langgraph.config import get_config, get_store, get_stream_writer
+from langgraph.store.base import BaseStore
 from pydantic import BaseModel
 
 from fusion_graph import answers, prompts
@@ -21,10 +22,21 @@ from fusion_graph.events import (
     VerdictEvent,
     answer_pieces,
 )
-from fusion_graph.graph import _similarity
+from fusion_graph.graph import _history, _similarity
+from fusion_graph.graph._decision import (
+    PRIOR_JUDGE,
+    PRIOR_MEMBER,
+    JudgeCheck,
+    Reliabilities,
+    leader,
+    log_odds,
+    needs_check,
+    read_evidence,
+    reliabilities,
+    weigh,
+)
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
-from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
 from fusion_graph.graph.nodes._writer import write_answer
 from fusion_graph.graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
@@ -92,8 +104,18 @@ def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
             streams_answer=bool(get_config().get("configurable", {}).get(STREAM_ANSWER)),
         )
         run.issues.extend(evidence.issues)
+        store = _store() if config.learn_reliability else None
+        run.reliabilities = await _reliabilities(runtime, list(labels.values()), store)
+        update = await _route(run, order, state)
+        if store is not None and run.decision is not None:
+            await _history.record(store, config, _observations(run, update))
+        return update
+
+    async def _route(run: JudgeRun, order: list[CandidateRecord], state: FusionState) -> dict[str, Any]:
+        evidence = run.evidence
         if state.get("escalated") is False:
-            return _decide(run, _consensus_pick(evidence, by_label)[0], "scouts:agree")
+            run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
+            return _decide(run, _consensus_pick(run)[0], "scouts:agree")
         if len(order) == 1:
             return _decide(run, "answer_1", "only-candidate")
         asks_tools = any(record["tool_calls"] for record in order)
@@ -145,21 +167,9 @@ def _decide(
         "dissent": run.dissent,
         "minority": run.evidence.minority(final_key),
         "swap": run.swap,
+        "decision": dict(run.decision) if run.decision is not None else None,
     }
     return update
-
-def _judge_free(run: JudgeRun) -> dict[str, Any]:
-    """No judge could decide: the agreement decides, or the most consistent answer."""
-    config = run.runtime.config
-    if not config.judge_free_fallback:
-        judges = run.runtime.judges
-        raise JudgeFailed(
-            judges[-1][0], "; ".join(run.causes), raw=run.calls[-1]["raw"] if run.calls else None,
-            causes=run.causes,
-            exceptions=run.errors,
-        )
-    label, how = _consensus_pick(run.evidence, run.by_label)
-    return _decide(run, label, f"judge-free:{how}")
 
 def _key_of_text(run: JudgeRun, text: str) -> str | None:
     try:
@@ -169,25 +179,91 @@ def _key_of_text(run: JudgeRun, text: str) -> str | None:
         return None
 
 
-def _consensus_pick(evidence: Evidence, by_label: dict[str, CandidateRecord]) -> tuple[str, str]:
+def _store() -> BaseStore | None:
+    try:
+        return get_store()
+    except Exception:  # no store in this graph's context
+        return None
+
+
+async def _reliabilities(runtime: FusionRuntime, names: list[str], store: BaseStore | None) -> Reliabilities:
+    """Calibration from labels first; else learned history (``learn_reliability``); else the prior."""
+    config = runtime.config
+    judge = runtime.judges[0][0]
+    learned = None
+    if config.calibration is None and store is not None:
+        priors = {f"member:{n.split('#')[0]}": PRIOR_MEMBER for n in names} | {f"judge:{judge}": PRIOR_JUDGE}
+        learned = await _history.estimates(store, config, priors)
+    return reliabilities(config, names, judge, calibration=config.calibration, learned=learned)
+
+
+def _observations(run: JudgeRun, update: dict[str, Any]) -> dict[str, bool]:
+    """What this decision shows about each voice: agreement with the fused answer; a held pick."""
+    final = (update.get("evidence") or {}).get("decision") or {}
+    winner = final.get("winner")
+    out: dict[str, bool] = {}
+    for label, key in run.evidence.keys.items():
+        if key is not None and winner is not None:
+            out[f"member:{run.labels[label].split('#')[0]}"] = answers.display(key) == winner
+    if run.check in ("held", "flipped"):
+        out[f"judge:{run.runtime.judges[run.judge_index][0]}"] = run.check == "held"
+    return out
+
+
+def _member_weights(run: JudgeRun) -> dict[str, float]:
+    rel = cast(Reliabilities, run.reliabilities)
+    return {label: log_odds(rel.members.get(name, PRIOR_MEMBER)) for label, name in run.labels.items()}
+
+
+def _judge_free(run: JudgeRun) -> dict[str, Any]:
+    """No judge could decide: the weighted agreement, else the most reliable, else the most consistent."""
+    config = run.runtime.config
+    if not config.judge_free_fallback:
+        judges = run.runtime.judges
+        raise JudgeFailed(
+            judges[-1][0], "; ".join(run.causes), raw=run.calls[-1]["raw"] if run.calls else None,
+            causes=run.causes,
+            exceptions=run.errors,
+        )
+    label, how = _consensus_pick(run)
+    run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
+    return _decide(run, label, f"judge-free:{how}")
+
+
+def _rel(run: JudgeRun) -> Reliabilities:
+    return cast(Reliabilities, run.reliabilities)
+
+
+def _consensus_pick(run: JudgeRun) -> tuple[str, str]:
     """The label the candidates' agreement picks, and how it picked.
 
-    ``agreement``: the unique largest class of final answers; ``most-consistent``: the answer most
-    alike the others.
+    ``agreement``: the answer with the most weight (at least two answers behind it, or the only
+    comparable candidates); ``most-reliable``: the candidate of the most reliable member, when the
+    reliabilities were measured and differ; ``most-consistent``: the answer most alike the others.
     """
-    top = evidence.plurality()
-    if top is not None:
-        return evidence.best_of_class(top), "agreement"
+    evidence, by_label = run.evidence, run.by_label
+    weights = _member_weights(run)
+    top = leader(evidence, weights)
+    if top is not None and (len(top.members) >= 2 or evidence.comparable == len(by_label)):
+        return evidence.best_of_class(top, weights), "agreement"
+    rel = _rel(run)
+    if rel.source != "prior" and len(set(weights.values())) > 1:
+        order = list(by_label)
+        return max(order, key=lambda label: (weights[label], -order.index(label))), "most-reliable"
     texts = [candidate_view(record) for record in by_label.values()]
     return list(by_label)[_similarity.most_consistent(texts)], "most-consistent"
 
 
 async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
-    """The most common final answer; the judge only breaks a tie or reads answers with none."""
+    """The answer with the most weight; the judge only breaks a tie or reads answers with none.
+
+    A single comparable answer among several is no vote: the judge decides then.
+    """
     evidence = run.evidence
-    top = evidence.plurality()
-    if top is not None:
+    top = leader(evidence, _member_weights(run))
+    if top is not None and (len(top.members) >= 2 or len(run.labels) == 1):
         strict = 2 * len(top.members) > len(run.labels)
+        run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
         return _decide(run, evidence.best_of_class(top), "vote:majority" if strict else "vote:plurality")
     asked = await ask_judges(run, asker, "best-of")
     if asked is None:
@@ -196,7 +272,7 @@ async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
     classes = evidence.classes
     tied = [c for c in classes if classes and len(c.members) == len(classes[0].members)]
     winner = verdict.winner
-    if tied and all(winner not in c.members for c in tied):
+    if len(tied) > 1 and all(winner not in c.members for c in tied):
         scores = _scores(verdict)
         best = max(tied, key=lambda c: sum(scores.get(label, 0.0) for label in c.members))
         winner = evidence.best_of_class(best, scores)
@@ -204,45 +280,84 @@ async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
             f"the judge's winner {verdict.winner} is outside the tied answers; took {winner}, the tied "
             "answer it scored best"
         )
+    run.decision = weigh(evidence, _rel(run), pick=winner, check="unchecked", rule="judge").record
     return _decide(run, winner, decided_by, verdict)
 
 
+async def _check(run: JudgeRun, asker: JudgeAsker, kind: str, pick_key: str | None, pick: str) -> JudgeCheck:
+    """Ask the judge again in the reversed order; did its pick (its final answer) hold?"""
+    again = await asker.ask(run, run.judge_index, kind, list(run.labels)[::-1], None)
+    if again is None:
+        run.swap = "the reversed-order check failed; the judge's pick counts unchecked"
+        return "unchecked"
+    if kind == "merge":
+        second = _key_of_text(run, cast(MergeVerdict, again).answer)
+        held = second is not None and second == pick_key
+    else:
+        other = cast(BestOfVerdict, again).winner
+        held = other == pick or (pick_key is not None and run.evidence.key_of(other) == pick_key)
+    run.swap = f"reversed-order check: the judge's pick {'held' if held else 'changed'}"
+    return "held" if held else "flipped"
+
+
+def _dissent(run: JudgeRun, pick_shown: str, who: str) -> None:
+    """Record a strict majority of all final answers that disagrees with the judge."""
+    majority = run.evidence.majority()
+    if majority is None:
+        return
+    count = f"{len(majority.members)}/{len(run.labels)}"
+    run.dissent = f"{who} ({pick_shown}) but {count} answers reach {answers.display(majority.key)}"
+
+
 async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any]:
-    """The judge's winner, checked against a strict majority of the comparable answers."""
+    """The judge's pick, weighed against the members' answers (:func:`weigh`)."""
     config = run.runtime.config
     asked = await ask_judges(run, asker, kind)
     if asked is None:
         return _judge_free(run)
     verdict, decided_by = asked
-    winner = verdict.winner
+    pick = verdict.winner
+    policy = config.majority_policy
+    pick_key = run.evidence.key_of(pick)
     majority = run.evidence.majority()
-    winner_key = run.evidence.key_of(winner)
-    if majority is None or winner_key == majority.key:
-        return _decide(run, winner, decided_by, verdict)
-    shown = answers.display(winner_key) if winner_key is not None else "no comparable answer"
-    count = f"{len(majority.members)}/{run.evidence.comparable}"
-    run.dissent = (
-        f"the judge chose {winner} ({shown}) but {count} answers reach {answers.display(majority.key)}"
-    )
-    if config.majority_policy == "judge":
-        return _decide(run, winner, decided_by, verdict)
-    if config.majority_policy == "reask":
+    if majority is not None and pick_key != majority.key:
+        shown = answers.display(pick_key) if pick_key is not None else "no comparable answer"
+        _dissent(run, shown, f"the judge chose {pick}")
+    disagrees = needs_check(run.evidence, _member_weights(run), pick)
+    check: JudgeCheck
+    rule = "weighted"
+    if not disagrees:
+        check = "agreed"
+    elif run.check is not None:  # judge_swap: both orders were asked already
+        check = run.check
+    elif policy == "weighted":
+        check = await _check(run, asker, kind, pick_key, pick)
+    else:
+        check, rule = "unchecked", ("judge" if policy == "judge" else "majority")
+    if policy == "reask" and majority is not None and pick_key != majority.key:
+        count = f"{len(majority.members)}/{len(run.labels)}"
+        shown = answers.display(pick_key) if pick_key is not None else "no comparable answer"
         note = prompts.MAJORITY_REASK.format(
-            winner=winner, shown=shown, count=count, majority=answers.display(majority.key)
+            winner=pick, shown=shown, count=count, majority=answers.display(majority.key)
         )
         again = await ask_judges(run, asker, kind, note=note, only_first=True)
         if again is not None and run.evidence.key_of(again[0].winner) == majority.key:
-            return _decide(run, again[0].winner, again[1], again[0])
-    label = run.evidence.best_of_class(majority, _scores(verdict))
-    return _decide(run, label, f"majority:{count}", verdict)
+            verdict, decided_by, pick = again[0], again[1], again[0].winner
+    weighed = weigh(run.evidence, _rel(run), pick=pick, check=check, rule=rule, scores=_scores(verdict))
+    run.decision = weighed.record
+    if weighed.judge_stood:
+        return _decide(run, pick, decided_by, verdict)
+    label = run.evidence.best_of_class(weighed.winner, _scores(verdict))
+    return _decide(run, label, weighed.tag, verdict)
 
 
 async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
-    """The judge's merged answer, checked against a strict majority of the comparable answers.
+    """The judge's merged answer, weighed like a pick: its final answer against the members'.
 
     A merged final answer that no candidate gave is an invented answer (a verdict issue); one that
-    only a minority gave is a dissent. Either way, when a strict majority reaches another answer,
-    ``merge_policy`` decides.
+    only a minority gave is a dissent. ``merge_policy`` says how the merged answer is weighed:
+    ``weighted`` (checked by a reversed-order merge when it disagrees with the members' leading
+    answer), ``keep``, ``majority`` or ``reask``.
     """
     config = run.runtime.config
     asked = await ask_judges(run, asker, "merge")
@@ -250,41 +365,54 @@ async def _merge(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         return _judge_free(run)
     verdict, decided_by = asked
     merged = cast(MergeVerdict, verdict)
-    checked = _check_merged(run, merged.answer)
-    if checked is None:
-        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
-    majority, shown, which, count, target = checked
-    if config.merge_policy == "keep":
-        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
-    if config.merge_policy == "reask":
+    key = _key_of_text(run, merged.answer)
+    _check_merged(run, merged.answer, key)
+    policy = config.merge_policy
+    weights = _member_weights(run)
+    top = leader(run.evidence, weights)
+    disagrees = key is not None and top is not None and top.key != key
+    check: JudgeCheck = "agreed" if not disagrees else "unchecked"
+    rule = {"keep": "judge", "majority": "majority"}.get(policy, "weighted")
+    if disagrees and policy == "weighted":
+        check = await _check(run, asker, "merge", key, "")
+    majority = run.evidence.majority()
+    if policy == "reask" and majority is not None and key is not None and key != majority.key:
+        shown, target = answers.display(key), answers.display(majority.key)
+        novel = key not in set(run.evidence.keys.values())
+        which = "which no answer reaches" if novel else "a minority's answer"
+        count = f"{len(majority.members)}/{len(run.labels)}"
         note = prompts.MERGE_REASK.format(shown=shown, which=which, count=count, majority=target)
         again = await ask_judges(run, asker, "merge", note=note, only_first=True)
         if again is not None:
             redo = cast(MergeVerdict, again[0])
             if _key_of_text(run, redo.answer) == majority.key:
-                return _decide(run, "answer_1", again[1], redo, answer=redo.answer)
-    label = run.evidence.best_of_class(majority)
-    return _decide(run, label, f"majority:{count}", merged)
+                merged, decided_by, key = redo, again[1], majority.key
+        rule = "majority"
+    if key is None:  # nothing to weigh the merged text against
+        run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
+        run.decision["judge_stood"] = True
+        run.decision["why"] = "the merged answer has no comparable final answer; it stands"
+        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
+    weighed = weigh(run.evidence, _rel(run), pick=None, merged_key=key, check=check, rule=rule)
+    run.decision = weighed.record
+    if weighed.judge_stood:
+        return _decide(run, "answer_1", decided_by, merged, answer=merged.answer)
+    label = run.evidence.best_of_class(weighed.winner)
+    return _decide(run, label, weighed.tag, merged)
 
 
-def _check_merged(run: JudgeRun, text: str) -> tuple[Any, str, str, str, str] | None:
-    """Check a merged answer against a strict majority; ``None`` when it passes.
-
-    On a miss, the dissent (and, for an answer no candidate gave, a verdict issue) is recorded and
-    ``(majority, shown, which, count, target)`` returned for the policy to act on.
-    """
+def _check_merged(run: JudgeRun, text: str, key: str | None) -> None:
+    """Record a merged answer that a strict majority of all final answers does not reach."""
     majority = run.evidence.majority()
-    key = _key_of_text(run, text)
     if majority is None or key is None or key == majority.key:
-        return None
+        return
     shown, target = answers.display(key), answers.display(majority.key)
-    count = f"{len(majority.members)}/{run.evidence.comparable}"
+    count = f"{len(majority.members)}/{len(run.labels)}"
     novel = key not in set(run.evidence.keys.values())
     which = "which no answer reaches" if novel else "a minority's answer"
     run.dissent = f"the merged answer reaches {shown}, {which}, while {count} answers reach {target}"
     if novel:
         run.issues.append(run.dissent)
-    return majority, shown, which, count, target
 
 
 async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
@@ -292,13 +420,12 @@ async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
 
     Only for runs that ask for a streamed answer (``configurable["fusion_stream_answer"]``); other
     runs keep :func:`_merge`'s single structured call. The writer is told the majority's answer when
-    a strict majority of comparable answers exists and ``merge_policy`` is not ``keep``. Its text
+    a strict majority of all final answers exists and ``merge_policy`` is not ``keep``. Its text
     goes out token by token as it is written and cannot be taken back, so the result's answer IS
-    the streamed text: the majority check afterwards (as in :func:`_merge`) only records a dissent
-    and verdict issues, whatever ``merge_policy`` says. If the analysis fails on every judge, or the
-    writer fails before writing anything, the judge-free pick decides (``judge-free:…``, or
-    :class:`JudgeFailed` when that fallback is off); a writer that fails midway ends the run with
-    :class:`JudgeFailed`.
+    the streamed text: the decision record and the dissent say how it compares, whatever
+    ``merge_policy`` says. If the analysis fails on every judge, or the writer fails before writing
+    anything, the judge-free pick decides (``judge-free:…``, or :class:`JudgeFailed` when that
+    fallback is off); a writer that fails midway ends the run with :class:`JudgeFailed`.
     """
     config = run.runtime.config
     asked = await ask_judges(run, asker, "analysis")
@@ -308,13 +435,18 @@ async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
     majority = run.evidence.majority()
     note = None
     if majority is not None and config.merge_policy != "keep":
-        count = f"{len(majority.members)}/{run.evidence.comparable}"
+        count = f"{len(majority.members)}/{len(run.labels)}"
         note = prompts.WRITER_MAJORITY.format(count=count, majority=answers.display(majority.key))
     text = await write_answer(run, run.judge_index, analysis, note)
     if text is None:
         return _judge_free(run)
     merged = MergeVerdict(**analysis.model_dump(), answer=text)
-    if _check_merged(run, text) is not None and config.merge_policy != "keep":
+    key = _key_of_text(run, text)
+    _check_merged(run, text, key)
+    run.decision = weigh(
+        run.evidence, _rel(run), pick=None, merged_key=key, check="unchecked", rule="judge"
+    ).record
+    if run.dissent is not None and config.merge_policy != "keep":
         run.issues.append(
             f"merge_policy {config.merge_policy!r} could not act: the answer had been streamed"
         )

@@ -9,8 +9,8 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from fusion_graph import FusionConfig, Judge, Member, prompts
+from fusion_graph.graph._decision import Evidence, read_evidence
 from fusion_graph.graph._runtime import build_runtime
-from fusion_graph.graph.nodes._evidence import Evidence, read_evidence
 from fusion_graph.graph.nodes._judge_call import judge_messages
 from fusion_graph.graph.nodes._verdict_checks import normalise_label, verdict_problems
 from fusion_graph.graph.nodes.gather import answer_agreement
@@ -59,15 +59,17 @@ def test_evidence_reads_keys_summary_and_a_strict_majority():
     }
     assert evidence.comparable == 3
     assert evidence.summary() == "answers 1, 3 reach 400; answer 2 reaches 409; answer 4 has no final answer"
-    majority = evidence.majority()
-    assert majority is not None and majority.members == ("answer_1", "answer_3")
-    assert evidence.plurality() == majority
+    assert evidence.majority() is None  # 2 of 4 final answers: not more than half of the pool
+    plurality = evidence.plurality()
+    assert plurality is not None and plurality.members == ("answer_1", "answer_3")
     assert not evidence.all_equivalent()
 
 
-def test_a_majority_needs_three_comparable_answers_and_more_than_half():
+def test_a_majority_is_more_than_half_of_all_final_answers_of_at_least_three():
     assert _evidence({"a": "400", "b": "400"}).majority() is None  # two are too few
-    assert _evidence({"a": "400", "b": "400", "c": "Hmm."}).majority() is None  # two comparable
+    both = _evidence({"a": "400", "b": "400", "c": "Hmm."}).majority()  # 2 of 3: free text counts too
+    assert both is not None and both.members == ("answer_1", "answer_2")
+    assert _evidence({"a": "400", "b": "Hmm.", "c": "Well.", "d": "400", "e": "401"}).majority() is None
     assert _evidence({"a": "400", "b": "409", "c": "401", "d": "400"}).majority() is None  # 2 of 4
     tie = _evidence({"a": "400", "b": "409", "c": "400", "d": "409"})
     assert tie.majority() is None and tie.plurality() is None

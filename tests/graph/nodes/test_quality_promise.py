@@ -67,14 +67,33 @@ JUDGES: dict[str, ModelScript] = {
 }
 
 
+def _calibrated(config: Any, judge_accuracy: float) -> Any:
+    judge = config.effective_judge.name or config.effective_judge.label
+    entry = {
+        "members": {name: {"accuracy": 0.67, "count": 50} for name in config.member_names},
+        "judges": {judge: {"accuracy": judge_accuracy, "count": 50}},
+    }
+    return config.replace(calibration={"entries": [entry]})
+
+
+HONEST = [name for name in JUDGES if name != "adversary"]
+
+
 @pytest.mark.parametrize("mode", ["best-of", "vote", "debate"])
-@pytest.mark.parametrize("judge", list(JUDGES))
+@pytest.mark.parametrize("judge", [*HONEST, "adversary-calibrated"])
 async def test_fusion_is_not_below_the_best_member(mode, judge):
+    """Every judge that is not consistently wrong; and, once labels measured it, the one that is.
+
+    Without labels a judge whose wrong pick holds when the order is reversed looks exactly like a
+    good one (docs/decisions.md), so the adversary is held to the promise only when calibrated.
+    """
     members = {"m1": _member("m1", 7), "m2": _member("m2", 11), "m3": _member("m3", 13)}
     right_fused = 0
     right_by_member = dict.fromkeys(members, 0)
-    async with server_of(members, judge=JUDGES[judge]) as server:
+    async with server_of(members, judge=JUDGES[judge.removesuffix("-calibrated")]) as server:
         config = make_config(server, list(members), mode=mode, rounds=1, shuffle=True, seed=3)
+        if judge.endswith("-calibrated"):
+            config = _calibrated(config, judge_accuracy=0.1)
         for item in range(ITEMS):
             result = await fuse(f"Item {item}: what is 100 + {item}?", config)
             right_fused += result.answer.endswith(f": {_right(item)}")
@@ -84,6 +103,18 @@ async def test_fusion_is_not_below_the_best_member(mode, judge):
     assert max(right_by_member.values()) == 4
     assert right_fused >= max(right_by_member.values())
     assert right_fused == ITEMS  # a right majority on every item, and the default policy follows it
+
+
+async def test_without_labels_a_consistently_wrong_judge_stands_against_a_bare_majority():
+    """The documented limit: its wrong pick holds under the reversed order, so it outweighs 2 of 3."""
+    members = {"m1": _member("m1", 7), "m2": _member("m2", 11), "m3": _member("m3", 13)}
+    async with server_of(members, judge=JUDGES["adversary"]) as server:
+        config = make_config(server, list(members), shuffle=True, seed=3)
+        result = await fuse("Item 0: what is 100 + 0?", config)
+    assert result.decision is not None
+    assert result.decision.judge_check == "held" and result.decision.judge_stood
+    assert not result.answer.endswith(": 100")
+    assert len(result.judge_calls) == 2  # the pick, and the reversed-order check
 
 
 async def test_without_the_majority_check_an_adversarial_judge_drags_fusion_down():
