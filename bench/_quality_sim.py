@@ -54,9 +54,13 @@ from typing import Any
 from fusion_graph import prompts
 
 JUDGE_KINDS = ("uninformative", "biased", "noisy", "oracle")
+GRID_JUDGES = ("uninformative", "biased", "noisy", "good", "trapped", "sycophantic")
+HARD_SHARE = 0.3
+"""The share of items that are "hard" (highest shared difficulty): a trapped judge falls for traps there."""
 MERGE_KINDS = (*JUDGE_KINDS, "weak")
 
 _ITEM = re.compile(r"\bItem (\d+):")
+_REASK = re.compile(r"answers reach (-?[\d,]+)\. Re-read")
 _NORMAL = statistics.NormalDist()
 
 
@@ -109,6 +113,11 @@ def item(seed: int, index: int) -> Item:
     return Item(index, a, b, c)
 
 
+def hard(seed: int, it: Item) -> bool:
+    """Whether an item is among the hardest :data:`HARD_SHARE` (by the difficulty members share)."""
+    return normal(seed, it.id, "difficulty") > _NORMAL.inv_cdf(1 - HARD_SHARE)
+
+
 def wrong_number(seed: int, it: Item, *key: Any) -> int:
     """A wrong number of its own for ``key``: the gold plus a nonzero offset, never the trap."""
     for attempt in range(8):
@@ -128,6 +137,7 @@ def final_number(text: str | None) -> int | None:
     """The bench's own reading of a final number (``\\boxed{}``, "the answer is N", else the last)."""
     if not text:
         return None
+    text = re.sub(r"(?<=\d)[\u2009\u202f\u00a0](?=\d{3})", "", text)
     for pattern in (_BOXED, _STATED):
         found = pattern.findall(text)
         if found:
@@ -212,6 +222,9 @@ class MemberSim:
     switch: float = 0.5
     habit: float = 0.5
     short: bool = False
+    noise: float = 0.0
+    """Extraction noise: the share of answers written without an explicit marker, with several
+    numbers, or with other number formats (thin-space thousands, a trailing ``.0``)."""
 
 
 STYLES = (
@@ -255,8 +268,28 @@ def first_answer(sim: MemberSim, it: Item, sample: Any) -> int:
     return wrong_number(sim.seed, it, sim.name, sample)
 
 
-def render(sim: MemberSim, it: Item, n: int) -> str:
-    """A member's answer text: a short reasoning sentence that ends with the number."""
+NOISY = (
+    # no explicit marker, several numbers: ``auto`` reads none (the right thing), ``number`` the last
+    "{a} × {b} is {ab}; less the {c} shipped leaves {n} parts.",
+    # a marker, then more numbers after it
+    "The answer is {n} ({a} × {b} = {ab}, then minus {c}).",
+    # thin-space thousands
+    "So the depot keeps {n_thin} parts; the answer is {n_thin}.",
+    # a trailing .0
+    "Final answer: {n}.0",
+)
+
+
+def render(sim: MemberSim, it: Item, n: int, draw: float = 1.0) -> str:
+    """A member's answer text: a short reasoning sentence that ends with the number.
+
+    With probability ``sim.noise`` (``draw`` below it) the answer takes a noisy form instead.
+    """
+    if draw < sim.noise:
+        template = NOISY[int(draw / sim.noise * len(NOISY)) % len(NOISY)]
+        return template.format(
+            a=it.a, b=it.b, c=it.c, ab=it.a * it.b, n=n, n_thin=f"{n:,}".replace(",", "\u2009")
+        )
     template = SHORT if sim.short else STYLES[sim.style % len(STYLES)]
     return template.format(a=it.a, b=it.b, c=it.c, n=n)
 
@@ -270,7 +303,7 @@ def member_reply(sim: MemberSim, body: dict[str, Any]) -> str:
     if len(users) > 1 and own_match is None:
         raise ValueError("a follow-up request that is not a debate revision the bench can read")
     if own_match is None:
-        return render(sim, it, first_answer(sim, it, sample))
+        return render(sim, it, first_answer(sim, it, sample), u01(sim.seed, sim.name, it.id, sample, "noise"))
     own = final_number(own_match.group(1))
     peers = [final_number(m.group("text")) for m in _PEER.finditer(users[-1][own_match.end() :])]
     if own is None:
@@ -321,8 +354,23 @@ def decide(kind: str, seed: int, p_weak: float, prompt: str) -> Decision:
             winner = any_of(right, "which")
         else:
             winner = any_of(wrong or labels, "which")
-    elif kind == "oracle":
+    elif kind in ("oracle", "good"):
         winner = any_of(right, "which") if right else any_of(labels, "which")
+    elif kind == "trapped":
+        trapped = [label for label in labels if numbers[label] == it.trap]
+        if trapped and hard(seed, it):
+            winner = any_of(trapped, "which")
+        else:
+            winner = any_of(right, "which") if right else any_of(labels, "which")
+    elif kind == "sycophantic":
+        named = _REASK.search(prompt)
+        follow = [label for label in labels if named and numbers[label] == _as_int(named.group(1))]
+        if follow:
+            winner = any_of(follow, "which")
+        elif right and (draw("right") < 0.8 or not wrong):
+            winner = any_of(right, "which")
+        else:
+            winner = any_of(wrong or labels, "which")
     elif kind == "weak":
         counts = Counter(numbers[label] for label in labels if numbers[label] is not None)
         best = max(counts.values(), default=0)

@@ -26,6 +26,10 @@ goes to ``docs/img/quality.png``.
 
     .venv/bin/python bench/quality.py [--items 200] [--seed 1] [--quick] [--concurrency 32]
                                       [--collision 0.05] [--switch 0.5] [--rho 0] [--p-weak 0.3]
+    .venv/bin/python bench/quality.py --grid [--items 200] [--seeds 3] [--pools …] [--save F | --load F]
+
+``--grid`` (bench/_quality_grid.py): the defaults in every cell of error structure × judge kind ×
+pool, with noisy extraction; the headline is the worst cell.
 
 ``--quick``: the 5-member pool only (with its policies, the cascade, samples and integrity rows).
 A harsher world, where members fail on the same items and often share one wrong answer:
@@ -80,8 +84,8 @@ POOLS: dict[str, list[tuple[str, float]]] = {
 }
 SCOUTS = ["s1", "s2"]
 SAMPLES = {"k1": 5}
-POLICIES = ("majority", "judge", "reask")
-MERGE_POLICIES = ("keep", "reask", "majority")
+POLICIES = ("weighted", "majority", "judge", "reask")
+MERGE_POLICIES = ("weighted", "keep", "reask", "majority")
 FIELDS = FusionConfig.model_fields
 
 
@@ -305,8 +309,25 @@ async def main() -> None:
     parser.add_argument("--p-weak", type=float, default=0.3, help="weak merge judge: chance of a new number")
     parser.add_argument("--png", default="docs/img/quality.png")
     parser.add_argument("--save", help="also write every outcome to this JSON file")
-    parser.add_argument("--load", help="print the tables and the figure from a --save file, running nothing")
+    parser.add_argument(
+        "--load", help="print the tables and the figure from a --save file (--grid: several, comma-separated)"
+    )
+    parser.add_argument(
+        "--grid", action="store_true",
+        help="the defaults across error structures x judges x pools (bench/_quality_grid.py)",
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="--grid: seeds per cell")
+    parser.add_argument("--pools", nargs="*", help="--grid: only these pools")
     args = parser.parse_args()
+    if args.grid:
+        from _quality_grid import main_grid
+
+        if args.png == "docs/img/quality.png":
+            args.png = "docs/img/quality_grid.png"
+        print(f"start: {load_note()}")
+        await main_grid(args)
+        print(f"end: {load_note()}")
+        return
     sim = Sim(args.seed, args.collision, args.switch, args.habit, args.rho, args.p_weak)
     grid = plan(args.quick)
     jobs = grid.all()

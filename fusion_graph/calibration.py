@@ -65,6 +65,7 @@ class Calibration(BaseModel):
 
     def lookup(self, *, answer_format: str | None, tag: str | None) -> CalibrationEntry | None:
         """The entry that fits best: same format and tag, then same tag, then same format, then any."""
+
         def score(entry: CalibrationEntry) -> tuple[bool, bool, bool, bool]:
             return (
                 entry.tag == tag and tag is not None,
@@ -106,8 +107,11 @@ def load_calibration(value: Any, field: str = "calibration") -> Calibration:
                 "write one with `fusion eval --calibration-out`",
             ) from None
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(field, f"cannot read {str(path)!r} as JSON: {exc}", "pass the JSON file that "
-                              "`fusion eval --calibration-out` wrote") from exc
+            raise ConfigError(
+                field,
+                f"cannot read {str(path)!r} as JSON: {exc}",
+                "pass the JSON file that `fusion eval --calibration-out` wrote",
+            ) from exc
     if not isinstance(data, dict):
         raise ConfigError(
             field,

@@ -48,6 +48,13 @@ def eval_command(
                      help="Also run each member alone (and a sampled member's samples voted)."),
     ] = True,
     rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Debate revision rounds.")] = None,
+    calibration_out: Annotated[
+        Path | None,
+        typer.Option("--calibration-out",
+                     help="Write the measured reliabilities (members' accuracy; the judge's accuracy at "
+                          "picking a right answer when one exists) for FusionConfig(calibration=…).",
+                     dir_okay=False),
+    ] = None,
     by_item: Annotated[
         bool,
         typer.Option("--by-item/--by-config",
@@ -90,6 +97,13 @@ def eval_command(
     print_table(console, summaries, title=f"{dataset}: {len(items)} items")
     if out is not None:
         console.print(Text(f"results: {out}", style="dim"))
+    if calibration_out is not None:
+        from fusion_graph.eval.calibrate import calibration_from_records
+
+        fmt = None if dataset_format else str(fusion_config.answer_format)
+        calibration = calibration_from_records(records, tag=Path(dataset).stem, answer_format=fmt)
+        calibration.save(calibration_out)
+        console.print(Text(f"calibration: {calibration_out}", style="dim"))
     if plot is not None:
         try:
             write_plot(summaries, plot, name=Path(dataset).name)

@@ -160,6 +160,14 @@ async def _run_one(fusion: Fusion, item: Item) -> dict[str, Any]:
                 "error": f"{type(exc).__name__}: {exc}"}
     total = result.usage.total
     calls = [{"name": c.get("name"), "args": c.get("args")} for c in result.tool_calls]
+    right = {
+        c.member: score(item.kind, item.answer, c.text,
+                        [{"name": t["name"], "args": t["args"]} for t in c.tool_calls],
+                        choices=len(item.choices), names=item.tool_names)
+        for c in result.candidates
+        if c.round == 0 and c.ok
+    }
+    decision = result.decision
     return {
         "correct": score(item.kind, item.answer, result.answer, calls, choices=len(item.choices),
                          names=item.tool_names),
@@ -174,6 +182,10 @@ async def _run_one(fusion: Fusion, item: Item) -> dict[str, Any]:
         "truncated": sorted({c.member for c in result.candidates if c.truncated}),
         "escalated": result.escalated,
         "verdict_issues": result.verdict_issues,
+        "candidates_correct": right,
+        "judge": result.decided_by.split(":", 1)[1] if result.decided_by.startswith(("judge:", "fallback:"))
+        else None,
+        "judge_pick": decision.judge_pick if decision is not None else None,
         "error": None,
     }
 

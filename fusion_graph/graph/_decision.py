@@ -270,8 +270,7 @@ def reliabilities(
     entry = calibration.lookup(answer_format=fmt, tag=config.task_tag) if calibration else None
     if entry is not None:
         members = {
-            name: (entry.members.get(name) or entry.members.get(name.split("#")[0]))
-            for name in candidates
+            name: (entry.members.get(name) or entry.members.get(name.split("#")[0])) for name in candidates
         }
         judged = entry.judges.get(judge)
         return Reliabilities(
@@ -282,9 +281,7 @@ def reliabilities(
         )
     if learned:
         return Reliabilities(
-            members={
-                n: learned.get(f"member:{n.split('#')[0]}", PRIOR_MEMBER) for n in candidates
-            },
+            members={n: learned.get(f"member:{n.split('#')[0]}", PRIOR_MEMBER) for n in candidates},
             judge=learned.get(f"judge:{judge}", PRIOR_JUDGE),
             source="history",
             labelled=False,
@@ -353,9 +350,7 @@ def needs_check(evidence: Evidence, weights: Mapping[str, float], pick: str) -> 
     mine = evidence.class_of(pick)
     own = sum(weights[label] for label in mine.members)
     return any(
-        sum(weights[label] for label in c.members) > own + 1e-9
-        for c in evidence.classes
-        if c.key != mine.key
+        sum(weights[label] for label in c.members) > own + 1e-9 for c in evidence.classes if c.key != mine.key
     )
 
 

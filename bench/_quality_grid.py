@@ -1,0 +1,333 @@
+"""``bench/quality.py --grid``: the library's defaults across error structures, judges and pools.
+
+Each cell is one error structure × one judge kind × one pool, run on ``--items`` items for each of
+``--seeds`` seeds through the real graph and real HTTP (``_quality_sim``'s stub server), with the
+library's defaults (``FusionConfig(pool, judge)``: best-of, ``answer_format="auto"``, the weighted
+rule). Every answer is noisy for extraction with probability ``NOISE`` (no explicit marker, several
+numbers, thin-space thousands, a trailing ``.0``).
+
+Per cell, from the same fusions: the best member alone (its round-0 answers), the judge's own picks
+(the candidate its first verdict chose, before the rule weighed it; what ``majority_policy="judge"``
+answers), the fused answer, the paired difference fused − max(best member, judge's picks) with a 95 %
+bootstrap interval over items × seeds, and judge calls per item. The headline is the worst cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _quality_sim import GRID_JUDGES, MemberSim, SimServer, final_number, item, judge_script, member_script
+from _quality_stats import paired_bootstrap, wilson
+
+from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph.providers._http import ShardedTransport, httpx
+from fusion_graph.runner import Fusion
+
+KEY = "sk-bench"
+NOISE = 0.2
+STRUCTURES: dict[str, tuple[float, float]] = {  # name: (rho, collision)
+    "independent": (0.0, 0.05),
+    "hard 0.3": (0.3, 0.05),
+    "hard 0.6": (0.6, 0.05),
+    "trap 0.3": (0.6, 0.3),
+    "trap 0.8": (0.6, 0.8),
+}
+POOLS: dict[str, list[tuple[str, float]]] = {
+    "3 balanced": [("b1", 0.675), ("b2", 0.605), ("b3", 0.545)],
+    "5 balanced": [("f1", 0.68), ("f2", 0.64), ("f3", 0.60), ("f4", 0.56), ("f5", 0.52)],
+    "5, one strong": [("s1", 0.85), ("s2", 0.55), ("s3", 0.52), ("s4", 0.50), ("s5", 0.48)],
+    "samples=5": [("k1", 0.65)],
+}
+SAMPLES = {"k1": 5}
+TARGET = 0.02
+_DEFAULT_POLICY = FusionConfig.model_fields["majority_policy"].default
+
+
+@dataclass(frozen=True)
+class Cell:
+    structure: str
+    judge: str
+    pool: str
+
+
+@dataclass
+class Row:
+    """One fusion of one item in one cell."""
+
+    seed: int
+    item: int
+    fused: bool
+    judge_pick: bool | None
+    members: dict[str, bool]
+    judge_calls: int
+    tokens: int
+    decided_by: str
+    stood: bool | None
+    answers: dict[str, int | None] | None = None
+    """Each candidate's final number as the bench reads it (for offline checks)."""
+    judge_name: str | None = None
+    """The candidate the judge picked."""
+
+
+def _model(pool: str, name: str, structure: str, seed: int) -> str:
+    return f"{name}-{structure.replace(' ', '')}-s{seed}"
+
+
+def server_models(seeds: list[int]) -> dict[str, dict[str, Any]]:
+    models: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for structure, (rho, collision) in STRUCTURES.items():
+            style = 0
+            for pool, members in POOLS.items():
+                for name, accuracy in members:
+                    spec = MemberSim(
+                        name=name,
+                        accuracy=accuracy,
+                        style=style,
+                        seed=seed,
+                        rho=rho,
+                        collision=collision,
+                        noise=NOISE,
+                    )
+                    models[_model(pool, name, structure, seed)] = member_script(spec, 0.05)
+                    style += 1
+        for kind in GRID_JUDGES:
+            models[f"judge-{kind}-s{seed}"] = judge_script(kind, seed, 0.0, 0.03)
+    return models
+
+
+def build(cell: Cell, seed: int, url: str, http: httpx.AsyncClient, **overrides: Any) -> FusionConfig:
+    pool = [
+        Member(
+            f"openai:{_model(cell.pool, name, cell.structure, seed)}",
+            name=name,
+            base_url=url,
+            api_key=KEY,
+            samples=SAMPLES.get(name, 1),
+            params={"max_retries": 0, "temperature": 0.7, "seed": 1000 * (i + 1), "http_async_client": http},
+        )
+        for i, (name, _) in enumerate(POOLS[cell.pool])
+    ]
+    judge = Judge(
+        f"openai:judge-{cell.judge}-s{seed}",
+        name="judge",
+        base_url=url,
+        api_key=KEY,
+        params={"max_retries": 0, "http_async_client": http},
+    )
+    return FusionConfig(pool=pool, judge=judge, **overrides)
+
+
+def row_of(seed: int, index: int, gold: int, result: Any) -> Row:
+    texts = {c.member: c.text for c in result.candidates if c.round == 0 and c.ok}
+    decision = result.decision
+    pick = decision.judge_pick if decision is not None else None
+    return Row(
+        seed=seed,
+        item=index,
+        fused=final_number(result.answer) == gold,
+        judge_pick=(final_number(texts[pick]) == gold) if pick in texts else None,
+        members={name: final_number(text) == gold for name, text in texts.items()},
+        judge_calls=len([c for c in result.judge_calls if c.error is None]),
+        tokens=result.usage.total.total_tokens,
+        decided_by=result.decided_by,
+        stood=decision.judge_stood if decision is not None else None,
+        answers={name: final_number(text) for name, text in texts.items()},
+        judge_name=pick,
+    )
+
+
+async def run_grid(
+    cells: list[Cell], seeds: list[int], items: int, url: str, concurrency: int, **overrides: Any
+) -> dict[Cell, list[Row]]:
+    http = httpx.AsyncClient(transport=ShardedTransport(128), timeout=httpx.Timeout(120.0))
+    fusions = {(c, s): Fusion(build(c, s, url, http, **overrides)) for c in cells for s in seeds}
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    out: dict[Cell, list[Row]] = defaultdict(list)
+    work = [(c, s, i) for s in seeds for i in range(items) for c in cells]
+    work.reverse()
+    total, started = len(work), time.perf_counter()
+    errors: dict[str, int] = defaultdict(int)
+
+    async def worker() -> None:
+        while work:
+            cell, seed, index = work.pop()
+            it = item(seed, index)
+            try:
+                result = await fusions[(cell, seed)].run(it.question)
+                out[cell].append(row_of(seed, index, it.gold, result))
+            except Exception as exc:  # a failed fusion is a wrong answer, counted and shown
+                errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
+                out[cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
+            done = total - len(work)
+            if done % max(1, total // 20) == 0:
+                print(f"  {done}/{total} fusions, {time.perf_counter() - started:.0f} s", flush=True)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await http.aclose()
+    for text, count in errors.items():
+        print(f"  {count} fusions failed: {text}")
+    return out
+
+
+@dataclass
+class CellStats:
+    n: int
+    best_member: float
+    best_name: str
+    judge: float
+    fused: float
+    diff: tuple[float, float, float]
+    """fused − max(best member, judge's picks), with its 95 % paired bootstrap interval."""
+    judge_calls: float
+    tokens: float
+    stood: float
+
+
+def cell_stats(rows: list[Row]) -> CellStats:
+    rows = sorted(rows, key=lambda r: (r.seed, r.item))
+    names = sorted({name for r in rows for name in r.members})
+    if any(name.endswith("#1") for name in names):  # samples: one model, its first sample is "alone"
+        names = [name for name in names if name.endswith("#1")]
+    vectors = {name: np.array([r.members.get(name, False) for r in rows]) for name in names}
+    best_name = max(vectors, key=lambda n: vectors[n].mean())
+    fused = np.array([r.fused for r in rows])
+    judge = np.array([bool(r.judge_pick) for r in rows])
+    reference = vectors[best_name] if vectors[best_name].mean() >= judge.mean() else judge
+    return CellStats(
+        n=len(rows),
+        best_member=float(vectors[best_name].mean()),
+        best_name=best_name,
+        judge=float(judge.mean()),
+        fused=float(fused.mean()),
+        diff=paired_bootstrap(fused, reference),
+        judge_calls=float(np.mean([r.judge_calls for r in rows])),
+        tokens=float(np.mean([r.tokens for r in rows])),
+        stood=float(np.mean([bool(r.stood) for r in rows])),
+    )
+
+
+def report(results: dict[Cell, list[Row]], seeds: list[int], items: int) -> dict[Cell, CellStats]:
+    stats = {cell: cell_stats(rows) for cell, rows in results.items()}
+    print(
+        f"\nDefaults (best-of, answer_format auto, majority_policy {_DEFAULT_POLICY!r}); "
+        f"{items} items x {len(seeds)} seeds {seeds} per cell; extraction noise {NOISE}. SIMULATED members "
+        "and judges (bench/_quality_sim.py) through the real graph over loopback HTTP."
+    )
+    print(
+        "columns: best = best member alone; judge = the judge's own picks; fused; "
+        "Δ = fused − max(best, judge) with its 95 % paired bootstrap interval; "
+        "calls = judge calls per item; stood = share decided by "
+        "the judge's pick; ✗ = more than 2 points below the target"
+    )
+    for pool in POOLS:
+        print(f"\n== pool: {pool} ==")
+        print(
+            f"{'structure':<12} {'judge':<14} {'best':>6} {'judge':>6} {'fused':>6} {'Δ':>6} "
+            f"{'95% CI':>16} {'calls':>5} {'stood':>5}"
+        )
+        for cell, st in stats.items():
+            if cell.pool != pool:
+                continue
+            d, lo, hi = st.diff
+            flag = " ✗" if d < -TARGET else ""
+            print(
+                f"{cell.structure:<12} {cell.judge:<14} {st.best_member:6.3f} {st.judge:6.3f} "
+                f"{st.fused:6.3f} {d:+6.3f} [{lo:+.3f}, {hi:+.3f}] {st.judge_calls:5.2f} "
+                f"{st.stood:5.2f}{flag}"
+            )
+    worst = sorted(stats.items(), key=lambda kv: kv[1].diff[0])[:5]
+    print("\nworst cells (the headline):")
+    for cell, st in worst:
+        d, lo, hi = st.diff
+        k = round(st.fused * st.n)
+        w = wilson(k, st.n)
+        print(
+            f"  {cell.pool} / {cell.structure} / {cell.judge}: fused {st.fused:.3f} [{w[0]:.3f}, {w[1]:.3f}] "
+            f"vs best member {st.best_member:.3f}, judge {st.judge:.3f}: Δ {d:+.3f} "
+            f"[{lo:+.3f}, {hi:+.3f}] (n={st.n})"
+        )
+    misses = [c for c, st in stats.items() if st.diff[0] < -TARGET]
+    calls = float(np.mean([st.judge_calls for st in stats.values()]))
+    print(
+        f"\ntarget (fused ≥ max(best member, judge's picks) − 2 points): met in "
+        f"{len(stats) - len(misses)} of "
+        f"{len(stats)} cells; judge calls per item, mean over cells: {calls:.2f} (target ≤ 1.5)"
+    )
+    return stats
+
+
+def save(path: Path, results: dict[Cell, list[Row]]) -> None:
+    rows = [{"cell": asdict(c), "rows": [asdict(r) for r in rs]} for c, rs in results.items()]
+    path.write_text(json.dumps(rows))
+
+
+def load(path: Path) -> dict[Cell, list[Row]]:
+    return {Cell(**d["cell"]): [Row(**r) for r in d["rows"]] for d in json.loads(path.read_text())}
+
+
+def plot(stats: dict[Cell, CellStats], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(POOLS), figsize=(5 * len(POOLS), 6), sharey=True)
+    for ax, pool in zip(axes, POOLS, strict=True):
+        cells = [(c, s) for c, s in stats.items() if c.pool == pool]
+        y = np.arange(len(cells))
+        ax.scatter([s.best_member for _, s in cells], y, marker="|", s=120, label="best member", color="grey")
+        ax.scatter([s.judge for _, s in cells], y, marker="x", label="judge's own picks", color="tab:orange")
+        ax.scatter([s.fused for _, s in cells], y, marker="o", label="fused (defaults)", color="tab:blue")
+        ax.set_yticks(y, [f"{c.structure} / {c.judge}" for c, _ in cells], fontsize=7)
+        ax.set_title(pool)
+        ax.set_xlabel("accuracy")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.suptitle("Simulated grid: fused accuracy against the best member and the judge's own picks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
+
+
+async def main_grid(args: Any) -> None:
+    seeds = list(range(1, args.seeds + 1))
+    cells = [
+        Cell(s, j, p)
+        for p in POOLS
+        for s in STRUCTURES
+        for j in GRID_JUDGES
+        if args.pools is None or p in args.pools
+    ]
+    print(
+        f"{len(cells)} cells x {len(seeds)} seeds x {args.items} items = "
+        f"{len(cells) * len(seeds) * args.items} fusions"
+    )
+    if args.load:
+        results = {}
+        for path in args.load.split(","):
+            results.update(load(Path(path)))
+    else:
+        t, cpu = time.perf_counter(), time.process_time()
+        server = SimServer(server_models(seeds))
+        with server as url:
+            results = await run_grid(cells, seeds, args.items, url, args.concurrency)
+        print(f"ran in {time.perf_counter() - t:.0f} s (this process CPU {time.process_time() - cpu:.0f} s)")
+        if server.report.get("error_count"):
+            print(f"stub script errors: {server.report['error_count']}, e.g. {server.report['errors']}")
+        if args.save:
+            save(Path(args.save), results)
+    stats = report(results, seeds, args.items)
+    plot(stats, Path(args.png))
