@@ -122,7 +122,8 @@ def load_calibration(value: Any, field: str = "calibration") -> Calibration:
         return Calibration.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+        where = where.removeprefix(".")
         raise ConfigError(
             f"{field}.{where}" if where else field,
             first["msg"],

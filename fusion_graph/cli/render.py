@@ -243,6 +243,9 @@ def _evidence_lines(result: FusionResult) -> list[RenderableType]:
     if result.swap:
         lines.append(Text.assemble(("order swap: ", "bold"), result.swap))
     lines.extend(Text.assemble(("verdict issue: ", "bold red"), issue) for issue in result.verdict_issues)
+    if result.decision is not None:
+        why = f"{result.decision.why} (weights: {result.decision.source})"
+        lines.append(Text.assemble(("decision: ", "bold"), why))
     return lines
 
 

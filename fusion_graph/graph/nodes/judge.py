@@ -45,6 +45,9 @@ from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
 __all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conversation", "shuffled"]
 
+FREE_TEXT_SAME = 0.9
+"""How alike two free-text picks must read to count as the same pick in the reversed-order check."""
+
 STREAM_ANSWER = "fusion_stream_answer"
 """The ``configurable`` flag of a run that streams its answer: a merge then writes it in a second,
 streamed call (see :mod:`fusion_graph.graph.nodes._writer`); other modes send the picked text in pieces."""
@@ -296,6 +299,9 @@ async def _check(run: JudgeRun, asker: JudgeAsker, kind: str, pick_key: str | No
     else:
         other = cast(BestOfVerdict, again).winner
         held = other == pick or (pick_key is not None and run.evidence.key_of(other) == pick_key)
+        if not held and pick_key is None and run.evidence.key_of(other) is None:  # free text: alike?
+            texts = candidate_view(run.by_label[pick]), candidate_view(run.by_label[other])
+            held = _similarity.similarity(*texts) >= FREE_TEXT_SAME
     run.swap = f"reversed-order check: the judge's pick {'held' if held else 'changed'}"
     return "held" if held else "flipped"
 
