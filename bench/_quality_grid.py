@@ -158,6 +158,7 @@ async def run_grid(
     work.reverse()
     total, started = len(work), time.perf_counter()
     errors: dict[str, int] = defaultdict(int)
+    finished = [0]
 
     async def worker() -> None:
         while work:
@@ -169,9 +170,9 @@ async def run_grid(
             except Exception as exc:  # a failed fusion is a wrong answer, counted and shown
                 errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
                 out[cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
-            done = total - len(work)
-            if done % max(1, total // 20) == 0:
-                print(f"  {done}/{total} fusions, {time.perf_counter() - started:.0f} s", flush=True)
+            finished[0] += 1
+            if finished[0] % max(1, total // 20) == 0:
+                print(f"  {finished[0]}/{total} fusions, {time.perf_counter() - started:.0f} s", flush=True)
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -309,7 +310,7 @@ async def main_grid(args: Any) -> None:
         for p in POOLS
         for s in STRUCTURES
         for j in GRID_JUDGES
-        if args.pools is None or p in args.pools
+        if (args.pools is None or p in args.pools) and (args.structures is None or s in args.structures)
     ]
     print(
         f"{len(cells)} cells x {len(seeds)} seeds x {args.items} items = "

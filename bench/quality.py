@@ -318,6 +318,7 @@ async def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=3, help="--grid: seeds per cell")
     parser.add_argument("--pools", nargs="*", help="--grid: only these pools")
+    parser.add_argument("--structures", nargs="*", help="--grid: only these error structures")
     args = parser.parse_args()
     if args.grid:
         from _quality_grid import main_grid
