@@ -332,3 +332,126 @@ async def main_grid(args: Any) -> None:
             save(Path(args.save), results)
     stats = report(results, seeds, args.items)
     plot(stats, Path(args.png))
+
+
+# --------------------------------------------------------------------------- calibration and history
+
+
+def calibration_for(rows: list[Row], judge: str) -> dict[str, Any]:
+    """A calibration from labelled rows: each member's accuracy, the judge's at picking a right one."""
+    members: dict[str, list[bool]] = defaultdict(list)
+    picks: list[bool] = []
+    for r in rows:
+        for name, ok in r.members.items():
+            members[name.split("#")[0]].append(ok)
+        if r.judge_pick is not None and any(r.members.values()):
+            picks.append(bool(r.judge_pick))
+    entry: dict[str, Any] = {
+        "members": {n: {"accuracy": sum(v) / len(v), "count": len(v)} for n, v in members.items()},
+        "judges": {judge: {"accuracy": sum(picks) / len(picks), "count": len(picks)}} if picks else {},
+    }
+    return {"entries": [entry]}
+
+
+def majority_policy(row: Row, gold: int) -> bool:
+    """``majority_policy="majority"`` on a recorded row: a strict majority of all answers, else the pick."""
+    values = list((row.answers or {}).values())
+    counts: dict[int, int] = defaultdict(int)
+    for v in values:
+        if v is not None:
+            counts[v] += 1
+    top = max(counts.items(), key=lambda kv: kv[1], default=None)
+    if top is not None and len(values) >= 3 and 2 * top[1] > len(values):
+        return top[0] == gold
+    return bool(row.judge_pick)
+
+
+async def main_calibrated(args: Any) -> None:
+    """Calibrate on the first ``--labelled`` items of a saved default run, run the rest calibrated
+    (and, with ``--history``, all items learning from history), and compare with the static policies."""
+    seeds = list(range(1, args.seeds + 1))
+    base: dict[Cell, list[Row]] = {}
+    for path in args.load.split(","):
+        base.update(load(Path(path)))
+    cells = [c for c in base if (args.pools is None or c.pool in args.pools)]
+    cells = [c for c in cells if args.structures is None or c.structure in args.structures]
+    labelled = args.labelled
+    server = SimServer(server_models(seeds))
+    results: dict[str, dict[Cell, list[Row]]] = {}
+    with server as url:
+        http = httpx.AsyncClient(transport=ShardedTransport(128), timeout=httpx.Timeout(120.0))
+        work: list[tuple[str, Cell, int, int]] = []
+        fusions: dict[tuple[str, Cell, int], Fusion] = {}
+        for cell in cells:
+            for seed in seeds:
+                train = [r for r in base[cell] if r.seed == seed and r.item < labelled]
+                cal = calibration_for(train, "judge")
+                fusions[("calibrated", cell, seed)] = Fusion(build(cell, seed, url, http, calibration=cal))
+                work += [("calibrated", cell, seed, i) for i in range(labelled, args.items)]
+                if args.history:
+                    fusions[("history", cell, seed)] = Fusion(
+                        build(cell, seed, url, http, learn_reliability=True)
+                    )
+                    work += [("history", cell, seed, i) for i in range(args.items)]
+        print(f"{len(work)} fusions ({len(cells)} cells x {len(seeds)} seeds)", flush=True)
+        work.sort(key=lambda w: (w[3], w[0]))  # item by item: history learns in item order
+        work.reverse()
+        out: dict[str, dict[Cell, list[Row]]] = defaultdict(lambda: defaultdict(list))
+        finished = [0]
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            while work:
+                kind, cell, seed, index = work.pop()
+                it = item(seed, index)
+                try:
+                    result = await fusions[(kind, cell, seed)].run(it.question)
+                    out[kind][cell].append(row_of(seed, index, it.gold, result))
+                except Exception:
+                    out[kind][cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
+                finished[0] += 1
+                if finished[0] % max(1, len(fusions) * 20) == 0:
+                    print(f"  {finished[0]} fusions, {time.perf_counter() - started:.0f} s", flush=True)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        finally:
+            await http.aclose()
+        results = {k: dict(v) for k, v in out.items()}
+    print(
+        f"\nCalibrated from the first {labelled} items of each seed (labels), measured on items "
+        f"{labelled}–{args.items - 1} x {len(seeds)} seeds; static policies on the same items from the "
+        "saved default run (majority: recomputed from the recorded answers). SIMULATED."
+    )
+    print(
+        f"{'pool':<14} {'structure':<12} {'judge':<14} {'weighted':>8} {'judge':>6} {'majority':>8} "
+        f"{'calib':>6} {'Δ best static':>13}{'  hist Δ':>9}"
+    )
+    misses = 0
+    for cell in cells:
+        test = [r for r in base[cell] if r.item >= labelled]
+        gold = {(r.seed, r.item): item(r.seed, r.item).gold for r in test}
+        weighted = np.mean([r.fused for r in test])
+        judge = np.mean([bool(r.judge_pick) for r in test])
+        majority = np.mean([majority_policy(r, gold[(r.seed, r.item)]) for r in test])
+        cal_rows = results["calibrated"][cell]
+        cal = np.mean([r.fused for r in cal_rows])
+        best = max(weighted, judge, majority)
+        misses += cal < best - 0.01
+        hist = ""
+        if args.history:
+            h = results["history"][cell]
+            last = {(r.seed, r.item): r.fused for r in h if r.item >= args.items // 2}
+            ref = {(r.seed, r.item): r.fused for r in base[cell] if r.item >= args.items // 2}
+            hist = f"{np.mean(list(last.values())) - np.mean([ref[k] for k in last]):+9.3f}"
+        flag = " ✗" if cal < best - 0.01 else ""
+        print(
+            f"{cell.pool:<14} {cell.structure:<12} {cell.judge:<14} {weighted:8.3f} {judge:6.3f} "
+            f"{majority:8.3f} {cal:6.3f} {cal - best:+13.3f}{hist}{flag}"
+        )
+    print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
+    if args.history:
+        print(
+            f"hist Δ: learning from history (no labels), accuracy on items "
+            f"{args.items // 2}–{args.items - 1} minus the default's on the same items"
+        )

@@ -319,7 +319,16 @@ async def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="--grid: seeds per cell")
     parser.add_argument("--pools", nargs="*", help="--grid: only these pools")
     parser.add_argument("--structures", nargs="*", help="--grid: only these error structures")
+    parser.add_argument("--calibrated", action="store_true",
+                        help="--grid with --load: calibrate on the first --labelled items, run the rest")
+    parser.add_argument("--labelled", type=int, default=50, help="--calibrated: labelled items per seed")
+    parser.add_argument("--history", action="store_true", help="--calibrated: also learn from history")
     args = parser.parse_args()
+    if args.grid and args.calibrated:
+        from _quality_grid import main_calibrated
+
+        await main_calibrated(args)
+        return
     if args.grid:
         from _quality_grid import main_grid
 
