@@ -82,12 +82,16 @@ def test_equal_values_in_different_formats_share_one_key():
 
 def test_thousands_separators_only_in_groups_of_three():
     assert extract_answer("1,234") == "number:1234"
-    assert extract_answer("1,23") is None  # not one number: nothing guessed in auto
-    assert extract_answer("1,2345") is None
+    assert extract_answer("1,500") == "number:1500"  # a group of three is thousands, never 1.5
+    # any other comma between digits is no thousands grouping: a decimal comma where the number
+    # stands alone, never the digits after it (1,23 used to read 23 in number mode)
+    assert extract_answer("1,23") == "number:1.23"
+    assert extract_answer("1,2345") == "number:1.2345"
     assert extract_answer("The answer is 1,23") != extract_answer("The answer is 123")
-    assert not (extract_answer("The answer is 1,23") or "").startswith("number:")
-    # number mode reads "1,23" as two numbers and takes the last
-    assert extract_answer("It is 1,23", answer_format="number") == "number:23"
+    assert extract_answer("It is 1,23", answer_format="number") == "number:1.23"
+    # beside other numbers a decimal comma cannot be told from a pair or a list: no key
+    assert extract_answer("From (1,23) we move 4 steps to (2,23)", answer_format="number") is None
+    assert extract_answer("1,234,5") is None  # thousands commas, then a comma: no number
 
 
 def test_signs():
@@ -95,10 +99,13 @@ def test_signs():
     assert extract_answer("It drops to \u22124 degrees", answer_format="number") == "number:-4"
     assert extract_answer("(-3)") is None  # brackets around: not "just a number"
     assert extract_answer("The answer is (-3)", answer_format="number") == "number:-3"
-    # a minus after a word or digit is an operator
-    assert extract_answer("10-3", answer_format="number") == "number:3"
+    # a minus after a digit is an operator: "10-3" is an expression or a range, no final answer
+    # (it used to read 3 in number mode and 10 after a marker)
+    assert extract_answer("10-3", answer_format="number") is None
+    assert extract_answer("The answer is 10-3", answer_format="number") is None
+    assert extract_answer("The answer is 5-3") is None
+    # glued to a word it is a hyphen: the name's number is read, as before
     assert extract_answer("COVID-19", answer_format="number") == "number:19"
-    assert extract_answer("The answer is 5-3") != "number:5"
 
 
 def test_number_mode_takes_the_marker_then_the_last_number():
@@ -117,7 +124,8 @@ def test_number_value_is_exact():
     assert number_value("a third: 1/3") == Fraction(1, 3)
     assert number_value("$1,234.50") == Fraction(2469, 2)
     assert number_value("3/0") is None  # no value
-    assert number_value("5, then 3/0") == 5
+    # the last number has no value: nothing, not the number before it (it used to read 5)
+    assert number_value("5, then 3/0") is None
     assert number_value("nothing") is None
 
 

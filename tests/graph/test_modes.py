@@ -288,6 +288,8 @@ async def test_answers_worded_alike_with_different_numbers_do_not_end_a_debate()
 def test_agreement_reads_final_numbers():
     from fusion_graph.graph._similarity import agreement, final_number
 
-    assert final_number("so 1,001 = 7 x 11 x 13") == "13"
+    assert final_number("so 7 x 11 x 13 = 1,001") == "1001"
+    # a factorisation is no final number: not its last factor 13, which this test once expected
+    assert final_number("so 1,001 = 7 x 11 x 13") is None
     assert agreement(["It is 12.", "It is 13."]) == 0.0
     assert agreement(["It is 12.", "It is 12."]) == 1.0
