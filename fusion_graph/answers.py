@@ -586,7 +586,7 @@ def display(key: str) -> str:
         if isinstance(calls, list):
             return "; ".join(_render_call(call) for call in calls if isinstance(call, Mapping))
         return value
-    if kind in ("number", "choice", "yesno", "short", "custom"):
+    if kind in ("number", "time", "ratio", "choice", "yesno", "short", "custom"):
         return value
     return key
 
