@@ -5,6 +5,7 @@ extraction returns a **key**: a string such that equal keys mean equivalent answ
 with its kind, so kinds never collide (``number:18`` is not ``short:18``)::
 
     number:400      number:0.5      number:1/3      (canonical value, see below)
+    time:3:30       time:3:00 pm    ratio:2:1
     choice:B        yesno:yes       short:paris
     call:[{"arguments":{"city":"Paris"},"name":"get_weather"}]
     custom:<what a user-supplied extractor returned>
@@ -14,15 +15,33 @@ with its kind, so kinds never collide (``number:18`` is not ``short:18``)::
 Before anything else, ``<think>…</think>`` blocks are dropped and some LaTeX is simplified
 (``{,}`` and ``\,`` between digit groups, ``\$``, ``\%``, ``\text{…}``, ``^\circ``).
 
-**Numbers.** A number may carry a sign (``-``, ``+`` or the unicode minus ``−``; a ``-`` right after a
-word, digit or bracket is an operator, not a sign), a currency symbol (``$ € £ ¥``), thousands separators
-(only ``1,234,567``: commas in groups of exactly three; ``1,23`` is two numbers, ``1`` and ``23``),
-decimals (``3.50``, ``.5``), a simple fraction (``3/4``, ``\frac{3}{4}``, ``\dfrac``, ``\tfrac``) and,
-when it is the whole answer, one unit word or ``%`` after it (``12%`` is 12, ``18 dollars`` is 18).
+**When in doubt, no key.** A wrong key builds a false majority that can overrule a right judge; a
+missing one only abstains. So numbers are read whole (:mod:`fusion_graph._answer_numbers`): a run of
+numbers joined by an operator, a dash, a comma, a colon or a word such as "to" / "or" is read as one
+thing, never as one of its numbers.
+
+**Numbers.** A number may carry a sign (``-`` or ``+`` glued to it, the unicode minus ``−`` with or
+without a space after it, the word "minus" or "negative"; a ``-`` right after a word, digit or bracket
+is an operator or a hyphen, not a sign), a currency symbol (``$ € £ ¥``), thousands separators (commas
+in groups of exactly three, ``1,234,567``; thin and no-break spaces, ``1 000``), decimals (``3.50``,
+``.5``), scientific notation (``1e3``, ``2.5E-3``, ``3 × 10^8``, ``6.02 \times 10^{23}``), a simple fraction
+(``3/4``, ``\frac{3}{4}``, ``\dfrac``, ``\tfrac``) and, when it is the whole answer, one unit word or ``%``
+after it (``12%`` is 12, ``18 dollars`` is 18). Where the number is the answer's *only* number it may
+also be written with a decimal comma (``1,5``, ``0,500``, ``12,25``; never before exactly three digits:
+``1,500`` is 1500; never in brackets: ``(1,5)`` is a pair) or with plain spaces between groups of three
+(``1 000``, ``1 234 567``); beside other numbers those could be a list or two numbers and give no key.
 Values are exact (:class:`fractions.Fraction`): ``0.5 == 1/2 == 0.50`` and ``18 == 18.0 == $18.00``. The
 canonical form is the shortest decimal when the value terminates (``0.5``, ``-3``, ``1234``), else
-``p/q`` (``1/3``). Mixed numbers (``1 1/2``), words (``five``), scientific notation and dates are not
-read as one number.
+``p/q`` (``1/3``).
+
+**Times and ratios** are their own kinds, never equal to a number: ``3:30`` and ``12:00:05`` are
+``time:`` keys, compared as written (``3:30`` may be 15:30, so it is not ``3:30 am``); ``3 pm`` and
+``3:00 p.m.`` are both ``time:3:00 pm``; other colon runs (``2:1``, ``16:9``) are ``ratio:`` keys.
+
+**No key** (``None``, whatever the format) for an expression or a range (``10-3``, ``5 + 3``,
+``2^10``, ``3 to 5``, ``3 or 4``, ``3 apples or 4 pears``), a list (``1,2,3``), a date (``2024-01-05``),
+a mixed number (``2 3/4``), mixed digit groups (``1.234,5``), a number after "not" / "n't" / "never"
+(``not 3``), or a number without a value (``3/0``). Words (``five``) are not read as numbers.
 
 **Markers.** An explicit final answer is ``\boxed{…}`` (or ``\fbox{…}``), a ``#### …`` line, "The
 (final / correct) answer is …", "Answer: …" / "Final answer: …" (a value on the next line is taken when
@@ -33,11 +52,17 @@ number, letter or yes/no is a Markdown heading, not a marker.
 
 A marker's value is normalised, first match wins:
 
-1. a number at its start (after an optional ``x =``, and after ``=`` when it shows a calculation:
-   ``5 + 3 = 8`` gives 8; filler such as "therefore" or "about" is skipped);
+1. a number, time or ratio at its start (after an optional ``x =``, and after ``=`` when it shows a
+   calculation: ``5 + 3 = 8`` gives 8; filler such as "therefore" or "about" is skipped); numbers
+   there that are no one answer (``10-3``, ``3 or 4``) give no key at all;
 2. a choice letter ``A``–``J`` (``B``, ``(B)``, ``B)``, ``(B) Paris``, ``option B``);
 3. ``yes`` / ``no``;
-4. otherwise short text: at most 6 words, lowercased, punctuation stripped. Longer text gives no answer.
+4. otherwise short text: at most 6 words, lowercased, punctuation stripped. Longer text gives no
+   answer, and so does text with a symbol between digits (``(10-3)``), which stripping would lose.
+
+A value that opens with a negation ("The answer is not 3", "the answer isn't B") gives the
+correction that follows it on its line ("…; it is 4", "… but C", "…, the correct answer is 4") and
+otherwise no key: the earlier markers it retracts are not read.
 
 **Formats** (``answer_format``):
 
@@ -45,12 +70,14 @@ A marker's value is normalised, first match wins:
   answer if it is just a number (with one unit word at most: ``400.``, ``$18.00``, ``12%``), just a letter
   (``B``, ``(B)``, ``(B) Paris``), or just yes/no (``Yes.``). Otherwise ``None``: free text is never
   guessed.
-- ``"number"``: the first number of the last marker that holds one, else the *last* number in the text
-  (GSM8K-style reasoning ends on its number). Tool calls are ignored.
+- ``"number"``: the first number (time, ratio) of the last marker that holds one, else the *last* one in
+  the text (GSM8K-style reasoning ends on its number). No key when that is no one answer (``10-3``,
+  ``3 or 4``), follows "not", or is a decimal comma or space-grouped beside other numbers; an earlier
+  number is never taken instead. Tool calls are ignored.
 - ``"choice"``: a ``\boxed{B}`` / ``#### B`` marker or an explicit "answer is (B)" / "Answer: B", the
   last one (letter case ignored there, but "the answer is a bit …" gives no letter); else the first
   letter standing alone (``B``, ``(B)``, ``B)``, ``B.``; a capital ``I`` starting a sentence such as
-  "I think" is a pronoun, not a choice).
+  "I think" is a pronoun, not a choice; a letter after "not" is what the answer is not).
 - ``"tool_call"``: the tool-call key, ``None`` without a tool call. A call's key holds its name and
   its arguments, normalised: a JSON string is parsed, object keys sorted, strings stripped, integral
   floats made ints (``2.0`` is ``2``); several calls compare as a set, whatever their order.
@@ -127,20 +154,20 @@ _ALTERNATIVE = re.compile(
 """After a number: "3 apples or 4 pears", "5 % to 7 %": alternatives or a range, not one answer."""
 
 
-def _number_key(value: str, *, subject_check: bool) -> tuple[bool, str | None]:
+def _number_key(value: str) -> tuple[bool, str | None]:
     """Read a value that may open with a number: ``(numeric, key)``.
 
-    ``numeric`` is ``False`` when the value does not open with a number (or opens with the subject of a
-    sentence, "1001 is not prime", when ``subject_check``): the caller goes on to letters, yes/no and
-    short text. ``(True, None)``: it opens with numbers that are no one answer (``10-3``, ``3 or 4``,
-    ``1,5`` beside another number, "not 3"): no key at all.
+    ``numeric`` is ``False`` when the value does not open with a number, or opens with the subject of a
+    sentence ("1001 is not prime"): the caller goes on to letters, yes/no and short text.
+    ``(True, None)``: it opens with numbers that are no one answer (``10-3``, ``3 or 4``, ``1,5`` beside
+    another number, "not 3"): no key at all.
     """
     value = _FILLER.sub("", _VARIABLE.sub("", value.rsplit("=", 1)[-1].strip()))
     found = _readings(value)
     if not found or found[0].start != 0:
         return False, None
     first = found[0]
-    if first.kind == "number" and subject_check and _SUBJECT.match(value, first.end):
+    if first.kind == "number" and _SUBJECT.match(value, first.end):
         return False, None
     if first.negated or (first.loose and len(found) > 1) or _ALTERNATIVE.match(value, first.end):
         return True, None
@@ -316,7 +343,7 @@ def _correction(marker: _Marker, *, numeric_only: bool) -> str | None:
     value = _clean(_sentence(rest[connector.end() :]))
     if not value or _NEGATED.match(value):
         return None
-    numeric, key = _number_key(value, subject_check=True)
+    numeric, key = _number_key(value)
     if numeric:
         return key
     return None if numeric_only else _value_key(value, lowercase=True)
@@ -326,7 +353,7 @@ def _marker_key(marker: _Marker) -> str | None:
     value = _clean(marker.value)
     if _NEGATED.match(value):
         return _correction(marker, numeric_only=False)
-    numeric, key = _number_key(value, subject_check=True)
+    numeric, key = _number_key(value)
     if numeric:
         return key
     key = _value_key(value, lowercase=True)
