@@ -54,8 +54,8 @@ _ATOM = re.compile(
 # What joins two numbers into one reading; anything else between them (a word, a newline, "=") parts them.
 _JOIN = re.compile(
     r"[:,x]"  # tight only: "Step 3: 30" and "3, 4" are two numbers
-    r"|[ \t]*(?:[-+*/×÷^–—\u2212]|\\times|\\cdot|\\div)?[ \t]*"
-    r"|[ \t]*%?[ \t]+(?:to|or|and|by|x|times|plus|minus|over|out[ \t]+of|divided[ \t]+by"
+    r"|[ \t]*(?:(?:%|[ap]\.?m\.?)[ \t]*)?(?:[-+*/×÷^–—\u2212]|\\times|\\cdot|\\div)?[ \t]*"  # 1 pm - 4 pm
+    r"|[ \t]*(?:%|[ap]\.?m\.?)?[ \t]+(?:to|or|and|by|x|times|plus|minus|over|out[ \t]+of|divided[ \t]+by"
     r"|multiplied[ \t]+by|through|thru)[ \t]+",
     re.IGNORECASE,
 )
@@ -280,11 +280,12 @@ def _reading(text: str, atoms: list[re.Match[str]], gaps: list[str]) -> Reading:
     return Reading(start, end, "compound", negated=negated)
 
 
-def readings(text: str) -> list[Reading]:
+def readings(text: str, start: int = 0) -> list[Reading]:
     """Every run of numbers in ``text``, in order, each read as a whole (see the module docstring).
 
     Args:
         text: Prepared text (:func:`fusion_graph.answers._prepare`: thin spaces already read as commas).
+        start: Where to start reading (a number cut there is read from there).
 
     Returns:
         The readings, in the order they appear.
@@ -293,7 +294,7 @@ def readings(text: str) -> list[Reading]:
         >>> [r.key for r in readings("1e3 apples, 10-3 pears at 3:30, not 4")]
         ['number:1000', None, 'time:3:30', 'number:4']
     """
-    atoms = list(_ATOM.finditer(text))
+    atoms = list(_ATOM.finditer(text, start))
     found: list[Reading] = []
     index = 0
     while index < len(atoms):

@@ -204,7 +204,8 @@ _NEGATED = re.compile(
     re.IGNORECASE,
 )
 """A marker's value that opens with a negation: "the answer is not 3", "the answer isn't B"."""
-_NEGATED_ITEM = re.compile(r"\(?[A-Za-z]\)|[^\s,;.!?]+")
+_NEGATED_ITEM = re.compile(r"\(?[A-J]\)?(?!\w)|(?i:yes|no)\b")
+"""A letter or yes/no after the negation: "not B". "Not possible" negates no value: it is short text."""
 _CLAUSE = (
     r"(?:it|that|this|the\s+(?:correct\s+|right\s+|final\s+|real\s+)?answer)\s*"
     r"(?:is|'s|’s|was|should\s+be|would\s+be|must\s+be)\b[ \t]*:?[ \t]*"
@@ -323,25 +324,29 @@ def _short_text(value: str) -> str | None:
     return " ".join(words) if 0 < len(words) <= 6 else None
 
 
+def _negated(value: str) -> int | None:
+    """Where the value a negation denies ends ("not 3", "isn't B", "never 4"), or ``None``."""
+    negation = _NEGATED.match(value)
+    if negation is None:
+        return None
+    found = _readings(value, negation.end())
+    if found and found[0].start == negation.end():
+        return found[0].end
+    item = _NEGATED_ITEM.match(value, negation.end())
+    return item.end() if item is not None else None
+
+
 def _correction(marker: _Marker, *, numeric_only: bool) -> str | None:
     """The answer a negated marker gives instead: "not 3; it is 4" → 4, "not B but C" → C; else ``None``."""
     rest = _clean(marker.tail)
-    negation = _NEGATED.match(rest)
-    if negation is None:
-        return None
-    rest = rest[negation.end() :]
-    found = _readings(rest)
-    item = found[0].end if found and found[0].start == 0 else None
+    item = _negated(rest)
     if item is None:
-        skipped = _NEGATED_ITEM.match(rest)
-        if skipped is None:
-            return None
-        item = skipped.end()
+        return None
     connector = _CORRECTION.match(rest, item)
     if connector is None:
         return None
     value = _clean(_sentence(rest[connector.end() :]))
-    if not value or _NEGATED.match(value):
+    if not value or _negated(value) is not None:
         return None
     numeric, key = _number_key(value)
     if numeric:
@@ -351,7 +356,7 @@ def _correction(marker: _Marker, *, numeric_only: bool) -> str | None:
 
 def _marker_key(marker: _Marker) -> str | None:
     value = _clean(marker.value)
-    if _NEGATED.match(value):
+    if _negated(value) is not None:
         return _correction(marker, numeric_only=False)
     numeric, key = _number_key(value)
     if numeric:
@@ -387,7 +392,7 @@ def _final_number_key(text: str) -> str | None:
     text = _prepare(text)
     for marker in reversed(_markers(text)):
         value = _clean(marker.value)
-        if _NEGATED.match(value):
+        if _negated(value) is not None:
             return _correction(marker, numeric_only=True)
         after = value.rsplit("=", 1)[-1]
         found = _readings(after)

@@ -541,6 +541,10 @@ def test_numbers_read_correctly(text, key):
         "Answer: 1,5 and 2",
         "1e999999",
         "5, then 3/0",
+        # the ends of real GSM8K replies (bench/quality_local.jsonl) that used to read 4, 3 and 2
+        "So, Tom's ship will take 6 hours to get back from 1 PM to 4 PM.",
+        "So, there are 8 letters (one letter) and 6 letters that add up to 10, which is 2 times 3.",
+        "6. The total number of fish Anakin could have caught is 10 - 2*",
     ],
 )
 def test_no_key_when_in_doubt(text):
@@ -602,6 +606,14 @@ def test_number_mode_free_text_ends_on_one_number():
     assert extract_answer("It is not 3.", answer_format="number") is None
     assert extract_answer("She has 5 apples. Not 3.", answer_format="number") is None
     assert extract_answer("so 7 x 11 x 13 = 1,001", answer_format="number") == "number:1001"
+
+
+def test_a_negation_denies_a_value_not_a_word():
+    # "not possible" is an answer, not a negated one
+    assert extract_answer(r"Therefore, the answer is:\n\boxed{\text{Not possible}}") == "short:not possible"
+    assert extract_answer("The answer is not a number") == "short:not a number"
+    assert extract_answer("The answer is not yes.") is None
+    assert extract_answer("The answer is never 5") is None
 
 
 def test_negation_in_choice_mode():
