@@ -31,6 +31,7 @@ from typing import Literal
 __all__ = ["Reading", "canonical_number", "readings"]
 
 _MAX_EXPONENT = 400  # 1e999999 is not worth a million-digit Fraction; it gives no value
+_MAX_LENGTH = 200  # nor is a number written with thousands of digits (Python refuses to convert it)
 
 _SIGN = (
     r"(?P<sign>(?<![\w)\]}])[-+\u2212](?=[$€£¥]?\.?\d)"  # glued: -5, +3, −5, -$4
@@ -55,6 +56,7 @@ _ATOM = re.compile(
 _JOIN = re.compile(
     r"[:,x]"  # tight only: "Step 3: 30" and "3, 4" are two numbers
     r"|[ \t]*(?:(?:%|[ap]\.?m\.?)[ \t]*)?(?:[-+*/×÷^–—\u2212]|\\times|\\cdot|\\div)?[ \t]*"  # 1 pm - 4 pm
+    r"|[ \t]*\)?[ \t]*(?:[-+*/×÷^\u2212]|\\times|\\cdot|\\div)[ \t]*\(?[ \t]*"  # (3 + 4) * 2, 5 - (-3)
     r"|[ \t]*(?:%|[ap]\.?m\.?)?[ \t]+(?:to|or|and|by|x|times|plus|minus|over|out[ \t]+of|divided[ \t]+by"
     r"|multiplied[ \t]+by|through|thru)[ \t]+",
     re.IGNORECASE,
@@ -256,6 +258,8 @@ def _time_of_day(text: str, atoms: list[re.Match[str]], gaps: list[str], negated
 def _reading(text: str, atoms: list[re.Match[str]], gaps: list[str]) -> Reading:
     start, end = atoms[0].start(), atoms[-1].end()
     negated = _NEGATION.search(text[max(0, start - _NEGATION_LOOKBACK) : start]) is not None
+    if any(len(atom.group(0)) > _MAX_LENGTH for atom in atoms):
+        return Reading(start, end, "compound", negated=negated)
     timed = _time_of_day(text, atoms, gaps, negated)
     if timed is not None:
         return timed

@@ -616,6 +616,20 @@ def test_a_negation_denies_a_value_not_a_word():
     assert extract_answer("The answer is never 5") is None
 
 
+def test_brackets_around_an_operand_keep_an_expression_whole():
+    assert extract_answer("So it is (3 + 4) * 2", answer_format="number") is None  # not 2
+    assert extract_answer("So it is 5 - (-3)", answer_format="number") is None  # not -3
+    assert extract_answer("The answer is 5 - (-3) = 8") == "number:8"
+    assert extract_answer("The answer is 42 (6 x 7)") == "number:42"
+
+
+def test_huge_numbers_give_no_key_instead_of_an_error():
+    # Python refuses to convert an integer of more than 4300 digits: the old reader raised here
+    assert extract_answer("9" * 5000) is None
+    assert extract_answer("The answer is " + "9" * 5000, answer_format="number") is None
+    assert extract_answer("1e999999") is None
+
+
 def test_negation_in_choice_mode():
     assert choice_letter("The answer is not B; it is C") == "C"
     assert extract_answer("The answer is not B; it is C") == "choice:C"
