@@ -457,18 +457,23 @@ def choice_letter(text: str, count: int = _CHOICES) -> str | None:
     valid = _LETTERS[: max(0, min(count, len(_LETTERS)))]
     if not valid:
         return None
-    explicit: list[tuple[int, str]] = [
+    explicit: list[tuple[int, str | None]] = [
         (match.start(), match.group(1).upper())
         for match in re.finditer(_EXPLICIT_LETTER.format(valid=valid), text, re.IGNORECASE)
         if match.group(1).isupper() or not re.match(r"\s+[a-z]", text[match.end(1) :])  # "is a bit"
     ]
     for marker in _markers(text):
-        if marker.kind != "phrase":
+        if marker.kind == "phrase" and _negated(_clean(marker.value)) is not None:
+            # "the answer is not B; it is C" gives C; "the answer is not B." retracts what came before
+            key = _correction(marker, numeric_only=False) or ""
+            letter = key.removeprefix("choice:") if key.startswith("choice:") else None
+            explicit.append((marker.start, letter if letter is not None and letter in valid else None))
+        elif marker.kind != "phrase":
             letter = _choice(_clean(marker.value), lowercase=True)
             if letter is not None and letter in valid:
                 explicit.append((marker.start, letter))
     if explicit:
-        return max(explicit)[1]
+        return max(explicit, key=lambda found: found[0])[1]
     for match in re.finditer(_ALONE_LETTER.format(valid=valid), text):
         letter = match.group(1)
         if letter == "I" and re.match(r"\s+[a-z']", text[match.end(1) :]):

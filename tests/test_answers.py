@@ -635,6 +635,11 @@ def test_negation_in_choice_mode():
     assert extract_answer("The answer is not B; it is C") == "choice:C"
     assert choice_letter("Not A, but B") == "B"
     assert choice_letter("not B") is None
+    # a later negated answer overrides an earlier explicit one: its correction, or nothing
+    assert choice_letter("Answer: B. Wait, the answer is not B; it is C") == "C"
+    assert choice_letter("Answer: B. Wait, the answer is not B.") is None
+    assert choice_letter("The answer is not C; it is E", 4) is None  # E is no choice of four
+    assert extract_answer("Answer: B. Wait, the answer is not B.") is None
 
 
 _CONTEXTS = [
