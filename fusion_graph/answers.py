@@ -75,7 +75,8 @@ otherwise no key: the earlier markers it retracts are not read.
   ``3 or 4``), follows "not", or is a decimal comma or space-grouped beside other numbers; an earlier
   number is never taken instead. Tool calls are ignored.
 - ``"choice"``: a ``\boxed{B}`` / ``#### B`` marker or an explicit "answer is (B)" / "Answer: B", the
-  last one (letter case ignored there, but "the answer is a bit …" gives no letter); else the first
+  last one (letter case ignored there, but "the answer is a bit …" gives no letter; a negated "the
+  answer is not B" counts with its correction, or as no letter); else the first
   letter standing alone (``B``, ``(B)``, ``B)``, ``B.``; a capital ``I`` starting a sentence such as
   "I think" is a pronoun, not a choice; a letter after "not" is what the answer is not).
 - ``"tool_call"``: the tool-call key, ``None`` without a tool call. A call's key holds its name and
