@@ -10,10 +10,10 @@ abstains. So the text is first cut into **readings**: maximal runs of numbers jo
 - ``H:MM`` (``3:30``, ``12:00:05``) a time, other colon runs (``2:1``, ``16:9``) a ratio, compared as
   written; ``3 pm`` / ``3:30 p.m.`` a time of day (``3:00 pm``, ``3:30 pm``);
 - **loose** numbers, read only where the number is the answer's only number: a decimal comma
-  (``1,5``, ``0,500``, ``12,25``: never before exactly three digits, where ``1,500`` is 1500, nor
-  in brackets, where ``(1,5)`` is a pair) and
-  digit groups split by plain spaces (``1 000``, ``1 234 567``; thin and no-break spaces are read
-  as thousands separators everywhere, by :mod:`fusion_graph.answers`);
+  (``1,5``, ``0,500``, ``12,25``: never before exactly three digits, where ``1,500`` is 1500, nor in
+  brackets, where ``(1,5)`` is a pair) and digit groups split by plain spaces (``1 000``,
+  ``1 234 567``; thin and no-break spaces are thousands separators everywhere, read as commas by
+  :mod:`fusion_graph.answers` first);
 - anything else is **compound** and has no value: an expression or a range (``10-3``, ``5 + 3``,
   ``2^10``, ``3 to 5``, ``3 or 4``, ``2024-01-05``), a list (``1,2,3``), mixed digit groups
   (``1.234,5``, ``1.2.3``).
