@@ -5,6 +5,7 @@ extraction returns a **key**: a string such that equal keys mean equivalent answ
 with its kind, so kinds never collide (``number:18`` is not ``short:18``)::
 
     number:400      number:0.5      number:1/3      (canonical value, see below)
+    time:3:30       time:3:00 pm    ratio:2:1
     choice:B        yesno:yes       short:paris
     call:[{"arguments":{"city":"Paris"},"name":"get_weather"}]
     custom:<what a user-supplied extractor returned>
@@ -14,15 +15,33 @@ with its kind, so kinds never collide (``number:18`` is not ``short:18``)::
 Before anything else, ``<think>…</think>`` blocks are dropped and some LaTeX is simplified
 (``{,}`` and ``\,`` between digit groups, ``\$``, ``\%``, ``\text{…}``, ``^\circ``).
 
-**Numbers.** A number may carry a sign (``-``, ``+`` or the unicode minus ``−``; a ``-`` right after a
-word, digit or bracket is an operator, not a sign), a currency symbol (``$ € £ ¥``), thousands separators
-(only ``1,234,567``: commas in groups of exactly three; ``1,23`` is two numbers, ``1`` and ``23``),
-decimals (``3.50``, ``.5``), a simple fraction (``3/4``, ``\frac{3}{4}``, ``\dfrac``, ``\tfrac``) and,
-when it is the whole answer, one unit word or ``%`` after it (``12%`` is 12, ``18 dollars`` is 18).
+**When in doubt, no key.** A wrong key builds a false majority that can overrule a right judge; a
+missing one only abstains. So numbers are read whole (:mod:`fusion_graph._answer_numbers`): a run of
+numbers joined by an operator, a dash, a comma, a colon or a word such as "to" / "or" is read as one
+thing, never as one of its numbers.
+
+**Numbers.** A number may carry a sign (``-`` or ``+`` glued to it, the unicode minus ``−`` with or
+without a space after it, the word "minus" or "negative"; a ``-`` right after a word, digit or bracket
+is an operator or a hyphen, not a sign), a currency symbol (``$ € £ ¥``), thousands separators (commas
+in groups of exactly three, ``1,234,567``; thin and no-break spaces, ``1 000``), decimals (``3.50``,
+``.5``), scientific notation (``1e3``, ``2.5E-3``, ``3 × 10^8``, ``6.02 \times 10^{23}``), a simple fraction
+(``3/4``, ``\frac{3}{4}``, ``\dfrac``, ``\tfrac``) and, when it is the whole answer, one unit word or ``%``
+after it (``12%`` is 12, ``18 dollars`` is 18). Where the number is the answer's *only* number it may
+also be written with a decimal comma (``1,5``, ``0,500``, ``12,25``; never before exactly three digits:
+``1,500`` is 1500; never in brackets: ``(1,5)`` is a pair) or with plain spaces between groups of three
+(``1 000``, ``1 234 567``); beside other numbers those could be a list or two numbers and give no key.
 Values are exact (:class:`fractions.Fraction`): ``0.5 == 1/2 == 0.50`` and ``18 == 18.0 == $18.00``. The
 canonical form is the shortest decimal when the value terminates (``0.5``, ``-3``, ``1234``), else
-``p/q`` (``1/3``). Mixed numbers (``1 1/2``), words (``five``), scientific notation and dates are not
-read as one number.
+``p/q`` (``1/3``).
+
+**Times and ratios** are their own kinds, never equal to a number: ``3:30`` and ``12:00:05`` are
+``time:`` keys, compared as written (``3:30`` may be 15:30, so it is not ``3:30 am``); ``3 pm`` and
+``3:00 p.m.`` are both ``time:3:00 pm``; other colon runs (``2:1``, ``16:9``) are ``ratio:`` keys.
+
+**No key** (``None``, whatever the format) for an expression or a range (``10-3``, ``5 + 3``,
+``2^10``, ``3 to 5``, ``3 or 4``, ``3 apples or 4 pears``), a list (``1,2,3``), a date (``2024-01-05``),
+a mixed number (``2 3/4``), mixed digit groups (``1.234,5``), a number after "not" / "n't" / "never"
+(``not 3``), or a number without a value (``3/0``). Words (``five``) are not read as numbers.
 
 **Markers.** An explicit final answer is ``\boxed{…}`` (or ``\fbox{…}``), a ``#### …`` line, "The
 (final / correct) answer is …", "Answer: …" / "Final answer: …" (a value on the next line is taken when
@@ -33,11 +52,17 @@ number, letter or yes/no is a Markdown heading, not a marker.
 
 A marker's value is normalised, first match wins:
 
-1. a number at its start (after an optional ``x =``, and after ``=`` when it shows a calculation:
-   ``5 + 3 = 8`` gives 8; filler such as "therefore" or "about" is skipped);
+1. a number, time or ratio at its start (after an optional ``x =``, and after ``=`` when it shows a
+   calculation: ``5 + 3 = 8`` gives 8; filler such as "therefore" or "about" is skipped); numbers
+   there that are no one answer (``10-3``, ``3 or 4``) give no key at all;
 2. a choice letter ``A``–``J`` (``B``, ``(B)``, ``B)``, ``(B) Paris``, ``option B``);
 3. ``yes`` / ``no``;
-4. otherwise short text: at most 6 words, lowercased, punctuation stripped. Longer text gives no answer.
+4. otherwise short text: at most 6 words, lowercased, punctuation stripped. Longer text gives no
+   answer, and so does text with a symbol between digits (``(10-3)``), which stripping would lose.
+
+A value that opens with a negation ("The answer is not 3", "the answer isn't B") gives the
+correction that follows it on its line ("…; it is 4", "… but C", "…, the correct answer is 4") and
+otherwise no key: the earlier markers it retracts are not read.
 
 **Formats** (``answer_format``):
 
@@ -45,12 +70,15 @@ A marker's value is normalised, first match wins:
   answer if it is just a number (with one unit word at most: ``400.``, ``$18.00``, ``12%``), just a letter
   (``B``, ``(B)``, ``(B) Paris``), or just yes/no (``Yes.``). Otherwise ``None``: free text is never
   guessed.
-- ``"number"``: the first number of the last marker that holds one, else the *last* number in the text
-  (GSM8K-style reasoning ends on its number). Tool calls are ignored.
+- ``"number"``: the first number (time, ratio) of the last marker that holds one, else the *last* one in
+  the text (GSM8K-style reasoning ends on its number). No key when that is no one answer (``10-3``,
+  ``3 or 4``), follows "not", or is a decimal comma or space-grouped beside other numbers; an earlier
+  number is never taken instead. Tool calls are ignored.
 - ``"choice"``: a ``\boxed{B}`` / ``#### B`` marker or an explicit "answer is (B)" / "Answer: B", the
-  last one (letter case ignored there, but "the answer is a bit …" gives no letter); else the first
+  last one (letter case ignored there, but "the answer is a bit …" gives no letter; a negated "the
+  answer is not B" counts with its correction, or as no letter); else the first
   letter standing alone (``B``, ``(B)``, ``B)``, ``B.``; a capital ``I`` starting a sentence such as
-  "I think" is a pronoun, not a choice).
+  "I think" is a pronoun, not a choice; a letter after "not" is what the answer is not).
 - ``"tool_call"``: the tool-call key, ``None`` without a tool call. A call's key holds its name and
   its arguments, normalised: a JSON string is parsed, object keys sorted, strings stripped, integral
   floats made ints (``2.0`` is ``2``); several calls compare as a set, whatever their order.
@@ -70,6 +98,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, get_args
 
+from fusion_graph._answer_numbers import readings as _readings
 from fusion_graph.errors import ConfigError
 
 __all__ = [
@@ -118,60 +147,39 @@ def _prepare(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------- numbers
 
-_SIGN = r"(?<![\w)\]}])[-+\u2212]"
-_PLAIN = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+"
-_NUMBER = re.compile(
-    r"(?<![\d.])(?:"
-    rf"(?P<fsign>{_SIGN})?\\[dt]?frac\s*\{{\s*(?P<fnsign>[-\u2212])?(?P<fnum>\d+(?:\.\d+)?)\s*\}}"
-    r"\s*\{\s*(?P<fden>\d+(?:\.\d+)?)\s*\}"
-    rf"|(?P<sign>{_SIGN})?(?:[$€£¥]\s?)?(?P<num>{_PLAIN})(?:/(?P<den>\d+(?:\.\d+)?))?"
-    r")"
-)
 _UNIT = re.compile(r"(?:%|°[CF]?|[$€£¥]|[^\W\d_]{1,20}(?:/[^\W\d_]{1,10})?(?:\^?[23²³])?)\.?")
+_ALTERNATIVE = re.compile(
+    r"\s*(?:%|°[CF]?|[^\W\d_]{1,20})?[ \t]+(?:or|to|and|through|-|–|—)[ \t]+[$€£¥]?[-+\u2212]?\.?\d",
+    re.IGNORECASE,
+)
+"""After a number: "3 apples or 4 pears", "5 % to 7 %": alternatives or a range, not one answer."""
 
 
-def _value(match: re.Match[str]) -> Fraction | None:
-    if match.group("fnum") is not None:
-        negative = bool(match.group("fsign") in ("-", "\u2212")) != bool(match.group("fnsign"))
-        num, den = Fraction(match.group("fnum")), Fraction(match.group("fden"))
-    else:
-        negative = match.group("sign") in ("-", "\u2212")
-        num = Fraction(match.group("num").replace(",", ""))
-        den = Fraction(match.group("den")) if match.group("den") else Fraction(1)
-    if den == 0:
-        return None
-    value = num / den
-    return -value if negative else value
+def _number_key(value: str) -> tuple[bool, str | None]:
+    """Read a value that may open with a number: ``(numeric, key)``.
 
-
-def _numbers(text: str) -> list[Fraction]:
-    found = (_value(match) for match in _NUMBER.finditer(text))
-    return [value for value in found if value is not None]
-
-
-def _canonical_number(value: Fraction) -> str:
-    """The shortest decimal when ``value`` terminates, else ``p/q``."""
-    den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
-        return f"{value.numerator}/{value.denominator}"
-    places = max(twos, fives)
-    scaled = abs(value.numerator) * 10**places // value.denominator
-    digits = str(scaled).rjust(places + 1, "0")
-    text = digits if places == 0 else f"{digits[:-places]}.{digits[-places:]}"
-    return f"-{text}" if value < 0 else text
+    ``numeric`` is ``False`` when the value does not open with a number, or opens with the subject of a
+    sentence ("1001 is not prime"): the caller goes on to letters, yes/no and short text.
+    ``(True, None)``: it opens with numbers that are no one answer (``10-3``, ``3 or 4``, ``1,5`` beside
+    another number, "not 3"): no key at all.
+    """
+    value = _FILLER.sub("", _VARIABLE.sub("", value.rsplit("=", 1)[-1].strip()))
+    found = _readings(value)
+    if not found or found[0].start != 0:
+        return False, None
+    first = found[0]
+    if first.kind == "number" and _SUBJECT.match(value, first.end):
+        return False, None
+    if first.negated or (first.loose and len(found) > 1) or _ALTERNATIVE.match(value, first.end):
+        return True, None
+    return True, first.key
 
 
 # ------------------------------------------------------------------------------------------- markers
 
 _ANSWER_MARKER = re.compile(
-    r"(?:\b(?:the|my|our|final|correct|right|best)\s+answer\s*\**\s*(?:is\b|:|=)"
+    # "is" then "n't" too: "the answer isn't 3" is a marker whose value is negated
+    r"(?:\b(?:the|my|our|final|correct|right|best)\s+answer\s*\**\s*(?:is(?:\b|(?=n['’]t\b))|:|=)"
     r"|\banswer\s*\**\s*[:=]"
     r"|\bfinal\s+answer\b(?=[ \t*#:]*$))"
     r"[ \t*]*:?[ \t]*",
@@ -186,13 +194,28 @@ _FILLER = re.compile(
     re.IGNORECASE,
 )
 _VARIABLE = re.compile(r"^[A-Za-z]\s*=\s*")
-_CONTINUED = re.compile(r"[,.]?\d|\s*[-+*/×÷^]\s*[\d(]")  # "1,23", "5-3", "2 * 4": not one number
 _SUBJECT = re.compile(
     r"\s+(?:is|are|was|were|has|have|had|can|cannot|can't|does|doesn't|do|don't|will|would|"
     r"isn't|aren't|wasn't|must|should)\b",
     re.IGNORECASE,
 )
 """After a leading number: the number is the subject of a sentence ("1001 is not prime"), not the answer."""
+_NEGATED = re.compile(
+    r"(?:(?:definitely|certainly|probably|surely|clearly|obviously|actually)\s+)?(?:not|n['’]t|never)\b\s*",
+    re.IGNORECASE,
+)
+"""A marker's value that opens with a negation: "the answer is not 3", "the answer isn't B"."""
+_NEGATED_ITEM = re.compile(r"\(?[A-J]\)?(?!\w)|(?i:yes|no)\b")
+"""A letter or yes/no after the negation: "not B". "Not possible" negates no value: it is short text."""
+_CLAUSE = (
+    r"(?:it|that|this|the\s+(?:correct\s+|right\s+|final\s+|real\s+)?answer)\s*"
+    r"(?:is|'s|’s|was|should\s+be|would\s+be|must\s+be)\b[ \t]*:?[ \t]*"
+)
+_CORRECTION = re.compile(
+    rf"[\s,;:.!?—–-]*(?:(?:but|rather|instead)\b[\s,]*(?:{_CLAUSE})?|{_CLAUSE})",
+    re.IGNORECASE,
+)
+"""What may come between a negated value and its correction: "not 3; it is 4", "not B but C"."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,8 @@ class _Marker:
     start: int
     value: str
     kind: Literal["boxed", "hashes", "phrase"]
+    tail: str = ""
+    """The marker's whole line, not cut at the end of a sentence (to read "not 3; it is 4")."""
 
 
 def _braced(text: str, start: int) -> str | None:
@@ -215,14 +240,17 @@ def _braced(text: str, start: int) -> str | None:
     return None
 
 
-def _line_value(text: str, start: int, *, next_line: bool) -> str:
+def _line(text: str, start: int, *, next_line: bool) -> str:
     end = text.find("\n", start)
     value = text[start:] if end < 0 else text[start:end]
     if not value.strip(" \t*:") and next_line and end >= 0:
         for line in text[end + 1 :].splitlines():
             if line.strip():
-                value = line
-                break
+                return line.strip()
+    return value.strip()
+
+
+def _sentence(value: str) -> str:
     cut = _SENTENCE_END.search(value)
     return (value[: cut.start()] if cut else value).strip()
 
@@ -232,13 +260,14 @@ def _markers(text: str) -> list[_Marker]:
     for match in _BOXED.finditer(text):
         inner = _braced(text, match.end())
         if inner is not None and inner.strip():
-            found.append(_Marker(match.start(), inner.strip(), "boxed"))
+            found.append(_Marker(match.start(), inner.strip(), "boxed", inner.strip()))
     for match in _HASHES.finditer(text):
-        found.append(_Marker(match.start(), _line_value(text, match.end(), next_line=False), "hashes"))
+        line = _line(text, match.end(), next_line=False)
+        found.append(_Marker(match.start(), _sentence(line), "hashes", line))
     for match in _ANSWER_MARKER.finditer(text):
-        value = _line_value(text, match.end(), next_line=True)
-        if value:
-            found.append(_Marker(match.start(), value, "phrase"))
+        line = _line(text, match.end(), next_line=True)
+        if _sentence(line):
+            found.append(_Marker(match.start(), _sentence(line), "phrase", line))
     found.sort(key=lambda marker: marker.start)
     # a "####" line that gives no number, letter or yes/no is a Markdown heading
     return [marker for marker in found if marker.kind != "hashes" or _marker_key(marker) is not None]
@@ -251,6 +280,9 @@ _CHOICE_ALONE = re.compile(r"\(?\s*([A-J])\s*\)?[.:)]?")
 _CHOICE_LED = re.compile(r"(?:\(([A-Ja-j])\)|([A-J])\))\s+\S.*|(?:option|choice)\s+\(?([A-Ja-j])\)?", re.I)
 _YES_NO = {"yes": "yes", "no": "no"}
 _WORD_CHARS = re.compile(r"[^\w\s]|_")
+_DIGIT_SYMBOL = re.compile(r"\d\s*[^\w\s]+\s*\d")
+"""Digits around a symbol ("10-3", "(1,5)", "3.5"): short text would drop the symbol, so it gives none."""
+_NOT_BEFORE = re.compile(r"(?:\bnot|n['’]t|\bnever)[\s(*]*$", re.IGNORECASE)
 
 
 def _clean(value: str) -> str:
@@ -260,25 +292,19 @@ def _clean(value: str) -> str:
     return value.rstrip(".!?,;: \t").strip()
 
 
-def _leading_number(value: str) -> Fraction | None:
-    value = _FILLER.sub("", _VARIABLE.sub("", value.rsplit("=", 1)[-1].strip()))
-    match = _NUMBER.match(value)
-    if match is None or _CONTINUED.match(value, match.end()):
-        return None
-    return _value(match)
+def _whole_key(value: str) -> tuple[bool, str | None]:
+    """A whole answer that may be a number: ``(numeric, key)`` as for :func:`_number_key`.
 
-
-def _number_is_subject(value: str) -> bool:
-    match = _NUMBER.search(value)
-    return match is not None and _SUBJECT.match(value, match.end()) is not None
-
-
-def _whole_number(value: str) -> Fraction | None:
-    match = _NUMBER.match(value)
-    if match is None:
-        return None
-    rest = value[match.end() :].strip()
-    return _value(match) if not rest or _UNIT.fullmatch(rest) else None
+    It is one if it is one number (or time, ratio) and at most a unit word after it.
+    """
+    found = _readings(value)
+    if not found or found[0].start != 0:
+        return False, None
+    first = found[0]
+    rest = value[first.end :].strip()
+    if len(found) > 1 or (rest and not _UNIT.fullmatch(rest)):
+        return True, None
+    return True, first.key
 
 
 def _choice(value: str, *, lowercase: bool) -> str | None:
@@ -293,18 +319,52 @@ def _choice(value: str, *, lowercase: bool) -> str | None:
 
 
 def _short_text(value: str) -> str | None:
+    if _DIGIT_SYMBOL.search(value):
+        return None
     words = _WORD_CHARS.sub(" ", value.lower()).split()
     return " ".join(words) if 0 < len(words) <= 6 else None
 
 
+def _negated(value: str) -> int | None:
+    """Where the value a negation denies ends ("not 3", "isn't B", "never 4"), or ``None``."""
+    negation = _NEGATED.match(value)
+    if negation is None:
+        return None
+    found = _readings(value, negation.end())
+    if found and found[0].start == negation.end():
+        return found[0].end
+    item = _NEGATED_ITEM.match(value, negation.end())
+    return item.end() if item is not None else None
+
+
+def _correction(marker: _Marker, *, numeric_only: bool) -> str | None:
+    """The answer a negated marker gives instead: "not 3; it is 4" → 4, "not B but C" → C; else ``None``."""
+    rest = _clean(marker.tail)
+    item = _negated(rest)
+    if item is None:
+        return None
+    connector = _CORRECTION.match(rest, item)
+    if connector is None:
+        return None
+    value = _clean(_sentence(rest[connector.end() :]))
+    if not value or _negated(value) is not None:
+        return None
+    numeric, key = _number_key(value)
+    if numeric:
+        return key
+    return None if numeric_only else _value_key(value, lowercase=True)
+
+
 def _marker_key(marker: _Marker) -> str | None:
     value = _clean(marker.value)
-    number = _leading_number(value)
-    key = _value_key(value, None if _number_is_subject(value) else number, lowercase=True)
-    if key is not None:
+    if _negated(value) is not None:
+        return _correction(marker, numeric_only=False)
+    numeric, key = _number_key(value)
+    if numeric:
         return key
-    if marker.kind == "hashes":
-        return None
+    key = _value_key(value, lowercase=True)
+    if key is not None or marker.kind == "hashes":
+        return key
     short = _short_text(value)
     return f"short:{short}" if short is not None else None
 
@@ -314,13 +374,12 @@ def _auto(text: str) -> str | None:
     if markers:
         return _marker_key(markers[-1])
     whole = _clean(text)
-    return _value_key(whole, _whole_number(whole), lowercase=False)
+    numeric, key = _whole_key(whole)
+    return key if numeric else _value_key(whole, lowercase=False)
 
 
-def _value_key(value: str, number: Fraction | None, *, lowercase: bool) -> str | None:
-    """A value read as a number (already parsed, or ``None``), else a choice letter, else yes/no."""
-    if number is not None:
-        return f"number:{_canonical_number(number)}"
+def _value_key(value: str, *, lowercase: bool) -> str | None:
+    """A value read as a choice letter, else yes/no (numbers are read before)."""
     letter = _choice(value, lowercase=lowercase)
     if letter is not None:
         return f"choice:{letter}"
@@ -329,29 +388,49 @@ def _value_key(value: str, number: Fraction | None, *, lowercase: bool) -> str |
     return None
 
 
+def _final_number_key(text: str) -> str | None:
+    """The key ``answer_format="number"`` gives: a number, a time or a ratio, or ``None``."""
+    text = _prepare(text)
+    for marker in reversed(_markers(text)):
+        value = _clean(marker.value)
+        if _negated(value) is not None:
+            return _correction(marker, numeric_only=True)
+        after = value.rsplit("=", 1)[-1]
+        found = _readings(after)
+        if not found:
+            continue
+        first = found[0]
+        if first.negated or (first.loose and len(found) > 1) or _ALTERNATIVE.match(after, first.end):
+            return None
+        return first.key
+    found = _readings(text)
+    if not found or found[-1].negated or (found[-1].loose and len(found) > 1):
+        return None
+    return found[-1].key
+
+
 def number_value(text: str) -> Fraction | None:
     r"""The final number of a reply (``answer_format="number"``), exact, or ``None``.
 
     The first number of the last marker that holds one (``\boxed{}``, ``####``, "The answer is",
-    "Answer:"), else the last number in the text.
+    "Answer:"), else the last number in the text. ``None`` when that is no one number: an expression
+    or a range (``10-3``, ``3 or 4``), a time or a ratio (``3:30``), a negated number ("not 3"), or a
+    decimal comma or space-grouped digits (``1,5``, ``1 000``) that are not the answer's only number.
 
     Args:
         text: The reply.
 
     Returns:
-        The value as a :class:`~fractions.Fraction`, or ``None`` when the text holds no number.
+        The value as a :class:`~fractions.Fraction`, or ``None``.
 
     Example:
         >>> number_value("3 + 4 = 7, so the answer is 1,234.50 dollars. Check: 2 * 617.25")
         Fraction(2469, 2)
     """
-    text = _prepare(text)
-    for marker in reversed(_markers(text)):
-        found = _numbers(_clean(marker.value).rsplit("=", 1)[-1])
-        if found:
-            return found[0]
-    found = _numbers(text)
-    return found[-1] if found else None
+    key = _final_number_key(text)
+    if key is None or not key.startswith("number:"):
+        return None
+    return Fraction(key.partition(":")[2])
 
 
 _EXPLICIT_LETTER = "answer(?:\\s+is)?\\s*[:\\-]?\\s*\\(?\\**([{valid}])\\b"
@@ -379,22 +458,29 @@ def choice_letter(text: str, count: int = _CHOICES) -> str | None:
     valid = _LETTERS[: max(0, min(count, len(_LETTERS)))]
     if not valid:
         return None
-    explicit: list[tuple[int, str]] = [
+    explicit: list[tuple[int, str | None]] = [
         (match.start(), match.group(1).upper())
         for match in re.finditer(_EXPLICIT_LETTER.format(valid=valid), text, re.IGNORECASE)
         if match.group(1).isupper() or not re.match(r"\s+[a-z]", text[match.end(1) :])  # "is a bit"
     ]
     for marker in _markers(text):
-        if marker.kind != "phrase":
+        if marker.kind == "phrase" and _negated(_clean(marker.value)) is not None:
+            # "the answer is not B; it is C" gives C; "the answer is not B." retracts what came before
+            key = _correction(marker, numeric_only=False) or ""
+            letter = key.removeprefix("choice:") if key.startswith("choice:") else None
+            explicit.append((marker.start, letter if letter is not None and letter in valid else None))
+        elif marker.kind != "phrase":
             letter = _choice(_clean(marker.value), lowercase=True)
             if letter is not None and letter in valid:
                 explicit.append((marker.start, letter))
     if explicit:
-        return max(explicit)[1]
+        return max(explicit, key=lambda found: found[0])[1]
     for match in re.finditer(_ALONE_LETTER.format(valid=valid), text):
         letter = match.group(1)
         if letter == "I" and re.match(r"\s+[a-z']", text[match.end(1) :]):
             continue  # the pronoun: "I think ..."
+        if _NOT_BEFORE.search(text, max(0, match.start(1) - 20), match.start(1)):
+            continue  # "not B": what the answer is not
         return letter
     return None
 
@@ -506,8 +592,7 @@ def extract_answer(
     if answer_format == "tool_call" or (answer_format == "auto" and tool_calls):
         return _call_key(tool_calls)
     if answer_format == "number":
-        number = number_value(text)
-        return None if number is None else f"number:{_canonical_number(number)}"
+        return _final_number_key(text)
     if answer_format == "choice":
         letter = choice_letter(text)
         return None if letter is None else f"choice:{letter}"
@@ -539,7 +624,7 @@ def display(key: str) -> str:
         if isinstance(calls, list):
             return "; ".join(_render_call(call) for call in calls if isinstance(call, Mapping))
         return value
-    if kind in ("number", "choice", "yesno", "short", "custom"):
+    if kind in ("number", "time", "ratio", "choice", "yesno", "short", "custom"):
         return value
     return key
 

@@ -298,3 +298,6 @@ def test_agreement_reads_final_answers_with_the_configured_format():
     assert keys("auto", *texts) == [None, None]
     level = _agreement(keys("auto", *texts), texts)
     assert level is not None and 0.0 < level < 1.0
+    # a factorisation is no final number: not its last factor 13, which this test once expected
+    assert keys("number", "so 7 x 11 x 13 = 1,001") == ["number:1001"]
+    assert keys("number", "so 1,001 = 7 x 11 x 13") == [None]
