@@ -241,4 +241,5 @@ def test_db_rerun_of_a_failed_thread_resumes_at_the_failed_step(
     assert "resuming thread t1 at judge" in again.stderr
     fused = FusionResult.model_validate_json(again.stdout)
     assert fused.decided_by == "judge:fake:judge"
+    assert fused.decision is not None and fused.decision.judge_pick in {"alpha", "beta"}
     assert all(not model.calls for model in down)

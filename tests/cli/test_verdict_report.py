@@ -65,6 +65,7 @@ def test_fusion_run_shows_issues_dissent_and_minority(stub, monkeypatch):
     assert "minority report: w → 409" in out
     assert "final answers: answers 2, 3 reach 400; answer 1 reaches 409" in out
     assert "decided by: majority:2/3" in out
+    assert "decision: majority_policy='majority': 2 of 3 answers reach 400 (weights: prior)" in out
 
 
 def test_fusion_run_json_carries_issues_dissent_and_minority(stub, monkeypatch):
@@ -118,4 +119,6 @@ def test_server_fusion_field_returns_issues_dissent_and_minority(stub):
     assert fusion["minority"] == [{"member": "w", "answer": "409", "label": "answer_1"}]
     assert fusion["answers"] == {"w": "409", "a": "400", "b": "400"}
     assert fusion["agreement_summary"] == "answers 2, 3 reach 400; answer 1 reaches 409"
+    assert fusion["decision"]["rule"] == "majority" and fusion["decision"]["judge_pick"] == "w"
+    assert fusion["decision"]["judge_stood"] is False
     assert fusion["escalated"] is None

@@ -48,6 +48,9 @@ def test_sync_completion_validates_and_carries_the_fusion(live):
     assert fusion["verdict"]["winner"].startswith("answer_")
     assert set(fusion["usage"]["members"]) == {"alpha", "beta", "gamma"}
     assert fusion["decided_by"].startswith("judge:")
+    decision = fusion["decision"]  # which rule decided, with what weights and why
+    assert decision["rule"] == "weighted" and decision["source"] == "prior"
+    assert set(decision["weights"]) == {"alpha", "beta", "gamma", "judge"} and decision["why"]
     assert response.usage is not None
     assert (
         response.usage.total_tokens
