@@ -128,3 +128,26 @@ def test_cli_unknown_dataset_exits_2(tmp_path: Path):
     result = CliRunner().invoke(app, ["eval", "--dataset", "nope"])
     assert result.exit_code == 2
     assert "unknown dataset" in result.output
+
+
+def test_cli_writes_a_calibration_that_a_config_takes(tmp_path: Path):
+    from fusion_graph import Calibration
+
+    data = tmp_path / "d.jsonl"
+    rows = '{"question": "2+2?", "answer": 4}\n{"question": "1+3?", "answer": 4}\n'
+    data.write_text(rows, encoding="utf-8")
+    pool = tmp_path / "pool.toml"
+    pool.write_text(POOL, encoding="utf-8")
+    cal = tmp_path / "cal.json"
+    args = ["eval", "--dataset", str(data), "--config", str(pool), "--modes", "best-of", "--no-members",
+            "--calibration-out", str(cal)]
+    result = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"}).invoke(app, args)
+    assert result.exit_code == 0, result.output
+    calibration = Calibration.model_validate_json(cal.read_text())
+    entry = calibration.entries[0]
+    assert entry.tag == "d"
+    assert entry.members["four"].accuracy == 1.0 and entry.members["five"].accuracy == 0.0
+    assert entry.members["four"].count == 2
+    assert set(entry.judges) <= {"judge", "fake:judge"}
+    config = FusionConfig.from_file(pool).replace(calibration=str(cal), task_tag="d")
+    assert config.calibration == calibration
