@@ -231,13 +231,14 @@ def report(results: dict[Cell, list[Row]], seeds: list[int], items: int) -> dict
         "columns: best = best member alone; judge = the judge's own picks; fused; "
         "Δ = fused − max(best, judge) with its 95 % paired bootstrap interval; "
         "calls = judge calls per item; stood = share decided by "
-        "the judge's pick; ✗ = more than 2 points below the target"
+        "the judge's pick; tokens = tokens per item (members + judge); "
+        "✗ = more than 2 points below the target"
     )
     for pool in POOLS:
         print(f"\n== pool: {pool} ==")
         print(
             f"{'structure':<12} {'judge':<14} {'best':>6} {'judge':>6} {'fused':>6} {'Δ':>6} "
-            f"{'95% CI':>16} {'calls':>5} {'stood':>5}"
+            f"{'95% CI':>16} {'calls':>5} {'stood':>5} {'tokens':>6}"
         )
         for cell, st in stats.items():
             if cell.pool != pool:
@@ -247,7 +248,7 @@ def report(results: dict[Cell, list[Row]], seeds: list[int], items: int) -> dict
             print(
                 f"{cell.structure:<12} {cell.judge:<14} {st.best_member:6.3f} {st.judge:6.3f} "
                 f"{st.fused:6.3f} {d:+6.3f} [{lo:+.3f}, {hi:+.3f}] {st.judge_calls:5.2f} "
-                f"{st.stood:5.2f}{flag}"
+                f"{st.stood:5.2f} {st.tokens:6.0f}{flag}"
             )
     worst = sorted(stats.items(), key=lambda kv: kv[1].diff[0])[:5]
     print("\nworst cells (the headline):")
@@ -312,15 +313,15 @@ async def main_grid(args: Any) -> None:
         for j in GRID_JUDGES
         if (args.pools is None or p in args.pools) and (args.structures is None or s in args.structures)
     ]
-    print(
-        f"{len(cells)} cells x {len(seeds)} seeds x {args.items} items = "
-        f"{len(cells) * len(seeds) * args.items} fusions"
-    )
     if args.load:
         results = {}
         for path in args.load.split(","):
             results.update(load(Path(path)))
     else:
+        print(
+            f"{len(cells)} cells x {len(seeds)} seeds x {args.items} items = "
+            f"{len(cells) * len(seeds) * args.items} fusions"
+        )
         t, cpu = time.perf_counter(), time.process_time()
         server = SimServer(server_models(seeds))
         with server as url:
