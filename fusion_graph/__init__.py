@@ -11,6 +11,7 @@ from fusion_graph.errors import (
     MemberFailed,
     ProviderNotInstalled,
     QuorumNotReached,
+    StructuredOutputError,
     ThreadConflict,
 )
 from fusion_graph.graph import create_fusion_graph
@@ -44,6 +45,7 @@ __all__ = [
     "MergeVerdict",
     "ProviderNotInstalled",
     "QuorumNotReached",
+    "StructuredOutputError",
     "ThreadConflict",
     "Usage",
     "UsageReport",

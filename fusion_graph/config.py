@@ -29,7 +29,7 @@ __all__ = ["FusionConfig", "Judge", "Member", "Mode", "ModelSpec", "load_config"
 
 Mode = Literal["best-of", "merge", "debate", "vote"]
 MODES: tuple[str, ...] = ("best-of", "merge", "debate", "vote")
-AnswerFormatName = Literal["auto", "number", "choice", "tool_call", "text"]
+AnswerFormatName = Literal["auto", "number", "choice", "tool_call", "text", "json"]
 ANSWER_FORMATS: tuple[str, ...] = ("auto", "number", "choice", "tool_call", "text")
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "openai",
@@ -239,7 +239,8 @@ class FusionConfig(BaseModel):
     """How a candidate's final answer is read, to compare answers: ``auto`` (tool calls, an explicit
     final answer, or an answer that is just a number, letter or yes/no; free text is never guessed),
     ``number`` (else the last number), ``choice`` (a letter), ``tool_call``, ``text`` (never compared),
-    or a callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
+    ``json`` (a structured answer, field by field; runs with a ``response_format`` always use it), or a
+    callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
     majority_policy: Literal["majority", "judge", "reask"] = "majority"
     """best-of and debate: when a strict majority of at least 3 comparable answers disagrees with the
     judge's winner, ``majority`` takes the majority's best-scored answer, ``judge`` keeps the judge's,

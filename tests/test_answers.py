@@ -271,7 +271,7 @@ def test_unknown_format_is_a_config_error():
         extract_answer("4", answer_format="numeric")  # type: ignore[arg-type]
     assert caught.value.field == "answer_format"
     assert "number" in str(caught.value)
-    assert set(ANSWER_FORMATS) == {"auto", "number", "choice", "tool_call", "text"}
+    assert set(ANSWER_FORMATS) == {"auto", "number", "choice", "tool_call", "text", "json"}
 
 
 # ---------------------------------------------------------------------------------------- callables

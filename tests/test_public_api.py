@@ -29,6 +29,7 @@ PUBLIC = {
         "Usage",
         "UsageReport",
         "QuorumNotReached",
+        "StructuredOutputError",
         "ThreadConflict",
         "create_fusion_graph",
         "estimate_cost",
