@@ -624,7 +624,7 @@ def display(key: str) -> str:
         if isinstance(calls, list):
             return "; ".join(_render_call(call) for call in calls if isinstance(call, Mapping))
         return value
-    if kind in ("number", "choice", "yesno", "short", "custom"):
+    if kind in ("number", "choice", "yesno", "short", "custom", "bool", "object", "list"):
         return value
     if kind == "json":
         try:

@@ -40,6 +40,8 @@ RESPONSE_FORMAT = "fusion_response_format"
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _WIRE_TYPES = ("text", "json_object", "json_schema")
+_SCHEMA_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null", "function", None)
+"""`type`s that make a mapping a schema (or an OpenAI tool) rather than OpenAI's `response_format`."""
 _SCHEMA_KEYS = {"name", "schema", "strict", "description"}
 _FIX = (
     'send {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object", ...}}}, '
@@ -87,8 +89,9 @@ class ResponseFormat:
         """
         if value is None or isinstance(value, ResponseFormat):
             return value
-        if isinstance(value, Mapping) and value.get("type") in _WIRE_TYPES:
-            return cls.from_wire(cast(Mapping[str, Any], value), field)
+        wire = isinstance(value, Mapping) and value.get("type") not in _SCHEMA_TYPES
+        if wire and "properties" not in value:
+            return cls.from_wire(cast(Mapping[str, Any], value), field)  # OpenAI's form, or a bad type
         return cls.from_schema(value, field=field)
 
     @classmethod
