@@ -303,6 +303,8 @@ class Fusion:
             else await self.plan(prompt, thread_id=thread_id, config=config, history=history)
         )
         if plan.action == "stored":
+            if wanted is not None:  # a stored answer is checked against the format asked for now
+                wanted.check(self.result(plan.values).answer)
             if "values" in stream_mode:
                 yield "values", plan.values
             return

@@ -177,6 +177,9 @@ async def test_a_stored_answer_that_is_not_in_the_schema_is_not_returned_as_one(
     await fusion.run("hi", thread_id="t")
     with pytest.raises(StructuredOutputError):
         await fusion.run("hi", thread_id="t", response_format={"type": "json_object"})
+    with pytest.raises(StructuredOutputError):
+        async for _ in fusion.stream("hi", thread_id="t", response_format={"type": "json_object"}):
+            pass
 
 
 @pytest.mark.parametrize(
