@@ -12,6 +12,7 @@ from fusion_graph.errors import (
     MemberFailed,
     ProviderNotInstalled,
     QuorumNotReached,
+    StructuredOutputError,
     ThreadConflict,
 )
 from fusion_graph.graph import create_fusion_graph
@@ -49,6 +50,7 @@ __all__ = [
     "ProviderNotInstalled",
     "QuorumNotReached",
     "Reliability",
+    "StructuredOutputError",
     "ThreadConflict",
     "Usage",
     "UsageReport",

@@ -8,6 +8,7 @@ with its kind, so kinds never collide (``number:18`` is not ``short:18``)::
     time:3:30       time:3:00 pm    ratio:2:1
     choice:B        yesno:yes       short:paris
     call:[{"arguments":{"city":"Paris"},"name":"get_weather"}]
+    json:{"city":"short:paris","n":"number:3"}
     custom:<what a user-supplied extractor returned>
 
 :func:`display` turns a key into its human form (``400``, ``B``, ``yes``, ``get_weather(city='Paris')``).
@@ -83,6 +84,14 @@ otherwise no key: the earlier markers it retracts are not read.
   its arguments, normalised: a JSON string is parsed, object keys sorted, strings stripped, integral
   floats made ints (``2.0`` is ``2``); several calls compare as a set, whatever their order.
 - ``"text"``: always ``None`` (answers are compared by the judge only).
+- ``"json"``: a structured answer, a JSON object (a ```` ```json ```` fence around it is allowed). Each
+  field is compared as the formats above compare a whole answer: a JSON number or a string that is
+  just a number by value (``"18 dollars"`` is ``18``), a letter as a choice, ``yes``/``no``, short text
+  (at most 6 words, lowercased, punctuation stripped), ``true``/``false``/``null`` as themselves,
+  nested objects field by field and lists item by item. Longer text is free text: not comparable, so
+  it is left out of the key (the judge reads it). The key holds the comparable fields, sorted
+  (``json:{"city":"short:paris","n":"number:3"}``); an object with none, or text that is not a JSON
+  object, has no key. :func:`json_value_key` is the key of one field's value.
 - a callable ``(text) -> str | None``: its stripped result is the answer (``custom:`` key); ``""`` and
   ``None`` mean none. Its exceptions propagate from :func:`extract_answer`; :func:`extract_answers`
   records them instead.
@@ -98,6 +107,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, get_args
 
+from fusion_graph._answer_numbers import canonical_number as _canonical_number
 from fusion_graph._answer_numbers import readings as _readings
 from fusion_graph.errors import ConfigError
 
@@ -112,12 +122,14 @@ __all__ = [
     "extract_answer",
     "extract_answers",
     "group_answers",
+    "json_object",
+    "json_value_key",
     "number_value",
     "plurality",
     "strict_majority",
 ]
 
-AnswerFormat = Literal["auto", "number", "choice", "tool_call", "text"]
+AnswerFormat = Literal["auto", "number", "choice", "tool_call", "text", "json"]
 """How final answers are extracted; see the module docstring."""
 
 AnswerExtractor = Callable[[str], str | None]
@@ -535,6 +547,78 @@ def _render_call(call: Mapping[str, Any]) -> str:
     return f"{call.get('name', '')}({inner})"
 
 
+# ---------------------------------------------------------------------------------- structured answers
+
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    r"""The JSON object a structured answer holds, or ``None`` when it holds none.
+
+    The whole text must be one JSON object, optionally inside one Markdown code fence.
+
+    Example:
+        >>> json_object('```json\n{"n": 3}\n```')
+        {'n': 3}
+        >>> json_object("n = 3") is None
+        True
+    """
+    fenced = _FENCE.match(text)
+    raw = fenced.group(1) if fenced else text
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def json_value_key(value: Any) -> str | None:
+    """The key of one field of a structured answer; ``None`` for free text (see ``"json"`` above).
+
+    Example:
+        >>> json_value_key(18.0), json_value_key("$18"), json_value_key(" Paris. "), json_value_key(True)
+        ('number:18', 'number:18', 'short:paris', 'bool:true')
+        >>> json_value_key("Paris is the capital and the largest city of France.") is None
+        True
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"bool:{str(value).lower()}"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"number:{value}"
+        return f"number:{_canonical_number(Fraction(str(value)))}"
+    if isinstance(value, str):
+        prepared = _prepare(value)
+        key = _auto(prepared)
+        if key is not None:
+            return key
+        short = _short_text(_clean(prepared))
+        return f"short:{short}" if short is not None else None
+    if isinstance(value, Mapping):
+        fields = _json_fields(value)  # pyright: ignore[reportUnknownArgumentType]
+        return "object:" + _dumps(fields) if fields is not None else None
+    if isinstance(value, list | tuple):
+        items = [json_value_key(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
+        return None if None in items else "list:" + _dumps(items)
+    return None
+
+
+def _json_fields(value: Mapping[str, Any]) -> dict[str, str] | None:
+    fields = {str(name): json_value_key(item) for name, item in value.items()}
+    comparable = {name: key for name, key in fields.items() if key is not None}
+    return comparable if comparable or not fields else None
+
+
+def _json_key(text: str) -> str | None:
+    value = json_object(text)
+    if value is None:
+        return None
+    fields = _json_fields(value)
+    return "json:" + _dumps(fields) if fields else None
+
+
 # ------------------------------------------------------------------------------------------------ API
 
 
@@ -596,6 +680,8 @@ def extract_answer(
     if answer_format == "choice":
         letter = choice_letter(text)
         return None if letter is None else f"choice:{letter}"
+    if answer_format == "json":
+        return _json_key(text)
     return _auto(_prepare(text))
 
 
@@ -624,7 +710,16 @@ def display(key: str) -> str:
         if isinstance(calls, list):
             return "; ".join(_render_call(call) for call in calls if isinstance(call, Mapping))
         return value
-    if kind in ("number", "time", "ratio", "choice", "yesno", "short", "custom"):
+    if kind in ("number", "time", "ratio", "choice", "yesno", "short", "custom", "bool", "object", "list"):
+        return value
+    if kind == "json":
+        try:
+            fields = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(fields, dict):
+            shown = (f"{name}={display(str(item))}" for name, item in fields.items())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            return "{" + ", ".join(shown) + "}"
         return value
     return key
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
@@ -21,6 +22,7 @@ from fusion_graph.errors import ConfigError
 from fusion_graph.node import fusion_message
 from fusion_graph.runner import Fusion, tool_call_chunks
 from fusion_graph.state import FusionState
+from fusion_graph.structured import ResponseFormat
 
 __all__ = ["FusionChatModel"]
 
@@ -31,6 +33,10 @@ class FusionChatModel(BaseChatModel):
     Tools bound with ``bind_tools`` are bound to every member; the tool calls of the winning answer
     come back as ordinary ``tool_calls``, so it can drive an agent. Fusion details (candidates,
     verdict, usage) are in ``response_metadata["fusion"]``.
+
+    ``with_structured_output(schema)`` (or ``bind(response_format=...)``) asks every member for the
+    schema and fuses the answers field by field (see :mod:`fusion_graph.structured`); the fused JSON
+    is checked against the schema before it is parsed.
 
     ``astream``/``stream`` yield the fused answer token by token (a merge then writes its answer
     in a streamed judge call after a structured analysis, see ``Fusion.stream``); the last chunk
@@ -88,6 +94,61 @@ class FusionChatModel(BaseChatModel):
             kwargs["tool_choice"] = tool_choice
         return self.bind(tools=formatted, **kwargs)
 
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: str = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """A runnable that answers with an object of ``schema``, fused field by field.
+
+        Unlike the default of LangChain chat models (a forced tool call), this asks the fusion for a
+        ``response_format``: each member answers in the schema by its provider's own method, and the
+        fusion's answer is JSON checked against the schema (:class:`~fusion_graph.StructuredOutputError`
+        when no member's answer is valid).
+
+        Args:
+            schema: A pydantic model class (the result is an instance), a ``TypedDict`` or a JSON
+                schema (the result is a dict).
+            include_raw: Return ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}``.
+            method: ``json_schema``, ``function_calling`` or ``json_mode``: accepted for
+                compatibility; every method takes the same fused path.
+            strict: OpenAI's ``strict``, passed to members that speak OpenAI's wire.
+            **kwargs: Not supported; any raise ``ConfigError``.
+
+        Raises:
+            ConfigError: ``schema`` is not a schema of an object, an unknown ``method`` or argument.
+
+        Example:
+            >>> city = FusionChatModel(config).with_structured_output(City).invoke("Capital of France?")
+        """
+        if kwargs:
+            raise ConfigError(
+                next(iter(kwargs)), "is not an argument of with_structured_output", "drop it"
+            )
+        if method not in ("json_schema", "function_calling", "json_mode"):
+            raise ConfigError(
+                "method", f"{method!r} is not a structured-output method", "use json_schema (the default)"
+            )
+        wanted = ResponseFormat.from_schema(schema, strict=strict)
+        model = self.bind(
+            response_format=wanted.openai(),
+            ls_structured_output_format={"kwargs": {"method": method}, "schema": wanted.tool()},
+        )
+        def parse(message: BaseMessage) -> dict[str, Any] | BaseModel:
+            return _parse_structured(message, schema, wanted)
+
+        parser = RunnableLambda(parse)
+        if not include_raw:
+            return model | parser
+        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        failed = RunnablePassthrough.assign(parsed=lambda _: None)
+        with_fallback = parsed.with_fallbacks([failed], exception_key="parsing_error")
+        return RunnableMap(raw=model) | with_fallback  # pyright: ignore[reportReturnType]
+
     def _fusion(self, kwargs: dict[str, Any]) -> Fusion:
         bound = kwargs.get("tools") or []
         choice = kwargs.get("tool_choice")
@@ -103,7 +164,7 @@ class FusionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        result = await self._fusion(kwargs).run(messages)
+        result = await self._fusion(kwargs).run(messages, response_format=kwargs.get("response_format"))
         message = fusion_message(result)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -128,7 +189,9 @@ class FusionChatModel(BaseChatModel):
         fusion = self._fusion(kwargs)
         final: FusionState | None = None
         streamed = False
-        async for mode, part in fusion.stream(messages, stream_mode=("messages", "values")):
+        async for mode, part in fusion.stream(
+            messages, stream_mode=("messages", "values"), response_format=kwargs.get("response_format")
+        ):
             if mode == "values":
                 final = part
                 continue
@@ -153,6 +216,16 @@ class FusionChatModel(BaseChatModel):
         # The async stream, on the shared background loop (see _generate), handed over as it comes;
         # BaseChatModel.stream reports each chunk to the callbacks itself.
         yield from iterate_sync(lambda: self._astream(messages, stop, **kwargs))
+
+
+def _parse_structured(
+    message: BaseMessage, schema: Any, wanted: ResponseFormat
+) -> dict[str, Any] | BaseModel:
+    """The fused answer as the schema's type: a pydantic instance, else the checked dict."""
+    value = wanted.check(message.text)
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_validate(value)
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _last_chunk(message: AIMessage, *, with_text: bool) -> AIMessageChunk:

@@ -30,7 +30,7 @@ __all__ = ["FusionConfig", "Judge", "Member", "Mode", "ModelSpec", "load_config"
 
 Mode = Literal["best-of", "merge", "debate", "vote"]
 MODES: tuple[str, ...] = ("best-of", "merge", "debate", "vote")
-AnswerFormatName = Literal["auto", "number", "choice", "tool_call", "text"]
+AnswerFormatName = Literal["auto", "number", "choice", "tool_call", "text", "json"]
 ANSWER_FORMATS: tuple[str, ...] = ("auto", "number", "choice", "tool_call", "text")
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "openai",
@@ -240,7 +240,8 @@ class FusionConfig(BaseModel):
     """How a candidate's final answer is read, to compare answers: ``auto`` (tool calls, an explicit
     final answer, or an answer that is just a number, letter or yes/no; free text is never guessed),
     ``number`` (else the last number), ``choice`` (a letter), ``tool_call``, ``text`` (never compared),
-    or a callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
+    ``json`` (a structured answer, field by field; runs with a ``response_format`` always use it), or a
+    callable ``text -> normalised answer | None`` (an exception becomes a verdict issue)."""
     majority_policy: Literal["weighted", "majority", "judge", "reask"] = "weighted"
     """best-of and debate: how the judge's pick and the members' answers are weighed
     (docs/decisions.md). ``weighted`` (default): every answer gets its voters' log-odds weights; the

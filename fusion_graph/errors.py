@@ -10,7 +10,8 @@ Developer mistakes are kept apart from run failures::
         ├── MemberFailed            one member failed: a cause inside QuorumNotReached / AllMembersFailed
         ├── QuorumNotReached        fewer members answered a round than ``min_answers``
         │   └── AllMembersFailed    every member of the first round failed; ``causes`` has each one
-        └── JudgeFailed             every judge failed; ``exceptions`` has each failure, ``raw`` kept
+        ├── JudgeFailed             every judge failed; ``exceptions`` has each failure, ``raw`` kept
+        └── StructuredOutputError   no answer valid under the run's ``response_format``; ``raw`` kept
 
 A failure of several parts is ExceptionGroup-style: ``exceptions`` holds each cause as an exception
 (not a subclass of ``ExceptionGroup``, which ``except*`` would split and anyio/Starlette would
@@ -33,6 +34,7 @@ __all__ = [
     "MemberFailed",
     "ProviderNotInstalled",
     "QuorumNotReached",
+    "StructuredOutputError",
     "ThreadConflict",
 ]
 
@@ -252,3 +254,27 @@ class JudgeFailed(FusionRunError):
         args, kwargs = self._init_args()
         state = {k: v for k, v in self.__dict__.items() if k != "exceptions"}
         return _rebuild, (type(self), args, kwargs), state
+
+
+class StructuredOutputError(FusionRunError):
+    """The fusion could not give an answer valid under the run's ``response_format``.
+
+    Raised instead of returning text that is not JSON of the schema: no member answered with a
+    JSON object valid under it (each member's failure is in ``causes``), or a stored answer read
+    back is not valid under the format asked for now.
+
+    Attributes:
+        problem: What went wrong, in one line.
+        raw: The text that did not validate (the first member's), when there was one.
+        causes: Why each answer was refused, e.g. ``"qwen: 'n' is a required property"``.
+    """
+
+    def __init__(self, problem: str, *, raw: str | None = None, causes: list[str] | None = None) -> None:
+        self.problem = problem
+        self.raw = raw
+        self.causes = list(causes or [])
+        detail = f" ({'; '.join(self.causes)})" if self.causes else ""
+        super().__init__(f"no answer is valid under the response_format: {problem}{detail}")
+
+    def _init_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.problem,), {"raw": self.raw, "causes": self.causes}

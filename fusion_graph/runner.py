@@ -25,6 +25,7 @@ from fusion_graph.errors import ConfigError
 from fusion_graph.graph import ToolSource, create_fusion_graph
 from fusion_graph.graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
+from fusion_graph.structured import ResponseFormat, with_format
 
 __all__ = [
     "Fusion",
@@ -101,6 +102,7 @@ class Fusion:
         """
         self.config = config
         self.tools = tools
+        self._has_bound_tools = bool(bound_tools)
         graph = create_fusion_graph(
             config,
             tools=tools,
@@ -197,6 +199,7 @@ class Fusion:
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
         history: bool = False,
+        response_format: Any = None,
     ) -> FusionResult:
         """Fuse the pool's answers to a prompt.
 
@@ -210,23 +213,53 @@ class Fusion:
             thread_id: The run's thread (needs a checkpointer).
             config: A run config to pass on.
             history: The prompt is the whole conversation so far (see :meth:`plan`).
+            response_format: Ask for the answer as JSON: OpenAI's ``response_format``
+                (``json_schema`` or ``json_object``), a pydantic model class, a ``TypedDict`` or a
+                JSON schema (see :mod:`fusion_graph.structured`). Every member answers in the schema,
+                the answers are fused field by field, and ``result.answer`` is JSON valid under it.
 
         Raises:
-            ConfigError: Invalid prompt, or a thread id without a checkpointer.
+            ConfigError: Invalid prompt or ``response_format``, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
             AllMembersFailed: No member answered.
             JudgeFailed: No judge decided and the judge-free fallback is off.
+            StructuredOutputError: No answer is valid under ``response_format``.
+
+        Example:
+            >>> result = await fusion.run("The capital of France?", response_format=City)
+            >>> City.model_validate_json(result.answer)
         """
+        wanted = self.response_format(response_format)
         plan = (
             prompt
             if isinstance(prompt, ThreadPlan)
             else await self.plan(prompt, thread_id=thread_id, config=config, history=history)
         )
         if plan.action == "stored":
-            return self.result(plan.values)
-        async with self.tools_open():
-            state = await self.graph.ainvoke(plan.inputs, plan.config)
-        return self.result(state)
+            result = self.result(plan.values)
+        else:
+            async with self.tools_open():
+                state = await self.graph.ainvoke(plan.inputs, with_format(plan.config, wanted))
+            result = self.result(state)
+        if wanted is not None:  # the answer is checked before it is returned, a stored one too
+            wanted.check(result.answer)
+        return result
+
+    def response_format(self, response_format: Any) -> ResponseFormat | None:
+        """Read a run's ``response_format`` (see :meth:`run`); ``None`` asks for plain text.
+
+        Raises:
+            ConfigError: It is not a response format, or the fusion has tools (members that call
+                tools or bound tools do not answer in a schema yet).
+        """
+        wanted = ResponseFormat.parse(response_format)
+        if wanted is not None and (self.tools is not None or self._has_bound_tools):
+            raise ConfigError(
+                "response_format",
+                "a fusion with tools cannot answer in a schema yet",
+                "ask for the structured answer from a Fusion without tools, or drop response_format",
+            )
+        return wanted
 
     @contextlib.asynccontextmanager
     async def tools_open(self) -> AsyncIterator[None]:
@@ -251,6 +284,7 @@ class Fusion:
         stream_mode: Sequence[StreamMode] = ("updates", "custom"),
         config: RunnableConfig | None = None,
         history: bool = False,
+        response_format: Any = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Stream ``(mode, chunk)`` pairs; ``custom`` chunks are :mod:`fusion_graph.events`.
 
@@ -268,10 +302,14 @@ class Fusion:
         finished thread asked the same prompt calls no model and streams only its stored state
         (one ``values`` chunk, when ``values`` is among the modes).
 
+        With a ``response_format`` (see :meth:`run`) the answer that streams is the fused JSON.
+
         Raises:
-            ConfigError: Invalid prompt, or a thread id without a checkpointer.
+            ConfigError: Invalid prompt or ``response_format``, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
+            StructuredOutputError: No answer is valid under ``response_format``.
         """
+        wanted = self.response_format(response_format)
         if isinstance(stream_mode, str):  # one mode given as a string: still (mode, chunk) pairs
             stream_mode = (stream_mode,)  # pyright: ignore[reportAssignmentType]
         plan = (
@@ -280,14 +318,16 @@ class Fusion:
             else await self.plan(prompt, thread_id=thread_id, config=config, history=history)
         )
         if plan.action == "stored":
+            if wanted is not None:  # a stored answer is checked against the format asked for now
+                wanted.check(self.result(plan.values).answer)
             if "values" in stream_mode:
                 yield "values", plan.values
             return
         modes: list[StreamMode] = [mode for mode in stream_mode if mode != "messages"]
         custom = "custom" in modes
-        run_config, answer = plan.config, None
+        run_config, answer = with_format(plan.config, wanted), None
         if "messages" in stream_mode:  # the answer's tokens, made from its custom events
-            run_config = stream_answer_config(plan.config)
+            run_config = stream_answer_config(run_config)
             answer = _AnswerMessages(run_config)
             if not custom:
                 modes.append("custom")

@@ -279,7 +279,7 @@ def test_unknown_format_is_a_config_error():
         extract_answer("4", answer_format="numeric")  # type: ignore[arg-type]
     assert caught.value.field == "answer_format"
     assert "number" in str(caught.value)
-    assert set(ANSWER_FORMATS) == {"auto", "number", "choice", "tool_call", "text"}
+    assert set(ANSWER_FORMATS) == {"auto", "number", "choice", "tool_call", "text", "json"}
 
 
 # ---------------------------------------------------------------------------------------- callables
@@ -698,3 +698,36 @@ def test_extraction_never_returns_a_number_that_is_not_the_final_answer(final, e
             assert extract_answer(text, answer_format="number") == expected, text
     # marked explicitly, the answer is read in auto too
     assert extract_answer(f"The answer is {final}.") == expected
+
+
+def test_json_answers_compare_field_by_field_with_the_usual_normalisation():
+    from fusion_graph.answers import extract_answer, group_answers, json_object, json_value_key
+
+    first = extract_answer(
+        '{"city": "Paris", "n": 3, "ok": true, "why": "' + "long " * 10 + '"}', answer_format="json"
+    )
+    second = extract_answer(
+        '```json\n{"n": 3.0, "city": " paris. ", "ok": true, "why": "other"}\n```', answer_format="json"
+    )
+    # the free-text field is left out of the key; numbers by value, short text lowercased
+    assert first == 'json:{"city":"short:paris","n":"number:3","ok":"bool:true"}'
+    assert second == 'json:{"city":"short:paris","n":"number:3","ok":"bool:true","why":"short:other"}'
+    assert extract_answer('{"choice": "(B)", "n": "$18.00"}', answer_format="json") == (
+        'json:{"choice":"choice:B","n":"number:18"}'
+    )
+    assert extract_answer('{"a": {"b": [1, "2"]}}', answer_format="json") == (
+        'json:{"a":"object:{\\"b\\":\\"list:[\\\\\\"number:1\\\\\\",\\\\\\"number:2\\\\\\"]\\"}"}'
+    )
+    assert extract_answer("[1, 2]", answer_format="json") is None
+    assert extract_answer("Paris", answer_format="json") is None
+    assert extract_answer('{"why": "' + "long " * 10 + '"}', answer_format="json") is None
+    assert (
+        json_value_key(None) == "null"
+        and json_value_key([1, "a long sentence of many many words here"]) is None
+    )
+    assert json_object('{"a": 1} trailing') is None
+    groups = group_answers(
+        {"x": first, "y": extract_answer('{"city": "PARIS", "n": 3, "ok": true}', answer_format="json")}
+    )
+    assert len(groups) == 1 and groups[0].size == 2
+    assert display(first or "") == "{city=paris, n=3, ok=true}"

@@ -40,6 +40,11 @@ SAMPLES: dict[type[BaseException], BaseException] = {
         causes=["judge: timeout", "backup: bad JSON"],
         exceptions=[TimeoutError("judge: no answer within 30 s"), ValueError("backup: bad JSON")],
     ),
+    core_errors.StructuredOutputError: core_errors.StructuredOutputError(
+        "no member answered with a JSON object valid under the schema",
+        raw="not json",
+        causes=["alpha: not a JSON object: 'not json'"],
+    ),
     registry_errors.ToolRegistryError: registry_errors.ToolRegistryError("registry failed"),
     registry_errors.RegistryConfigError: registry_errors.RegistryConfigError("server 'x': no command="),
     registry_errors.DuplicateToolName: registry_errors.DuplicateToolName("a Python tool named 'add' exists"),

@@ -14,6 +14,7 @@ EXPECTED = {
     "fusion_agent.py": "tool  42",
     "local_default.py": "decided by",
     "when_models_fail.py": "decided by: fallback:judge-8b",
+    "structured_output.py": " 2100000 (fields",
 }
 
 

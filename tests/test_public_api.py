@@ -5,6 +5,10 @@ import pytest
 PUBLIC = {
     "fusion_graph": {
         "Analysis",
+        "Calibration",
+        "CalibrationEntry",
+        "Decision",
+        "Reliability",
         "DebateVerdict",
         "Dissent",
         "AllMembersFailed",
@@ -29,6 +33,7 @@ PUBLIC = {
         "Usage",
         "UsageReport",
         "QuorumNotReached",
+        "StructuredOutputError",
         "ThreadConflict",
         "create_fusion_graph",
         "estimate_cost",

@@ -15,10 +15,13 @@ Where dependencies live:
   fusion context schema would be handed the user's context object. Resolving the models once at
   build time is also what reports a bad config (``ConfigError``) before any run.
 - Run-scoped: what a run's ``RunnableConfig`` says. ``configurable["thread_id"]`` (the checkpointer's
-  thread) and ``configurable["fusion_stream_answer"]`` (``nodes.judge.STREAM_ANSWER``: a merge writes
+  thread), ``configurable["fusion_stream_answer"]`` (``nodes.judge.STREAM_ANSWER``: a merge writes
   its answer in a second, streamed call; set by ``Fusion.stream`` with ``messages`` mode and by
-  ``fusion serve``). ``configurable`` passes from a parent graph to the subgraph unchanged, so these
-  keys work embedded too; they are namespaced (``fusion_``) so as not to meet a user's keys.
+  ``fusion serve``) and ``configurable["fusion_response_format"]`` (``structured.RESPONSE_FORMAT``:
+  members answer in the schema and the judge node decides field by field; set by ``Fusion.run`` /
+  ``Fusion.stream`` from their ``response_format``). ``configurable`` passes from a parent graph to
+  the subgraph unchanged, so these keys work embedded too; they are namespaced (``fusion_``) so as
+  not to meet a user's keys.
 - Per round, outside graph state: the round coordinator (quorum count, deadline, spare budget),
   keyed by the ``round_key`` of the ``Send`` payload; process-local, see ``_rounds``.
 """

@@ -82,6 +82,8 @@ class Evidence:
     """Label → normalised final answer (``None``: nothing comparable)."""
     issues: list[str] = field(default_factory=list)
     """Problems met while reading the answers (a raising ``answer_format`` callable)."""
+    answer_format: Any = "auto"
+    """How the answers were read (``"json"`` for a run with a ``response_format``)."""
 
     @property
     def classes(self) -> list[answers.AnswerClass]:
@@ -159,7 +161,7 @@ def read_evidence(
     """Extract every candidate's final answer; a failing extractor is an issue, never a crash."""
     items = {label: (records[label]["text"], records[label]["tool_calls"]) for label in labels}
     keys, issues = answers.extract_answers(items, answer_format=answer_format)
-    return Evidence(labels=labels, keys=keys, issues=issues)
+    return Evidence(labels=labels, keys=keys, issues=issues, answer_format=answer_format)
 
 
 # --------------------------------------------------------------------------- agreement

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusion_graph.errors import AllMembersFailed, ConfigError, FusionRunError, JudgeFailed, ThreadConflict
+from fusion_graph.errors import (
+    AllMembersFailed,
+    ConfigError,
+    FusionRunError,
+    JudgeFailed,
+    StructuredOutputError,
+    ThreadConflict,
+)
 
 __all__ = ["APIError", "error_body", "from_exception"]
 
@@ -63,6 +70,10 @@ def from_exception(exc: BaseException) -> APIError:
     if isinstance(exc, JudgeFailed):
         causes = "; ".join(exc.causes)
         return APIError(502, f"{exc} (attempts: {causes})", type="fusion_error", code="judge_failed")
+    if isinstance(exc, StructuredOutputError):
+        return APIError(
+            502, str(exc), type="fusion_error", param="response_format", code="invalid_structured_output"
+        )
     if isinstance(exc, FusionRunError):
         return APIError(502, str(exc), type="fusion_error", code="fusion_failed")
     return APIError(

@@ -52,6 +52,10 @@ class ChatRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     n: int = Field(default=1, ge=1, le=1)
+    response_format: dict[str, Any] | None = None
+    """``json_schema`` or ``json_object``: the fused answer is JSON of the schema, or the request fails
+    (``text`` or none: plain text). Read by :meth:`FusionService.prepare`; a format that cannot be
+    honoured is a 400 naming the field."""
     mode: str | None = None
     """Extension: ``best-of``, ``merge``, ``debate`` or ``vote`` instead of the fusion's mode."""
     rounds: int | None = None

@@ -21,6 +21,7 @@ from fusion_graph.runner import Fusion, stream_answer_config
 from fusion_graph.server._errors import APIError
 from fusion_graph.server._fusions import with_overrides
 from fusion_graph.server._schema import ChatRequest, to_langchain_messages
+from fusion_graph.structured import ResponseFormat
 
 __all__ = ["FusionService", "PreparedRun"]
 
@@ -35,6 +36,8 @@ class PreparedRun:
     fusion: Fusion
     messages: list[AnyMessage]
     thread_id: str | None
+    response_format: ResponseFormat | None = None
+    """The answer's JSON format (``response_format``), or ``None`` for plain text."""
 
 
 class FusionService:
@@ -87,7 +90,8 @@ class FusionService:
         """Validate a request against the served fusions.
 
         Raises:
-            APIError: 404 for an unknown model, 400 for an invalid override, message or tool.
+            APIError: 404 for an unknown model, 400 for an invalid override, message, tool or
+                ``response_format`` (one that cannot be honoured: with ``tools``, say).
         """
         base = self.fusions.get(request.model)
         if base is None:
@@ -102,12 +106,13 @@ class FusionService:
         except ConfigError as exc:
             raise APIError(400, str(exc), param=exc.field.split(".")[0], code="invalid_value") from exc
         tools, choice = request.bound_tools()
+        response_format = _response_format(request, bool(tools))
         messages = to_langchain_messages(request.messages)
         fusion = self._fusion(request.model, config, tools, choice)
         thread_id = request.thread_id
         if thread_id is None and self.checkpointer is not None:
             thread_id = f"fusion-{uuid.uuid4().hex}"
-        return PreparedRun(request.model, fusion, messages, thread_id)
+        return PreparedRun(request.model, fusion, messages, thread_id, response_format)
 
     async def run(self, run: PreparedRun) -> FusionResult:
         """Run, resume or read back the fusion, by the thread rule (``Fusion.plan``).
@@ -121,7 +126,9 @@ class FusionService:
             AllMembersFailed: No member answered.
             JudgeFailed: No judge decided.
         """
-        return await run.fusion.run(run.messages, thread_id=run.thread_id, history=True)
+        return await run.fusion.run(
+            run.messages, thread_id=run.thread_id, history=True, response_format=run.response_format
+        )
 
     async def stream(self, run: PreparedRun) -> AsyncIterator[dict[str, Any] | FusionResult]:
         """Yield the fusion's events (:mod:`fusion_graph.events`), then its result.
@@ -146,6 +153,7 @@ class FusionService:
             stream_mode=("values", "custom"),
             config=stream_answer_config(None),
             history=True,
+            response_format=run.response_format,
         ):
             if mode == "custom" and isinstance(chunk, dict):
                 yield chunk  # pyright: ignore[reportReturnType]
@@ -183,3 +191,27 @@ class FusionService:
         if errors:
             return "failed", None, str(errors[0])
         return "running", None, None
+
+
+def _response_format(request: ChatRequest, has_tools: bool) -> ResponseFormat | None:
+    """The request's ``response_format``, or a 400 naming the part that cannot be honoured.
+
+    Raises:
+        APIError: 400: not ``json_schema`` / ``json_object`` / ``text``, an invalid schema, or a
+            JSON format together with ``tools`` (members that may call a tool do not answer in a
+            schema yet).
+    """
+    if request.response_format is None:
+        return None
+    try:
+        wanted = ResponseFormat.from_wire(request.response_format)
+    except ConfigError as exc:
+        raise APIError(400, str(exc), param="response_format", code="invalid_value") from exc
+    if wanted is not None and has_tools:
+        raise APIError(
+            400,
+            "response_format: a JSON response_format cannot be combined with tools yet; send one of them",
+            param="response_format",
+            code="unsupported_value",
+        )
+    return wanted

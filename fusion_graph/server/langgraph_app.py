@@ -3,10 +3,16 @@
 ``make_graph`` is a graph factory: the server calls it per run with the run's config and compiles
 the uncompiled graph it returns with its own checkpointer. Which fusion it builds:
 
-- ``FUSION_LANGGRAPH_CONFIG``: a serve file (see ``docs/serve.md``) or a pool file; unset, an
-  offline ``fake:`` pool, so that the server runs anywhere with no key and no network.
+- ``FUSION_LANGGRAPH_CONFIG``: a serve file (see ``docs/serve.md``) or a pool file; unset, the
+  offline local pool (:func:`fusion_graph.defaults.default_config`, as ``fusion serve`` with no
+  config: real answers, no key, no network; its models load on the first run).
 - ``FUSION_LANGGRAPH_FUSION`` (or ``configurable.fusion`` of the run): which named fusion of the
   file; the first one by default.
+
+A ``configurable.fusion`` that names no fusion of the file is refused before any run starts, by
+:mod:`fusion_graph.server.langgraph_http` (``langgraph.json``'s ``http.app``): a 400 naming the
+field and one warning log line, rather than a failed run and its traceback in the server's log.
+:func:`check_request` is that check.
 
 Threads. LangGraph Server applies a run's input to the thread before any node runs, so the
 thread rule of ``Fusion.plan`` (``fusion run --thread-id``, ``fusion serve``) cannot sit in front
@@ -30,32 +36,68 @@ Importing this module does no work and needs neither FastAPI nor the ``server`` 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 
-from fusion_graph.config import FusionConfig, Judge, Member
+from fusion_graph.config import FusionConfig
+from fusion_graph.defaults import default_config
 from fusion_graph.errors import ConfigError
 from fusion_graph.graph import create_fusion_graph
 from fusion_graph.server._fusions import load_fusions
 
-__all__ = ["make_graph", "offline_config"]
+__all__ = ["check_request", "fusion_config", "make_graph"]
 
 CONFIG_ENV = "FUSION_LANGGRAPH_CONFIG"
 FUSION_ENV = "FUSION_LANGGRAPH_FUSION"
 
 
-def offline_config() -> FusionConfig:
-    """The default pool: scripted ``fake:`` members and judge, no network, deterministic."""
-    return FusionConfig(
-        pool=[
-            Member("fake:1001 = 7 x 11 x 13, so it is not prime.", name="alpha"),
-            Member("fake:1001 is not prime: it is 7 x 143.", name="beta"),
-        ],
-        judge=Judge("fake:judge", name="judge"),
-        mode="best-of",
-    )
+def fusion_config(configurable: Mapping[str, Any] | None) -> FusionConfig:
+    """The fusion a run gets: the file's named one (``configurable.fusion``), its first, or the default.
+
+    Raises:
+        ConfigError: The file is invalid or has no fusion of that name (field ``configurable.fusion``).
+    """
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        return default_config()
+    fusions = load_fusions(path)
+    wanted = (configurable or {}).get("fusion") or os.environ.get(FUSION_ENV)
+    if wanted is None:
+        return next(iter(fusions.values()))
+    if wanted not in fusions:
+        raise ConfigError(
+            "configurable.fusion", f"no fusion is named {wanted!r}", f"use one of {list(fusions)}"
+        )
+    return fusions[wanted]
+
+
+def check_request(body: Any) -> ConfigError | None:
+    """The error of a LangGraph Server request body whose ``config.configurable.fusion`` names no fusion.
+
+    Only a named fusion is checked (``FUSION_LANGGRAPH_CONFIG`` set, ``fusion`` given): anything else
+    is left to the server and the graph. With a file that has the fusions ``a`` and ``b``,
+    ``{"config": {"configurable": {"fusion": "c"}}}`` gives ``ConfigError("configurable.fusion", "no
+    fusion is named 'c'", "use one of ['a', 'b']")``.
+    """
+    if not isinstance(body, Mapping) or not os.environ.get(CONFIG_ENV):
+        return None
+    config = cast(Mapping[str, Any], body).get("config")
+    if not isinstance(config, Mapping):
+        return None
+    configurable = cast(Mapping[str, Any], config).get("configurable")
+    if not isinstance(configurable, Mapping):
+        return None
+    configurable = cast(Mapping[str, Any], configurable)
+    if configurable.get("fusion") is None:
+        return None
+    try:
+        fusion_config(configurable)
+    except ConfigError as exc:
+        return exc
+    return None
 
 
 def make_graph(config: RunnableConfig) -> StateGraph[Any, Any, Any, Any]:
@@ -70,13 +112,4 @@ def make_graph(config: RunnableConfig) -> StateGraph[Any, Any, Any, Any]:
     Raises:
         ConfigError: The file is invalid or has no fusion of that name.
     """
-    path = os.environ.get(CONFIG_ENV)
-    if not path:
-        return create_fusion_graph(offline_config())
-    fusions = load_fusions(path)
-    wanted = (config.get("configurable") or {}).get("fusion") or os.environ.get(FUSION_ENV)
-    if wanted is None:
-        return create_fusion_graph(next(iter(fusions.values())))
-    if wanted not in fusions:
-        raise ConfigError("fusion", f"no fusion is named {wanted!r}", f"use one of {list(fusions)}")
-    return create_fusion_graph(fusions[wanted])
+    return create_fusion_graph(fusion_config(config.get("configurable")))

@@ -15,18 +15,34 @@ from typing import Any
 
 import httpx
 import pytest
-from langgraph.graph import StateGraph
 
 from fusion_graph import ConfigError
-from fusion_graph.server.langgraph_app import make_graph
+from fusion_graph.defaults import default_config
+from fusion_graph.server.langgraph_app import check_request, fusion_config, make_graph
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWERS = {"1001 = 7 x 11 x 13, so it is not prime.", "1001 is not prime: it is 7 x 143."}
+FAKE_POOL = """mode = "best-of"
+[judge]
+model = "fake:judge"
+name = "judge"
+[[pool]]
+model = "fake:1001 = 7 x 11 x 13, so it is not prime."
+name = "alpha"
+[[pool]]
+model = "fake:1001 is not prime: it is 7 x 143."
+name = "beta"
+"""
+"""The scripted pool the langgraph dev tests serve (FUSION_LANGGRAPH_CONFIG): fast, offline."""
+
+
+def test_without_a_file_the_default_is_the_offline_local_pool(monkeypatch):
+    monkeypatch.delenv("FUSION_LANGGRAPH_CONFIG", raising=False)
+    assert fusion_config({}) == default_config()
+    assert check_request({"config": {"configurable": {"fusion": "any"}}}) is None  # no file: nothing named
 
 
 def test_make_graph_reads_the_file_named_by_the_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("FUSION_LANGGRAPH_CONFIG", raising=False)
-    assert isinstance(make_graph({}), StateGraph)
     path = tmp_path / "fusions.toml"
     path.write_text(
         'judge = "fake:judge"\npool = ["fake:a", "fake:b"]\n'
@@ -34,8 +50,14 @@ def test_make_graph_reads_the_file_named_by_the_env(monkeypatch, tmp_path):
     )
     monkeypatch.setenv("FUSION_LANGGRAPH_CONFIG", str(path))
     assert "judge" in make_graph({"configurable": {"fusion": "y"}}).nodes
-    with pytest.raises(ConfigError, match="no fusion is named 'z'"):
+    with pytest.raises(ConfigError, match="configurable.fusion: no fusion is named 'z'"):
         make_graph({"configurable": {"fusion": "z"}})
+    error = check_request({"assistant_id": "fusion", "config": {"configurable": {"fusion": "z"}}})
+    assert error is not None and error.field == "configurable.fusion"
+    assert "use one of ['x', 'y']" in str(error)
+    assert check_request({"config": {"configurable": {"fusion": "y"}}}) is None
+    assert check_request({"config": {"configurable": {}}}) is None
+    assert check_request(["not", "a", "dict"]) is None
 
 
 def _free_port() -> int:
@@ -53,7 +75,14 @@ async def _langgraph_dev(tmp_path: Path) -> AsyncIterator[str]:
         for k, v in os.environ.items()
         if not k.startswith(("FUSION_LANGGRAPH_", "LANGSMITH_", "LANGCHAIN_"))
     }
-    env.update(LANGGRAPH_CLI_NO_ANALYTICS="1", LANGSMITH_TRACING="false", LANGCHAIN_TRACING_V2="false")
+    pool = tmp_path / "pool.toml"
+    pool.write_text(FAKE_POOL)
+    env.update(
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+        FUSION_LANGGRAPH_CONFIG=str(pool),  # a scripted pool: the default local pool is slow to load
+    )
     command = [
         str(Path(sys.executable).with_name("langgraph")),
         "dev",
@@ -124,6 +153,17 @@ async def test_langgraph_dev_serves_the_fusion_graph(tmp_path):
             if part.event == "custom"
         ]
         assert [e["type"] for e in events][-1] == "verdict"
+        # a fusion the file does not have: a 400 naming it, one log line, no failed run's traceback
+        bad = httpx.post(
+            f"{url}/threads/{other['thread_id']}/runs/wait",
+            json={"assistant_id": "fusion", "input": None, "config": {"configurable": {"fusion": "nope"}}},
+            timeout=30,
+        )
+        assert bad.status_code == 400
+        assert bad.json()["detail"].startswith("configurable.fusion: no fusion is named 'nope'")
+    log = (tmp_path / "langgraph-dev.log").read_text()
+    assert "Traceback" not in log
+    assert sum("configurable.fusion: no fusion is named 'nope'" in line for line in log.splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -38,9 +38,11 @@ from fusion_graph.graph._decision import (
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.graph.nodes._judge_call import JudgeAsker, JudgeRun, ask_judges
+from fusion_graph.graph.nodes._structured import decide_structured
 from fusion_graph.graph.nodes._writer import write_answer
 from fusion_graph.graph.nodes.gather import candidate_view, finish_round, latest_answers, needs_gather_node
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
+from fusion_graph.structured import run_format
 from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
 __all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conversation", "shuffled"]
@@ -94,7 +96,8 @@ def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
         order = shuffled(records, config.seed, conversation) if config.shuffle else records
         labels = {f"answer_{i + 1}": record["member"] for i, record in enumerate(order)}
         by_label = dict(zip(labels, order, strict=True))
-        evidence = read_evidence(labels, by_label, config.answer_format)
+        structured = run_format(get_config())  # a response_format: structured answers, field by field
+        evidence = read_evidence(labels, by_label, "json" if structured else config.answer_format)
         run = JudgeRun(
             runtime=runtime,
             state=state,
@@ -109,13 +112,21 @@ def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
         run.issues.extend(evidence.issues)
         store = _store() if config.learn_reliability else None
         run.reliabilities = await _reliabilities(runtime, list(labels.values()), store)
-        update = await _route(run, order, state)
+        update = await _route(run, order, state, structured)
         if store is not None and run.decision is not None:
             await _history.record(store, config, _observations(run, update))
         return update
 
-    async def _route(run: JudgeRun, order: list[CandidateRecord], state: FusionState) -> dict[str, Any]:
+    async def _route(
+        run: JudgeRun, order: list[CandidateRecord], state: FusionState, structured: Any
+    ) -> dict[str, Any]:
         evidence = run.evidence
+        if structured is not None:
+            decision = await decide_structured(run, asker, structured)
+            if decision is None:
+                return _judge_free(run)
+            label, answer = decision.label or "answer_1", decision.answer
+            return _decide(run, label, decision.decided_by, decision.verdict, answer=answer)
         if state.get("escalated") is False:
             run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
             return _decide(run, _consensus_pick(run)[0], "scouts:agree")
@@ -176,7 +187,7 @@ def _decide(
 
 def _key_of_text(run: JudgeRun, text: str) -> str | None:
     try:
-        return answers.extract_answer(text, (), answer_format=run.runtime.config.answer_format)
+        return answers.extract_answer(text, (), answer_format=run.evidence.answer_format)
     except Exception as exc:  # a user's extractor: its failure is an issue, not a crash
         run.issues.append(f"answer_format raised {type(exc).__name__}: {exc} (for the fused answer)")
         return None

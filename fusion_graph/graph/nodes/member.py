@@ -30,8 +30,10 @@ from fusion_graph.graph._context import condense, fit_messages
 from fusion_graph.graph._rounds import RoundCoordinator
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
+from fusion_graph.graph.nodes._structured import bind_structured, structured_reply
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
+from fusion_graph.structured import run_format
 from fusion_graph.usage import (
     CHARS_PER_TOKEN,
     messages_tokens,
@@ -227,7 +229,10 @@ async def _answer(
     tools = runtime.tools.as_langchain_tools(member=base) if runtime.tools else []
     profile = runtime.profiles[task["member"]]
     id_map = ToolCallIdMap()
+    structured = run_format(config)  # a response_format: answer in the schema (no tools, Fusion checks)
     runnable: Runnable[Any, Any] = model
+    if structured is not None:
+        runnable = bind_structured(model, profile, structured)
     schemas = runtime.bound_tools or [convert_to_openai_tool(tool) for tool in tools]
     if schemas:
         schemas = [profile.adapt_tool(schema) for schema in schemas]
@@ -257,6 +262,8 @@ async def _answer(
             runnable_now, outgoing, config, spend, profile, stream=runtime.config.deadline is not None
         )
         message = profile.restore_message(message, id_map)
+        if structured is not None:
+            return structured_reply(message, structured)
         invalid = message.invalid_tool_calls
         if not (message.tool_calls or invalid) or not tools or runtime.bound_tools:
             return message
