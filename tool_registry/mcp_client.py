@@ -339,10 +339,10 @@ class MCPConnection:
             return await self._call(slot, arguments, timeout)
         finally:
             self._in_flight.remove(slot)
-            while not slot.inbox.empty():  # asked after the call ended: nobody is left to answer
-                _, answer = slot.inbox.get_nowait()
+            while not slot.inbox.empty():  # routed here, but this call ended: another call answers
+                request, answer = slot.inbox.get_nowait()
                 if not answer.done():
-                    answer.set_result(types.ElicitResult(action="cancel"))
+                    self._route(request, answer)
 
     async def _call(self, slot: _InFlight, arguments: dict[str, Any], timeout: float) -> types.CallToolResult:
         name = slot.tool
@@ -454,18 +454,22 @@ class MCPConnection:
                 message=params.message,
                 requested_schema=dict(params.requested_schema),
             )
-        calls = [slot for slot in self._in_flight if not slot.answering] or self._in_flight
-        if not calls:
+        answer: asyncio.Future[types.ElicitResult] = asyncio.get_running_loop().create_future()
+        self._route(request, answer)
+        return await answer
+
+    def _route(self, request: ElicitationRequest, answer: asyncio.Future[types.ElicitResult]) -> None:
+        """Hand a request to the least busy call in flight (the oldest among equals), or decline it."""
+        if not self._in_flight:
             logger.warning(
                 "MCP server %r asked for user input outside any tool call (%r); declined",
                 self.name,
                 request.message,
             )
-            return types.ElicitResult(action="decline")
-        slot = calls[0]
-        answer: asyncio.Future[types.ElicitResult] = asyncio.get_running_loop().create_future()
+            answer.set_result(types.ElicitResult(action="decline"))
+            return
+        slot = min(self._in_flight, key=lambda call: call.answering + call.inbox.qsize())
         slot.inbox.put_nowait((dataclasses.replace(request, tool=slot.tool), answer))
-        return await answer
 
     def _mark_dead(self, why: str) -> None:
         if self._state == "ready":
