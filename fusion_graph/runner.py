@@ -314,6 +314,10 @@ class Fusion:
         finished thread asked the same prompt calls no model and streams only its stored state
         (one ``values`` chunk, when ``values`` is among the modes).
 
+        A cache hit (``cache=``) streams the stored answer's ``answer_*`` events (``custom``), its
+        ``messages`` and one ``values`` chunk (marked cached: :meth:`result` reads it as a hit);
+        no ``updates``, since no node ran.
+
         Raises:
             ConfigError: Invalid prompt, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
