@@ -69,9 +69,11 @@ def member_elicitation(member: str, coordinator: RoundCoordinator) -> Elicitatio
             pending = asks[request.key] = asyncio.get_running_loop().create_future()
             try:
                 value = interrupt({"type": ELICITATION, "member": member, **request.as_dict()})
-            except BaseException:  # a pause (GraphInterrupt) or an invalid answer: the others stop too
-                if not pending.done():
-                    pending.set_result(_PAUSED)
+            except GraphInterrupt:  # the graph pauses on this question: the others stop too
+                pending.set_result(_PAUSED)
+                raise
+            except BaseException:  # e.g. an answer the interrupt rejected: the others decline
+                pending.set_result(None)
                 raise
             pending.set_result(value)
         else:
