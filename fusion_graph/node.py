@@ -80,8 +80,9 @@ class FusionNode:
         """The compiled fusion graph, to add as a node: it reads and appends to ``messages``.
 
         Added this way, the graph runs without this node's ``__call__``, so nothing opens a
-        ``ToolRegistry`` for it: hold it open yourself (``async with registry:``) around the
-        parent graph's runs, or add the ``FusionNode`` itself, which does.
+        ``ToolRegistry`` for it and the ``cache`` is not consulted: hold the registry open yourself
+        (``async with registry:``) around the parent graph's runs, or add the ``FusionNode`` itself,
+        which does both.
         """
         return self.fusion.graph
 

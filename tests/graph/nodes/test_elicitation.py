@@ -25,6 +25,7 @@ from langgraph.types import Command
 
 from fusion_graph import Fusion, FusionConfig, FusionNode, FusionResult, Judge, Member
 from fusion_graph.testing import ScriptedChatModel
+from tests.tool_registry._helpers import http_mcp_server
 from tool_registry import ToolRegistry
 
 ELICIT = str(Path(__file__).resolve().parents[2] / "tool_registry" / "mcp_servers" / "mcp_elicit.py")
@@ -145,14 +146,16 @@ async def test_two_members_meeting_the_same_request_ask_the_user_once(tmp_path: 
 
 
 @pytest.mark.timeout(90)
-async def test_a_declined_answer_reaches_the_server_as_a_decline(tmp_path: Path):
-    registry = bank(tmp_path / "asked.log")
-    config = FusionConfig(pool=[Member(transferrer(3), name="payer")], judge=Judge(ScriptedChatModel()))
-    graph = parent_graph(config, registry, InMemorySaver())
-    thread = {"configurable": {"thread_id": "elicit-3"}}
-    paused = await graph.ainvoke({"messages": [("user", "Pay 3 EUR.")]}, thread)
-    assert paused["__interrupt__"]
-    done = await graph.ainvoke(Command(resume={"action": "decline"}), thread)
+async def test_a_declined_answer_reaches_a_streamable_http_server_as_a_decline():
+    with http_mcp_server(ELICIT) as url:
+        registry = ToolRegistry(timeout=20)
+        registry.add_mcp_server("bank", url=url)
+        config = FusionConfig(pool=[Member(transferrer(3), name="payer")], judge=Judge(ScriptedChatModel()))
+        graph = parent_graph(config, registry, InMemorySaver())
+        thread = {"configurable": {"thread_id": "elicit-3"}}
+        paused = await graph.ainvoke({"messages": [("user", "Pay 3 EUR.")]}, thread)
+        assert paused["__interrupt__"][0].value["message"] == "Transfer 3 EUR?"
+        done = await graph.ainvoke(Command(resume={"action": "decline"}), thread)
     assert "transfer declined by the user" in trace_of(done["messages"][-1], "payer")
 
 
