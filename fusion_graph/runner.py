@@ -21,7 +21,7 @@ from langgraph.types import CachePolicy, Overwrite, StreamMode
 from fusion_graph._cache import FusionCache, key_material, member_tools
 from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
-from fusion_graph.errors import ConfigError
+from fusion_graph.errors import ConfigError, FusionRunError
 from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, FusionEvent, answer_pieces
 from fusion_graph.graph import ToolSource, create_fusion_graph
 from fusion_graph.graph.nodes.judge import STREAM_ANSWER
@@ -219,6 +219,8 @@ class Fusion:
             ThreadConflict: The prompt does not fit the thread.
             AllMembersFailed: No member answered.
             JudgeFailed: No judge decided and the judge-free fallback is off.
+            FusionRunError: The run paused on an ``interrupt()`` (a tool asking for approval, an MCP
+                server asking the user): the message says how to resume it.
         """
         plan = (
             prompt
@@ -232,6 +234,8 @@ class Fusion:
             if hit is not None:
                 return self.result(await self._replay(plan, hit))
             state = await self.graph.ainvoke(plan.inputs, plan.config)
+            if "__interrupt__" in state:
+                raise _paused(state["__interrupt__"], plan)
             if key is not None and self.cache is not None:
                 await self.cache.put(key, state)
         return self.result(state)
@@ -370,6 +374,21 @@ class Fusion:
                 yield mode, chunk
             if key is not None and final is not None and self.cache is not None:
                 await self.cache.put(key, final)
+
+
+def _paused(interrupts: Sequence[Any], plan: ThreadPlan) -> FusionRunError:
+    """The error of a run that an ``interrupt()`` paused (a tool asking for approval or input)."""
+    asked = "; ".join(
+        str(value.get("message") if isinstance(value, dict) and "message" in value else value)
+        for value in (getattr(i, "value", i) for i in interrupts)
+    )
+    thread = plan.thread_id or "?"
+    config = f"{{'configurable': {{'thread_id': {thread!r}}}}}"
+    return FusionRunError(
+        f"the fusion paused for input on thread {thread!r} ({asked}); it has no answer yet: resume it "
+        f"with await fusion.graph.ainvoke(Command(resume=answer), {config}), then "
+        "fusion.run(thread_id=...) reads the result back"
+    )
 
 
 def _answer_events(state: dict[str, Any]) -> list[FusionEvent]:

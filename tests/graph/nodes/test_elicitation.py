@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command
 
-from fusion_graph import Fusion, FusionConfig, FusionNode, FusionResult, Judge, Member
+from fusion_graph import Fusion, FusionConfig, FusionNode, FusionResult, FusionRunError, Judge, Member
 from fusion_graph.testing import ScriptedChatModel
 from tests.tool_registry._helpers import http_mcp_server
 from tool_registry import ToolRegistry
@@ -171,6 +171,22 @@ async def test_a_fusion_with_its_own_checkpointer_pauses_too(tmp_path: Path):
         assert pending.value["message"] == "Transfer 4 EUR?"
         done = await fusion.graph.ainvoke(Command(resume={"confirm": True, "note": "own"}), thread)
     assert "transferred 4 EUR (own)" in trace_of(fusion.result(done), "payer")
+
+
+@pytest.mark.timeout(90)
+async def test_fusion_run_says_how_to_resume_a_paused_run_and_reads_it_back_after(tmp_path: Path):
+    registry = bank(tmp_path / "asked.log")
+    config = FusionConfig(pool=[Member(transferrer(6), name="payer")], judge=Judge(ScriptedChatModel()))
+    fusion = Fusion(config, tools=registry, checkpointer=InMemorySaver())
+    with pytest.raises(FusionRunError) as paused:
+        await fusion.run("Pay 6 EUR.", thread_id="elicit-5")
+    assert "paused for input on thread 'elicit-5'" in str(paused.value)
+    assert "Transfer 6 EUR?" in str(paused.value) and "Command(resume=" in str(paused.value)
+    thread = {"configurable": {"thread_id": "elicit-5"}}
+    async with fusion.tools_open():
+        await fusion.graph.ainvoke(Command(resume={"confirm": True}), thread)
+    result = await fusion.run(thread_id="elicit-5")
+    assert "transferred 6 EUR" in trace_of(result, "payer")
 
 
 @pytest.mark.timeout(90)
