@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from langchain_core.caches import BaseCache as LangChainCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -14,8 +15,10 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.cache.base import BaseCache as LangGraphCache
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from fusion_graph._cache import FusionCache
 from fusion_graph._sync import iterate_sync, run_sync
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
@@ -53,13 +56,31 @@ class FusionChatModel(BaseChatModel):
     """The fusion to run."""
     tools: Any = Field(default=None, exclude=True)
     """Tools the members run themselves (a ``ToolRegistry`` or a list of tools)."""
+    cache_policy: Any = Field(default=None, exclude=True)
+    """The ``CachePolicy`` (``ttl``) of a fusion cache given as ``cache=``."""
 
     _fusions: dict[str, Fusion] = PrivateAttr(default_factory=dict)
+    _fusion_cache: Any = PrivateAttr(default=None)
 
     def __init__(self, config: FusionConfig | None = None, /, **data: Any) -> None:
-        """Create the model; the config may be given positionally."""
+        """Create the model; the config may be given positionally.
+
+        ``cache=`` takes a LangGraph cache (``langgraph.cache.base.BaseCache``): the fusion's own
+        cache of fused results (see ``Fusion(cache=)``), with ``cache_policy=`` for its TTL; a hit
+        comes back with 0 tokens in ``usage_metadata`` and ``response_metadata["fusion"]["cached"]``.
+        LangChain's own ``cache=`` values (a LangChain ``BaseCache``, ``True``, ``False``) keep their
+        LangChain meaning; with a LangGraph cache, LangChain's cache is turned off for this model,
+        so each answer is cached once.
+        """
         if config is not None:
             data["config"] = config
+        cache = data.get("cache")
+        fusion_cache = None
+        if isinstance(cache, LangGraphCache) or data.get("cache_policy") is not None:
+            fusion_cache = FusionCache.of(cache, data.get("cache_policy"))
+            data["cache"] = False
+        elif cache is not None and not isinstance(cache, LangChainCache | bool):
+            FusionCache.of(cache)  # raises the ConfigError that names the field
         if not isinstance(data.get("config"), FusionConfig):
             raise ConfigError(
                 "config",
@@ -67,6 +88,7 @@ class FusionChatModel(BaseChatModel):
                 "pass FusionChatModel(FusionConfig(pool=[...]))",
             )
         super().__init__(**data)
+        self._fusion_cache = fusion_cache
 
     @property
     def _llm_type(self) -> str:
@@ -154,7 +176,15 @@ class FusionChatModel(BaseChatModel):
         choice = kwargs.get("tool_choice")
         key = json.dumps([bound, choice], sort_keys=True, default=str)
         if key not in self._fusions:
-            self._fusions[key] = Fusion(self.config, tools=self.tools, bound_tools=bound, tool_choice=choice)
+            cache: FusionCache | None = self._fusion_cache
+            self._fusions[key] = Fusion(
+                self.config,
+                tools=self.tools,
+                bound_tools=bound,
+                tool_choice=choice,
+                cache=cache.cache if cache is not None else None,
+                cache_policy=cache.policy if cache is not None else None,
+            )
         return self._fusions[key]
 
     async def _agenerate(

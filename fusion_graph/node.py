@@ -6,15 +6,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from langchain_core.messages.utils import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.cache.base import BaseCache
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import CachePolicy
 
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.graph import ToolSource
 from fusion_graph.result import FusionResult
-from fusion_graph.runner import Fusion
+from fusion_graph.runner import CACHED, Fusion
 
 __all__ = ["FusionNode", "fusion_message"]
 
@@ -53,20 +56,33 @@ class FusionNode:
         config: FusionConfig,
         *,
         tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
+        cache: BaseCache[Any] | None = None,
+        cache_policy: CachePolicy[Any] | None = None,
     ) -> None:
         """Resolve the models and compile the fusion graph (no checkpointer: the parent's is used).
 
+        Args:
+            config: The pool, the judge and the mode.
+            tools: A ``ToolRegistry`` or a list of tools the members call.
+            cache: A LangGraph cache of fused results: the same conversation (the state's
+                ``messages``), config and tools returns the stored answer without calling a model;
+                the message's ``usage_metadata`` counts 0 tokens and its
+                ``response_metadata["fusion"]["cached"]`` is true. In a checkpointed parent graph
+                the hit is this node's write, saved like any other.
+            cache_policy: The cache's ``CachePolicy`` (``ttl`` in seconds).
+
         Raises:
-            ConfigError: A model cannot be resolved.
+            ConfigError: A model cannot be resolved, or ``cache`` is not a LangGraph cache.
         """
-        self.fusion = Fusion(config, tools=tools)
+        self.fusion = Fusion(config, tools=tools, cache=cache, cache_policy=cache_policy)
 
     def as_subgraph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
         """The compiled fusion graph, to add as a node: it reads and appends to ``messages``.
 
         Added this way, the graph runs without this node's ``__call__``, so nothing opens a
-        ``ToolRegistry`` for it: hold it open yourself (``async with registry:``) around the
-        parent graph's runs, or add the ``FusionNode`` itself, which does.
+        ``ToolRegistry`` for it and the ``cache`` is not consulted: hold the registry open yourself
+        (``async with registry:``) around the parent graph's runs, or add the ``FusionNode`` itself,
+        which does both.
         """
         return self.fusion.graph
 
@@ -78,6 +94,14 @@ class FusionNode:
                 "state.messages", "the state has no messages to answer",
                 "use FusionNode in a graph whose state has a non-empty 'messages' list",
             )
-        async with self.fusion.tools_open():
-            out = await self.fusion.graph.ainvoke({"messages": messages}, config)
-        return {"messages": [fusion_message(self.fusion.result(out))]}
+        fusion = self.fusion
+        async with fusion.tools_open():
+            key = fusion.cache_key(convert_to_messages(messages))
+            hit = await fusion.cache.get(key) if fusion.cache is not None and key is not None else None
+            if hit is not None:
+                result = fusion.result({**hit["values"], "messages": [hit["message"]], CACHED: True})
+                return {"messages": [fusion_message(result)]}
+            out = await fusion.graph.ainvoke({"messages": messages}, config)
+            if fusion.cache is not None and key is not None:
+                await fusion.cache.put(key, out)
+        return {"messages": [fusion_message(fusion.result(out))]}

@@ -143,6 +143,14 @@ class FusionResult(BaseModel):
     decision: Decision | None = None
     """Why the answer is the answer: the rule, the weights, the judge's pick and what it went
     through, each answer's total weight (see docs/decisions.md)."""
+    cached: bool = False
+    """The result came from the fusion cache (``Fusion(cache=...)``): no model was called, and
+    ``usage`` counts nothing; each candidate keeps the usage of the run that was stored."""
+
+    def as_cached(self) -> FusionResult:
+        """This result as a cache hit: ``cached`` set, ``usage`` 0 tokens and $0 (members kept by name)."""
+        usage = UsageReport(members={name: Usage() for name in self.usage.members}, judge=[], total=Usage())
+        return self.model_copy(update={"cached": True, "usage": usage})
 
     @property
     def skipped(self) -> list[str]:

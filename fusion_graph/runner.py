@@ -13,21 +13,25 @@ from langchain_core.messages import AIMessageChunk, AnyMessage, BaseMessage, Hum
 from langchain_core.messages.utils import convert_to_messages
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
-from langgraph.types import StreamMode
+from langgraph.types import CachePolicy, Overwrite, StreamMode
 
+from fusion_graph._cache import FusionCache, key_material, member_tools
 from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
-from fusion_graph.errors import ConfigError
+from fusion_graph.errors import ConfigError, FusionRunError
+from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, FusionEvent, answer_pieces
 from fusion_graph.graph import ToolSource, create_fusion_graph
 from fusion_graph.graph.nodes.judge import STREAM_ANSWER
 from fusion_graph.result import FusionResult
 from fusion_graph.structured import ResponseFormat, with_format
 
 __all__ = [
+    "CACHED",
     "Fusion",
     "PromptInput",
     "ThreadPlan",
@@ -38,6 +42,9 @@ __all__ = [
 ]
 
 PromptInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]]
+
+CACHED = "__fusion_cached__"
+"""Marks the state of a cache hit that ``Fusion.run`` / ``Fusion.stream`` hand out (never saved)."""
 
 
 def to_messages(prompt: PromptInput) -> list[AnyMessage]:
@@ -78,6 +85,8 @@ class Fusion:
         tool_choice: Any = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: BaseStore | None = None,
+        cache: BaseCache[Any] | None = None,
+        cache_policy: CachePolicy[Any] | None = None,
     ) -> None:
         """Resolve the models and compile the graph.
 
@@ -93,16 +102,24 @@ class Fusion:
             store: A LangGraph store for what fusions learn across runs (``learn_reliability``);
                 an ``InMemoryStore`` when that is on and none is given.
 
+            cache: A LangGraph cache (``InMemoryCache``, ``SqliteCache``, …): a run whose
+                conversation, config and tools are the same as a stored one's returns the stored
+                fused result without calling a model (``result.cached``; 0 tokens in ``usage``).
+                See :mod:`fusion_graph._cache` for what the key covers, and the docs for threads.
+            cache_policy: The cache's ``CachePolicy`` (``ttl`` in seconds; default: no expiry).
+
+
         Raises:
-            ConfigError: A model cannot be resolved, ``tools`` are not tools, or ``store`` is not
-                a LangGraph ``BaseStore``.
+            ConfigError: A model cannot be resolved, ``tools`` are not tools, ``store`` is not a
+                LangGraph ``BaseStore``, or ``cache`` is not a LangGraph cache.
 
         Example:
             >>> fusion = Fusion(config, bound_tools=[convert_to_openai_tool(get_weather)])
         """
         self.config = config
         self.tools = tools
-        self._has_bound_tools = bool(bound_tools)
+        self.cache = FusionCache.of(cache, cache_policy)
+        self._bound = (list(bound_tools or []), tool_choice)
         graph = create_fusion_graph(
             config,
             tools=tools,
@@ -133,8 +150,9 @@ class Fusion:
         return run
 
     def result(self, state: dict[str, Any]) -> FusionResult:
-        """The public result of a finished state."""
-        return FusionResult.from_state(state, self.config.mode, self._judge_member)
+        """The public result of a finished state (a cache hit's, marked ``cached``, counts 0 tokens)."""
+        result = FusionResult.from_state(state, self.config.mode, self._judge_member)
+        return result.as_cached() if state.get(CACHED) else result
 
     async def plan(
         self,
@@ -228,6 +246,8 @@ class Fusion:
         Example:
             >>> result = await fusion.run("The capital of France?", response_format=City)
             >>> City.model_validate_json(result.answer)
+            FusionRunError: The run paused on an ``interrupt()`` (a tool asking for approval, an MCP
+                server asking the user): the message says how to resume it.
         """
         wanted = self.response_format(response_format)
         plan = (
@@ -239,8 +259,16 @@ class Fusion:
             result = self.result(plan.values)
         else:
             async with self.tools_open():
-                state = await self.graph.ainvoke(plan.inputs, with_format(plan.config, wanted))
-            result = self.result(state)
+                key, hit = await self._lookup(plan, wanted)
+                if hit is not None:
+                    result = self.result(await self._replay(plan, hit))
+                else:
+                    state = await self.graph.ainvoke(plan.inputs, with_format(plan.config, wanted))
+                    if "__interrupt__" in state:
+                        raise _paused(state["__interrupt__"], plan)
+                    if key is not None and self.cache is not None:
+                        await self.cache.put(key, state)
+                    result = self.result(state)
         if wanted is not None:  # the answer is checked before it is returned, a stored one too
             wanted.check(result.answer)
         return result
@@ -253,13 +281,58 @@ class Fusion:
                 tools or bound tools do not answer in a schema yet).
         """
         wanted = ResponseFormat.parse(response_format)
-        if wanted is not None and (self.tools is not None or self._has_bound_tools):
+        if wanted is not None and (self.tools is not None or bool(self._bound[0])):
             raise ConfigError(
                 "response_format",
                 "a fusion with tools cannot answer in a schema yet",
                 "ask for the structured answer from a Fusion without tools, or drop response_format",
             )
         return wanted
+
+    def cache_key(
+        self, messages: Sequence[BaseMessage], response_format: ResponseFormat | None = None
+    ) -> str | None:
+        """The cache key of a run on ``messages`` (the whole conversation); None without a cache.
+
+        Call it with the tools open (``async with fusion.tools_open():``): an MCP server's tools are
+        known only then, and they are part of the key. A run's ``response_format`` is part of it too.
+        """
+        if self.cache is None:
+            return None
+        bound, choice = self._bound
+        tools = member_tools(self.tools, self.config.member_names)
+        material = key_material(self.config, messages, tools, bound, choice)
+        if response_format is not None:
+            material["response_format"] = dataclasses.asdict(response_format)
+        return self.cache.key(material)
+
+    async def _lookup(
+        self, plan: ThreadPlan, response_format: ResponseFormat | None = None
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """The cache key of a plan's run and the stored entry on a hit (a resume is never cached)."""
+        inputs = plan.inputs
+        if self.cache is None or inputs is None:
+            return None, None
+        key = self.cache_key(inputs["messages"], response_format)
+        return key, (await self.cache.get(key) if key is not None else None)
+
+    async def _replay(self, plan: ThreadPlan, hit: dict[str, Any]) -> dict[str, Any]:
+        """A hit's state, marked ``cached``; on a thread it is saved as the judge's write.
+
+        The thread then holds the turn as if the fusion had run (the mark is not saved).
+        """
+        values: dict[str, Any] = dict(hit["values"])
+        inputs = plan.inputs or {}
+        state = {**values, "messages": [*inputs.get("messages", []), hit["message"]]}
+        if self.graph.checkpointer is not None:
+            update = {
+                **state,
+                "candidates": Overwrite(values.get("candidates", [])),
+                "judge_calls": Overwrite(values.get("judge_calls", [])),
+            }
+            await self.graph.aupdate_state(plan.config, update, as_node="judge")
+            state = dict((await self.graph.aget_state(plan.config)).values)
+        return {**state, CACHED: True}
 
     @contextlib.asynccontextmanager
     async def tools_open(self) -> AsyncIterator[None]:
@@ -304,6 +377,10 @@ class Fusion:
 
         With a ``response_format`` (see :meth:`run`) the answer that streams is the fused JSON.
 
+        A cache hit (``cache=``) streams the stored answer's ``answer_*`` events (``custom``), its
+        ``messages`` and one ``values`` chunk (marked cached: :meth:`result` reads it as a hit);
+        no ``updates``, since no node ran.
+
         Raises:
             ConfigError: Invalid prompt or ``response_format``, or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
@@ -332,7 +409,25 @@ class Fusion:
             if not custom:
                 modes.append("custom")
         async with self.tools_open():
-            async for mode, chunk in self.graph.astream(plan.inputs, run_config, stream_mode=modes):
+            key, hit = await self._lookup(plan, wanted)
+            if hit is not None:  # the stored answer's events, as the judge would have sent them
+                state = await self._replay(plan, hit)
+                for event in _answer_events(state):
+                    if answer is not None and (message := answer.message(dict(event))) is not None:
+                        yield "messages", message
+                    if custom:
+                        yield "custom", event
+                if "values" in stream_mode:
+                    yield "values", state
+                return
+            keep = key is not None and "values" not in modes
+            final: dict[str, Any] | None = None
+            graph_modes: list[StreamMode] = [*modes, "values"] if keep else modes
+            async for mode, chunk in self.graph.astream(plan.inputs, run_config, stream_mode=graph_modes):
+                if mode == "values" and isinstance(chunk, dict):
+                    final = chunk  # pyright: ignore[reportUnknownVariableType]
+                    if keep:
+                        continue
                 if answer is not None and mode == "custom" and isinstance(chunk, dict):
                     message = answer.message(chunk)  # pyright: ignore[reportUnknownArgumentType]
                     if message is not None:
@@ -340,6 +435,33 @@ class Fusion:
                     if not custom:
                         continue
                 yield mode, chunk
+            if key is not None and final is not None and self.cache is not None:
+                await self.cache.put(key, final)
+
+
+def _paused(interrupts: Sequence[Any], plan: ThreadPlan) -> FusionRunError:
+    """The error of a run that an ``interrupt()`` paused (a tool asking for approval or input)."""
+    asked = "; ".join(
+        str(value.get("message") if isinstance(value, dict) and "message" in value else value)
+        for value in (getattr(i, "value", i) for i in interrupts)
+    )
+    thread = plan.thread_id or "?"
+    config = f"{{'configurable': {{'thread_id': {thread!r}}}}}"
+    return FusionRunError(
+        f"the fusion paused for input on thread {thread!r} ({asked}); it has no answer yet: resume it "
+        f"with await fusion.graph.ainvoke(Command(resume=answer), {config}), then "
+        "fusion.run(thread_id=...) reads the result back"
+    )
+
+
+def _answer_events(state: dict[str, Any]) -> list[FusionEvent]:
+    """A stored answer as the judge streams one: started, its pieces, finished with its tool calls."""
+    pieces = answer_pieces(state.get("answer") or "")
+    calls = list(state.get("answer_tool_calls") or [])
+    events: list[FusionEvent] = [AnswerStarted(type="answer_started", source="pick")]
+    events += [AnswerDelta(type="answer_delta", text=piece) for piece in pieces]
+    events.append(AnswerFinished(type="answer_finished", tool_calls=calls))
+    return events
 
 
 def stream_answer_config(config: RunnableConfig | None) -> RunnableConfig:
@@ -396,6 +518,8 @@ async def fuse(
     tools: ToolSource | Sequence[BaseTool | Callable[..., Any]] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     thread_id: str | None = None,
+    cache: BaseCache[Any] | None = None,
+    cache_policy: CachePolicy[Any] | None = None,
 ) -> FusionResult:
     """Run one fusion: the pool answers in parallel, the judge fuses.
 
@@ -406,6 +530,8 @@ async def fuse(
         checkpointer: Optional checkpointer (e.g. ``AsyncSqliteSaver``) to persist the run.
         thread_id: The run's thread; with a checkpointer, re-running a finished one returns the
             stored result.
+        cache: A LangGraph cache of fused results (see :class:`Fusion`).
+        cache_policy: Its ``CachePolicy`` (``ttl``).
 
     Returns:
         The fused answer with every candidate, the verdict and the usage.
@@ -419,4 +545,5 @@ async def fuse(
         >>> result = await fuse("Is 1001 prime? Explain briefly.", config)
         >>> print(result.answer)
     """
-    return await Fusion(config, tools=tools, checkpointer=checkpointer).run(prompt, thread_id=thread_id)
+    fusion = Fusion(config, tools=tools, checkpointer=checkpointer, cache=cache, cache_policy=cache_policy)
+    return await fusion.run(prompt, thread_id=thread_id)

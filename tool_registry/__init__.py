@@ -17,6 +17,12 @@ from .config import (
     load_registry_config,
 )
 from .convert import fence, to_model_content
+from .elicitation import (
+    ElicitationHandler,
+    ElicitationRequest,
+    ElicitationResponse,
+    handling_elicitation,
+)
 from .errors import (
     DuplicateToolName,
     RegistryConfigError,
@@ -37,6 +43,9 @@ from .server import create_mcp_server, serve_registry
 
 __all__ = [
     "DuplicateToolName",
+    "ElicitationHandler",
+    "ElicitationRequest",
+    "ElicitationResponse",
     "HttpServerConfig",
     "MCPConnection",
     "MemberPolicy",
@@ -60,6 +69,7 @@ __all__ = [
     "ToolView",
     "create_mcp_server",
     "fence",
+    "handling_elicitation",
     "load_registry_config",
     "serve_registry",
     "to_model_content",

@@ -1,9 +1,10 @@
 """Calling one tool: the argument check, the call, its timeout, and what a failure becomes.
 
 Execution problems come back as an error :class:`~tool_registry.models.ToolResult` the model can
-read (arguments that do not match the input schema, an MCP result with ``isError``, a Python tool
-that raised); a timeout raises :class:`~tool_registry.errors.ToolTimeout` and a missing or dead
-server :class:`~tool_registry.errors.ServerConnectionError`.
+read (arguments that do not match the input schema, an MCP result with ``isError``, a structured
+result that does not match the tool's ``outputSchema``, a Python tool that raised); a timeout
+raises :class:`~tool_registry.errors.ToolTimeout` and a missing or dead server
+:class:`~tool_registry.errors.ServerConnectionError`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ._schema import bind_arguments, validate_arguments
+from ._schema import bind_arguments, validate_arguments, validate_output
 from ._table import Entry, PythonTool
 from .convert import error_result, from_mcp_result, from_python_value
 from .errors import ServerConnectionError, ToolTimeout
@@ -71,7 +72,13 @@ async def call_entry(
         result = await connection.call_tool(origin.original_name, arguments, timeout=timeout)
     except ToolTimeout as exc:
         raise ToolTimeout(name, timeout) from exc
-    return from_mcp_result(name, result)
+    converted = from_mcp_result(name, result)
+    if entry.output_validator is not None and not converted.is_error:
+        problem = validate_output(entry.output_validator, result.structured_content)
+        if problem is not None:
+            logger.info("MCP tool %r: %s", name, problem)
+            return error_result(name, problem, kind="invalid_output")
+    return converted
 
 
 async def _call_python(tool: PythonTool, arguments: dict[str, Any], timeout: float) -> ToolResult:

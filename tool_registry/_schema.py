@@ -104,7 +104,7 @@ def compile_validator(schema: dict[str, Any]) -> Validator | None:
         validator_cls.check_schema(schema)
         return validator_cls(schema)
     except jsonschema.SchemaError as exc:
-        logger.warning("tool input schema is invalid, arguments are not checked: %s", exc.message)
+        logger.warning("a tool schema is invalid, it is not checked: %s", exc.message)
         return None
 
 
@@ -146,7 +146,23 @@ def bind_arguments(model: type[BaseModel], arguments: dict[str, Any]) -> dict[st
     return {field: getattr(parsed, field) for field in model.model_fields}
 
 
-def _mismatch(errors: list[tuple[list[Any], str]]) -> str:
+def validate_output(validator: Validator, structured: Any) -> str | None:
+    """Check an MCP tool's structured result against its ``outputSchema``; a readable error, or None."""
+    if structured is None:
+        return "the result does not match the tool's outputSchema: it has no structured content"
+    try:
+        errors = sorted(validator.iter_errors(structured), key=lambda e: list(e.absolute_path))
+    except Unresolvable as exc:  # pragma: no cover - exotic schemas
+        return f"the tool's outputSchema cannot be resolved: {exc}"
+    if not errors:
+        return None
+    found = [(list(err.absolute_path), err.message) for err in errors]
+    return _mismatch(found, "the result does not match the tool's outputSchema")
+
+
+def _mismatch(
+    errors: list[tuple[list[Any], str]], what: str = "arguments do not match the input schema"
+) -> str:
     lines = [f"- at {'/'.join(str(p) for p in path) or '(root)'}: {message}" for path, message in errors[:5]]
     more = f"\n- … and {len(errors) - 5} more" if len(errors) > 5 else ""
-    return "arguments do not match the input schema:\n" + "\n".join(lines) + more
+    return f"{what}:\n" + "\n".join(lines) + more

@@ -51,11 +51,13 @@ class PythonTool:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One row of the name table: the tool, its Python callable if any, its argument validator."""
+    """One row of the name table: the tool, its Python callable if any, its validators."""
 
     info: ToolInfo
     python: PythonTool | None = None
     validator: Validator | None = None
+    output_validator: Validator | None = None
+    """Checks an MCP tool's structured result against its ``outputSchema`` (None: no schema)."""
 
 
 def allows(policy: MemberPolicy, name: str) -> bool:
@@ -108,10 +110,14 @@ def build_table(
                 description=(tool.description or tool.title or f"Tool {tool.name} of {server}.").strip(),
                 input_schema=dict(tool.input_schema),
                 origin=ToolOrigin(kind="mcp", server=server, original_name=tool.name),
+                output_schema=dict(tool.output_schema) if tool.output_schema is not None else None,
             )
             old = previous.get(final)
             if old is not None and old.info == info:  # unchanged: keep the compiled validator
                 table[final] = old
             else:
-                table[final] = Entry(info=info, validator=compile_validator(info.input_schema))
+                output = compile_validator(info.output_schema) if info.output_schema is not None else None
+                table[final] = Entry(
+                    info=info, validator=compile_validator(info.input_schema), output_validator=output
+                )
     return table

@@ -16,7 +16,7 @@ from typing import Any
 import mcp_types as types
 from pydantic import BaseModel
 
-from .models import ToolResult
+from .models import ErrorKind, ToolResult
 
 __all__ = [
     "FENCE_CLOSE",
@@ -169,14 +169,9 @@ def from_python_value(name: str, value: Any) -> ToolResult:
     return ToolResult(name=name, content=[{"type": "text", "text": text}], structured=structured)
 
 
-def error_result(name: str, message: str, *, kind: str = "execution") -> ToolResult:
+def error_result(name: str, message: str, *, kind: ErrorKind = "execution") -> ToolResult:
     """An error result the model can read."""
-    return ToolResult(
-        name=name,
-        content=[{"type": "text", "text": message}],
-        is_error=True,
-        error_kind="invalid_arguments" if kind == "invalid_arguments" else "execution",
-    )
+    return ToolResult(name=name, content=[{"type": "text", "text": message}], is_error=True, error_kind=kind)
 
 
 def to_model_content(result: ToolResult, *, fenced: bool = True) -> str | list[dict[str, Any]]:

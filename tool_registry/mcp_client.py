@@ -17,16 +17,24 @@ Behaviour:
 * An HTTP server that answers 404 to our session id (it restarted) gets a new session and the
   request once more (it was not processed). What the transport shows (end of stream, that 404)
   is read in :mod:`tool_registry._transport`.
+* A server's ``elicitation/create`` during a call is routed to a call in flight and answered in
+  that call's task by its elicitation handler (see :mod:`tool_registry.elicitation`); without a
+  handler it is declined, with a log line.
+* Results are not checked here against the tool's ``outputSchema`` (the SDK's own check raises,
+  which would make a bad result a connection error): the registry checks them and makes a
+  mismatch a tool error result (:mod:`tool_registry._dispatch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 import anyio
@@ -37,6 +45,12 @@ from mcp.shared.exceptions import MCPError
 
 from ._transport import SessionWatch, http_client, stdio_parameters
 from .config import HttpServerConfig, StdioServerConfig
+from .elicitation import (
+    ElicitationHandler,
+    ElicitationRequest,
+    ElicitationResponse,
+    current_elicitation_handler,
+)
 from .errors import ServerConnectionError, ToolTimeout
 
 __all__ = ["ConnectionState", "MCPConnection"]
@@ -50,6 +64,18 @@ _CLIENT_INFO = types.Implementation(name="fusion-graph-tool-registry", version="
 _REFRESH_TIMEOUT = 30.0
 _MAX_PAGES = 1000
 
+_Inbox = asyncio.Queue[tuple[ElicitationRequest, "asyncio.Future[types.ElicitResult]"]]
+
+
+@dataclass(eq=False)
+class _InFlight:
+    """One call in flight on the session: where the server's elicitation requests go."""
+
+    tool: str
+    handler: ElicitationHandler | None
+    inbox: _Inbox = field(default_factory=asyncio.Queue)
+    answering: int = 0
+
 
 class MCPConnection:
     """A persistent, self-healing client session to one MCP server.
@@ -58,6 +84,8 @@ class MCPConnection:
         config: The server's config.
         on_tools_changed: Awaited after every (re)listing of the server's tools.
         errlog: Where a stdio server's stderr goes (default: this process's stderr).
+        elicitation_handler: Answers the server's elicitation requests during calls made
+            outside :func:`~tool_registry.elicitation.handling_elicitation` (default: decline).
 
     Example:
         >>> conn = MCPConnection(StdioServerConfig(name="time", command="mcp-server-time"))
@@ -72,10 +100,13 @@ class MCPConnection:
         *,
         on_tools_changed: Callable[[MCPConnection], Awaitable[None]] | None = None,
         errlog: TextIO | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> None:
         self.config = config
         self._on_tools_changed = on_tools_changed
         self._errlog = errlog
+        self._elicitation_handler = elicitation_handler
+        self._in_flight: list[_InFlight] = []
         self._session: ClientSession | None = None
         self._watch = SessionWatch()
         self._runner: asyncio.Task[None] | None = None
@@ -99,6 +130,12 @@ class MCPConnection:
         if self._state == "ready" and not self._alive():
             return "dead"
         return self._state
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The MCP revision negotiated with the server (None before the session is open)."""
+        session = self._session
+        return session.protocol_version if session is not None else None
 
     @property
     def tools(self) -> list[types.Tool]:
@@ -182,6 +219,7 @@ class MCPConnection:
                         watch.read_stream(read),
                         write,
                         message_handler=self._on_message,
+                        elicitation_callback=self._on_elicit,
                         client_info=_CLIENT_INFO,
                     )
                 )
@@ -295,11 +333,24 @@ class MCPConnection:
             ServerConnectionError: The server is down and could not be reconnected, or it died
                 during the call.
         """
+        slot = _InFlight(name, current_elicitation_handler() or self._elicitation_handler)
+        self._in_flight.append(slot)
+        try:
+            return await self._call(slot, arguments, timeout)
+        finally:
+            self._in_flight.remove(slot)
+            while not slot.inbox.empty():  # routed here, but this call ended: another call answers
+                request, answer = slot.inbox.get_nowait()
+                if not answer.done():
+                    self._route(request, answer)
+
+    async def _call(self, slot: _InFlight, arguments: dict[str, Any], timeout: float) -> types.CallToolResult:
+        name = slot.tool
         session = await self._ensure_session()
         watch = self._watch
         try:
             try:
-                result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
+                result = await self._send(session, slot, arguments, timeout)
             except MCPError as exc:
                 if not (exc.error.code == types.INVALID_REQUEST and watch.session_forgotten):
                     raise
@@ -307,7 +358,7 @@ class MCPConnection:
                 # not processed, so open a new session and send it once more.
                 self._mark_dead("the server forgot the session")
                 session = await self._ensure_session()
-                result = await session.call_tool(name, arguments, read_timeout_seconds=timeout)
+                result = await self._send(session, slot, arguments, timeout)
         except MCPError as exc:
             if exc.error.code == types.REQUEST_TIMEOUT:
                 raise ToolTimeout(name, timeout) from exc
@@ -325,6 +376,100 @@ class MCPConnection:
         if not isinstance(result, types.CallToolResult):  # pragma: no cover - claimed results
             raise ServerConnectionError(self.name, f"unexpected result type {type(result).__name__}")
         return result
+
+    async def _send(
+        self, session: ClientSession, slot: _InFlight, arguments: dict[str, Any], timeout: float
+    ) -> types.CallToolResult:
+        """Send ``tools/call`` and answer the elicitation requests routed to it meanwhile, in this task.
+
+        The request goes out as a plain ``tools/call`` (``send_request``), so the SDK does not
+        raise on a result that misses the tool's ``outputSchema``: the registry checks it.
+        """
+        params = types.CallToolRequestParams(name=slot.tool, arguments=arguments)
+        request = types.CallToolRequest(params=params)
+        call = asyncio.ensure_future(
+            session.send_request(request, types.CallToolResult, request_read_timeout_seconds=timeout)
+        )
+        try:
+            while True:
+                asked = asyncio.ensure_future(slot.inbox.get())
+                try:
+                    await asyncio.wait({call, asked}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not asked.done():
+                        asked.cancel()
+                if call.done():
+                    if asked.done() and not asked.cancelled():
+                        slot.inbox.put_nowait(asked.result())  # answered (cancelled) in call_tool
+                    return call.result()
+                request_seen, answer = asked.result()
+                slot.answering += 1
+                try:
+                    response = await self._answer(slot, request_seen)
+                except BaseException:
+                    if not answer.done():  # e.g. the handler paused the graph (interrupt())
+                        answer.set_result(types.ElicitResult(action="cancel"))
+                    raise
+                finally:
+                    slot.answering -= 1
+                if not answer.done():
+                    answer.set_result(response)
+        finally:
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(BaseException):
+                    await call
+
+    async def _answer(self, slot: _InFlight, request: ElicitationRequest) -> types.ElicitResult:
+        """The handler's answer to one elicitation request, as the MCP result."""
+        handler = slot.handler
+        if handler is None:
+            logger.warning(
+                "MCP server %r asked for user input during %r (%r); no elicitation handler is set, "
+                "so it was declined",
+                self.name,
+                slot.tool,
+                request.message,
+            )
+            return types.ElicitResult(action="decline")
+        response: ElicitationResponse = await handler(request)
+        content = response.content if response.action == "accept" and request.mode == "form" else None
+        return types.ElicitResult(action=response.action, content=content)
+
+    async def _on_elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        """The session's elicitation callback (in the runner task): hand the request to a call in flight."""
+        if isinstance(params, types.ElicitRequestURLParams):
+            request = ElicitationRequest(
+                server=self.name,
+                tool="",
+                message=params.message,
+                mode="url",
+                url=params.url,
+                elicitation_id=params.elicitation_id,
+            )
+        else:
+            request = ElicitationRequest(
+                server=self.name,
+                tool="",
+                message=params.message,
+                requested_schema=dict(params.requested_schema),
+            )
+        answer: asyncio.Future[types.ElicitResult] = asyncio.get_running_loop().create_future()
+        self._route(request, answer)
+        return await answer
+
+    def _route(self, request: ElicitationRequest, answer: asyncio.Future[types.ElicitResult]) -> None:
+        """Hand a request to the least busy call in flight (the oldest among equals), or decline it."""
+        if not self._in_flight:
+            logger.warning(
+                "MCP server %r asked for user input outside any tool call (%r); declined",
+                self.name,
+                request.message,
+            )
+            answer.set_result(types.ElicitResult(action="decline"))
+            return
+        slot = min(self._in_flight, key=lambda call: call.answering + call.inbox.qsize())
+        slot.inbox.put_nowait((dataclasses.replace(request, tool=slot.tool), answer))
 
     def _mark_dead(self, why: str) -> None:
         if self._state == "ready":

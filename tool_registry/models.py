@@ -10,8 +10,9 @@ from .errors import ToolArgumentsInvalid, ToolExecutionError
 
 __all__ = ["ErrorKind", "ToolInfo", "ToolOrigin", "ToolResult"]
 
-ErrorKind = Literal["execution", "invalid_arguments"]
-"""Why a :class:`ToolResult` is an error: the tool failed, or the arguments were rejected."""
+ErrorKind = Literal["execution", "invalid_arguments", "invalid_output"]
+"""Why a :class:`ToolResult` is an error: the tool failed, the arguments were rejected, or its
+structured result did not match the tool's ``outputSchema``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,15 @@ class ToolInfo:
         description: What the tool does (shown to the model).
         input_schema: JSON schema (an ``object``) of the arguments.
         origin: Where the tool comes from.
+        output_schema: JSON schema of the structured result an MCP tool declares
+            (``outputSchema``); results are checked against it.
     """
 
     name: str
     description: str
     input_schema: dict[str, Any]
     origin: ToolOrigin
+    output_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from ._langchain import langchain_tool, openai_schema
 from ._schema import model_for_callable, schema_of
 from ._table import Entry, PythonTool, allows, build_table
 from .config import HttpServerConfig, MemberPolicy, RegistryConfig, StdioServerConfig
+from .elicitation import ElicitationHandler
 from .errors import (
     DuplicateToolName,
     RegistryConfigError,
@@ -108,6 +109,10 @@ class ToolRegistry:
             the others).
         fence_results: Wrap tool output given to models in untrusted-data markers.
         errlog: Where stdio servers' stderr goes (default: this process's stderr).
+        elicitation_handler: Answers servers' requests for user input (MCP elicitation) during
+            tool calls made outside :func:`~tool_registry.elicitation.handling_elicitation`
+            (default: they are declined, with a log line). A fusion sets its own handler around
+            its members' tool calls.
 
     Example:
         >>> registry = ToolRegistry()
@@ -128,8 +133,10 @@ class ToolRegistry:
         strict: bool | None = None,
         fence_results: bool | None = None,
         errlog: TextIO | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> None:
         cfg = config or RegistryConfig()
+        self.elicitation_handler = elicitation_handler
         self.timeout = timeout if timeout is not None else cfg.timeout
         self.strict = strict if strict is not None else cfg.strict
         self.fence_results = fence_results if fence_results is not None else cfg.fence_results
@@ -504,7 +511,12 @@ class ToolRegistry:
         """Connect every server (concurrently); on failure close what was started."""
         self._entered = True
         self._connections = {
-            name: MCPConnection(cfg, on_tools_changed=self._tools_changed, errlog=self._errlog)
+            name: MCPConnection(
+                cfg,
+                on_tools_changed=self._tools_changed,
+                errlog=self._errlog,
+                elicitation_handler=self.elicitation_handler,
+            )
             for name, cfg in self._servers.items()
         }
         try:

@@ -21,6 +21,7 @@ import asyncio
 import time
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["RoundCoordinator", "RoundRegistry"]
 
@@ -35,10 +36,30 @@ class RoundCoordinator:
     spare_usd: float | None
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
+    running: int = 0
+    """Member tasks of this round running now."""
+    elicitations: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    """MCP elicitation requests met this round, by request key: the first asker's outcome
+    (see ``nodes._elicitation``), so that the user is asked once per request."""
     _quorum_in: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.quorum = max(1, min(self.quorum, self.size))
+
+    def join(self) -> None:
+        """A member task of this round starts (see :meth:`leave`)."""
+        self.running += 1
+
+    def leave(self) -> None:
+        """A member task of this round ends, answered, failed or paused by an interrupt.
+
+        When none is left running, this attempt at the round is over: the elicitation outcomes
+        are forgotten, so that a resumed round (which may get this same coordinator back while
+        it is still referenced) asks afresh and takes the resume value.
+        """
+        self.running -= 1
+        if self.running <= 0:
+            self.elicitations.clear()
 
     def finished(self, ok: bool) -> None:
         """A member is done; ``ok`` when it answered."""

@@ -11,6 +11,7 @@ def test_all_is_exactly_the_public_names():
         "adapt",
         "config",
         "convert",
+        "elicitation",
         "errors",
         "mcp_client",
         "mistral_native",

@@ -30,6 +30,7 @@ from fusion_graph.graph._context import condense, fit_messages
 from fusion_graph.graph._rounds import RoundCoordinator
 from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
+from fusion_graph.graph.nodes._elicitation import member_elicitation
 from fusion_graph.graph.nodes._structured import bind_structured, structured_reply
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
@@ -43,6 +44,7 @@ from fusion_graph.usage import (
     worst_case_cost,
 )
 from tool_registry.convert import clip, fence
+from tool_registry.elicitation import handling_elicitation
 
 __all__ = ["make_member_node", "stopped_for_length"]
 
@@ -74,16 +76,23 @@ def make_member_node(runtime: FusionRuntime) -> AsyncNode[MemberTask]:
     config = runtime.config
 
     async def member(state: MemberTask) -> dict[str, Any]:
-        task = state  # the Send payload: which member, which round
-        spec, model = runtime.members[task["member"]]
-        write: EventWriter = get_stream_writer()
         coordinator = runtime.rounds.get(
-            task["round_key"],
-            size=task["round_size"],
+            state["round_key"],
+            size=state["round_size"],
             quorum=config.min_answers or 1,
             deadline=config.deadline,
-            spare_usd=task["spare_usd"],
+            spare_usd=state["spare_usd"],
         )
+        coordinator.join()
+        try:
+            return await run(state, coordinator)
+        finally:
+            coordinator.leave()
+
+    async def run(task: MemberTask, coordinator: RoundCoordinator) -> dict[str, Any]:
+        """One member's round (``task`` is the Send payload: which member, which round)."""
+        spec, model = runtime.members[task["member"]]
+        write: EventWriter = get_stream_writer()
         started = time.perf_counter()
         spend = _Spend()
         trace: list[dict[str, Any]] = []
@@ -268,7 +277,10 @@ async def _answer(
         if not (message.tool_calls or invalid) or not tools or runtime.bound_tools:
             return message
         messages.append(message)
-        results = await asyncio.gather(*(_run_tool(by_name, call) for call in message.tool_calls))
+        # A server that asks the user during a call gets its answer through an interrupt (the
+        # handler is a context variable: the tools' tasks inherit it).
+        with handling_elicitation(member_elicitation(task["member"], coordinator)):
+            results = await asyncio.gather(*(_run_tool(by_name, call) for call in message.tool_calls))
         calls: list[tuple[str, dict[str, Any], ToolMessage]] = [
             (call["name"], call["args"], result)
             for call, result in zip(message.tool_calls, results, strict=True)
