@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from .conftest import service_missing
 
@@ -37,9 +38,9 @@ def fresh_database(url: str) -> Iterator[str]:
     """A new, empty database on ``url``'s server (its URL), dropped afterwards with its sessions."""
     name = f"fusion_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield with_database(url, name)
     finally:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
