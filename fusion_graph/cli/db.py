@@ -18,9 +18,7 @@ from fusion_graph.errors import ConfigError
 
 __all__ = ["db_app", "migrate"]
 
-db_app = typer.Typer(
-    help="The PostgreSQL database of fusion serve --postgres-url.", no_args_is_help=True
-)
+db_app = typer.Typer(help="The PostgreSQL database of fusion serve --postgres-url.", no_args_is_help=True)
 """The ``fusion db`` command group."""
 
 
@@ -46,10 +44,10 @@ def migrate(
     Exit code 1 when the server does not answer or the migration is stuck (the message names the
     session it waited for), 2 when the postgres extra is missing.
     """
-    from fusion_graph.server._migrate import migrate as run_migration
+    from fusion_graph.server import migrate_postgres
 
     try:
-        applied = asyncio.run(run_migration(postgres_url, timeout=timeout))
+        applied = asyncio.run(migrate_postgres(postgres_url, timeout=timeout))
     except ConfigError as exc:
         _common.fail("Migration failed", exc, 2 if exc.field != "postgres_url" else 1)
     done = f"applied {applied} migration(s)" if applied else "the tables were up to date"

@@ -103,8 +103,13 @@ def serve(
     try:
         import uvicorn
 
-        from fusion_graph.server import create_app, default_fusions, load_fusions, postgres_checkpointer
-        from fusion_graph.server._migrate import migrate
+        from fusion_graph.server import (
+            create_app,
+            default_fusions,
+            load_fusions,
+            migrate_postgres,
+            postgres_checkpointer,
+        )
         from tool_registry.server import is_loopback
     except ModuleNotFoundError as exc:
         _common.fail(
@@ -158,7 +163,7 @@ def serve(
         # Migrate here, once, before the workers start: they then find the tables up to date, and a
         # database that does not answer ends the command with its cause instead of failing each worker.
         try:
-            asyncio.run(migrate(postgres_url, timeout=startup_timeout))
+            asyncio.run(migrate_postgres(postgres_url, timeout=startup_timeout))
         except ConfigError as exc:
             _common.fail("Startup failed", exc, 1)
     os.environ.update(

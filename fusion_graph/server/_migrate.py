@@ -1,9 +1,10 @@
 """The checkpoint tables' migration: run once, by the session that holds the lock, within a deadline.
 
 Every replica (and every ``--workers`` process) of ``fusion serve`` on one database calls
-:func:`migrate` at startup. The tables are usually up to date, and one query says so. Otherwise the
-replica takes a session advisory lock **without waiting in the server** (``pg_try_advisory_lock``
-polled from the client) and runs ``AsyncPostgresSaver.setup()`` on that same session.
+:func:`migrate_postgres` at startup. The tables are usually up to date, and one query says so.
+Otherwise the replica takes a session advisory lock **without waiting in the server**
+(``pg_try_advisory_lock`` polled from the client) and runs ``AsyncPostgresSaver.setup()`` on that
+same session.
 
 Why not ``pg_advisory_lock`` on one pooled connection and ``setup()`` on another (as before):
 ``setup()`` runs ``CREATE INDEX CONCURRENTLY``, which waits for every transaction that is open in
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 from fusion_graph.errors import ConfigError, ProviderNotInstalled
 
-__all__ = ["MIGRATION_LOCK", "connect", "migrate"]
+__all__ = ["MIGRATION_LOCK", "connect", "migrate_postgres"]
 
 MIGRATION_LOCK = 0x46555349
 """The advisory lock key (per database) that one session holds while it migrates."""
@@ -69,17 +70,16 @@ async def connect(url: str, *, deadline: float, timeout: float, application_name
     except ImportError as exc:
         raise ProviderNotInstalled("postgres_url", "postgres", "postgres") from exc
     loop = asyncio.get_running_loop()
+    options: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     delay = 0.1
     while True:
         left = deadline - loop.time()
         try:
             return await psycopg.AsyncConnection.connect(
                 url,
-                autocommit=True,
-                prepare_threshold=0,
-                row_factory=dict_row,
                 connect_timeout=max(1, min(10, round(left))),
                 application_name=application_name,
+                **options,
             )
         except psycopg.OperationalError as exc:
             if loop.time() + delay >= deadline:
@@ -119,7 +119,7 @@ async def _take_lock(conn: Any) -> None:
         delay = min(delay * 1.5, 0.25)
 
 
-async def migrate(url: str, *, timeout: float = 60.0) -> int:
+async def migrate_postgres(url: str, *, timeout: float = 60.0) -> int:
     """Bring the checkpoint tables to this version of ``langgraph-checkpoint-postgres``, once.
 
     Safe to call from any number of processes at once, on a fresh or an existing database.
@@ -137,7 +137,7 @@ async def migrate(url: str, *, timeout: float = 60.0) -> int:
             did not finish, within ``timeout`` (the message names the session it waited for).
 
     Example:
-        >>> await migrate("postgresql://fusion@db:5432/fusion", timeout=60)
+        >>> await migrate_postgres("postgresql://fusion@db:5432/fusion", timeout=60)
         0
     """
     try:

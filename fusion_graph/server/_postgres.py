@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from fusion_graph.errors import ConfigError, ProviderNotInstalled
-from fusion_graph.server._migrate import migrate
+from fusion_graph.server._migrate import migrate_postgres
 
 __all__ = ["postgres_checkpointer"]
 
@@ -20,7 +20,7 @@ def postgres_checkpointer(
 ) -> Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]:
     """An ``AsyncPostgresSaver`` on a connection pool, opened at startup, for ``create_app``.
 
-    Opening it migrates the tables once (:func:`fusion_graph.server._migrate.migrate`), so any number
+    Opening it migrates the tables once (:func:`fusion_graph.server.migrate_postgres`), so any number
     of workers and replicas may start together on a fresh or an existing database.
 
     Args:
@@ -52,7 +52,7 @@ def postgres_checkpointer(
             raise ProviderNotInstalled("postgres_url", "postgres", "postgres") from exc
         loop = asyncio.get_running_loop()
         deadline = loop.time() + startup_timeout
-        await migrate(url, timeout=startup_timeout)
+        await migrate_postgres(url, timeout=startup_timeout)
         pool: Any = AsyncConnectionPool(
             url,
             min_size=1,

@@ -209,3 +209,30 @@ def test_sigterm_during_startup_stops_at_once(database: str, lock_held: int, tmp
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fusion-graph migrate'"
         ).fetchone()
     assert row == (0,)
+
+
+def test_fusion_db_migrate_creates_the_tables_once(database: str):
+    from typer.testing import CliRunner
+
+    from fusion_graph.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["db", "migrate", "--postgres-url", database])
+    again = runner.invoke(app, ["db", "migrate", "--postgres-url", database])
+    assert first.exit_code == 0 and "applied" in first.output, first.output
+    assert again.exit_code == 0 and "the tables were up to date" in again.output, again.output
+    assert {"checkpoints", "checkpoint_writes", "checkpoint_blobs"} <= _tables(database)
+
+
+def test_fusion_db_migrate_names_an_unreachable_server():
+    from typer.testing import CliRunner
+
+    from fusion_graph.cli import app
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/fusion"
+    result = CliRunner().invoke(app, ["db", "migrate", "--postgres-url", url, "--timeout", "1"])
+    assert result.exit_code == 1
+    assert f"cannot reach PostgreSQL at 127.0.0.1:{port}/fusion within 1 s" in " ".join(result.output.split())
