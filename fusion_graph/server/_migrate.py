@@ -119,6 +119,26 @@ async def _take_lock(conn: Any) -> None:
         delay = min(delay * 1.5, 0.25)
 
 
+async def _drop_invalid_indexes(conn: Any) -> None:
+    """Drop the checkpoint tables' invalid indexes: what a cancelled ``CREATE INDEX CONCURRENTLY`` leaves.
+
+    The migrations say ``IF NOT EXISTS``, so an invalid index left by a start that timed out (or was
+    stopped) mid-build would be kept, unused, for good; dropped, the migration builds it again.
+    """
+    from psycopg import sql
+
+    cursor = await conn.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT i.indisvalid "
+        "AND t.relname IN ('checkpoints', 'checkpoint_blobs', 'checkpoint_writes') "
+        "AND t.relnamespace = current_schema()::regnamespace"
+    )
+    for row in await cursor.fetchall():
+        await conn.execute(
+            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(row["relname"]))
+        )
+
+
 async def migrate_postgres(url: str, *, timeout: float = 60.0) -> int:
     """Bring the checkpoint tables to this version of ``langgraph-checkpoint-postgres``, once.
 
@@ -160,6 +180,7 @@ async def migrate_postgres(url: str, *, timeout: float = 60.0) -> int:
         step[0] = "migrating"
         before = await _version(conn)
         if before < latest:
+            await _drop_invalid_indexes(conn)
             await AsyncPostgresSaver(conn).setup()
         await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         return max(0, latest - before)

@@ -236,3 +236,27 @@ def test_fusion_db_migrate_names_an_unreachable_server():
     result = CliRunner().invoke(app, ["db", "migrate", "--postgres-url", url, "--timeout", "1"])
     assert result.exit_code == 1
     assert f"cannot reach PostgreSQL at 127.0.0.1:{port}/fusion within 1 s" in " ".join(result.output.split())
+
+
+async def test_a_migration_waiting_for_a_long_transaction_names_it_and_a_later_start_repairs(database: str):
+    from fusion_graph.errors import ConfigError
+    from fusion_graph.server import migrate_postgres
+
+    # a transaction with a snapshot, left open: CREATE INDEX CONCURRENTLY waits for it to end
+    with psycopg.connect(database, application_name="long report") as other:
+        other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        other.execute("SELECT 1")
+        with pytest.raises(ConfigError) as caught:
+            await migrate_postgres(database, timeout=3)
+        message = str(caught.value)
+        assert "did not finish within 3 s (migrating)" in message
+        assert (
+            f"it waits for pid {other.info.backend_pid} (application 'long report', idle in transaction"
+            in message
+        )
+    # the transaction is over: the next start finishes the migration, rebuilding the cancelled index
+    assert await migrate_postgres(database, timeout=30) >= 1
+    with psycopg.connect(database) as conn:
+        invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
+        index = conn.execute("SELECT to_regclass('checkpoints_thread_id_idx') IS NOT NULL").fetchone()
+    assert invalid == (0,) and index == (True,)
