@@ -149,13 +149,13 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        """Return once ``/health`` answers (120 s at most)."""
+        """Return once ``/health/ready`` answers 200 (120 s at most)."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("fusion serve exited")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -6,7 +6,9 @@ Commands::
                           [--thread-id ID] [--db runs.sqlite]
     fusion serve [--config fusions.toml] [--host 127.0.0.1] [--port 8000] [--api-key KEY ...]
                  [--postgres-url URL] [--workers N] [--max-concurrency N] [--max-queue N]
-                 [--queue-timeout S] [--max-body-bytes N] [--graceful-timeout S] [--log-level LEVEL]
+                 [--queue-timeout S] [--max-body-bytes N] [--graceful-timeout S] [--startup-timeout S]
+                 [--log-level LEVEL]
+    fusion db migrate --postgres-url URL [--timeout S]
     fusion eval --dataset gsm8k|bfcl-simple|FILE.jsonl [--config pool.toml] [--limit N]
                 [--out results.jsonl] [--plot FILE.png] [--modes ...] [--members ...] [--rounds N]
     fusion models
@@ -16,11 +18,11 @@ Commands::
                        [--fuse/--no-fuse]
 
 One module per command: :mod:`~fusion_graph.cli.run`, :mod:`~fusion_graph.cli.serve`,
-:mod:`~fusion_graph.cli.eval`, :mod:`~fusion_graph.cli.tools` and :mod:`~fusion_graph.cli.info`
-(``models``, ``version``); :mod:`~fusion_graph.cli.render` draws ``run``'s progress and report, and
-:mod:`~fusion_graph.cli._common` holds what they share (loading the pool, the one failure printer).
-This module only builds the typer app; models, checkpointers, the views and the optional local
-provider are imported inside the commands.
+:mod:`~fusion_graph.cli.eval`, :mod:`~fusion_graph.cli.tools`, :mod:`~fusion_graph.cli.db` and
+:mod:`~fusion_graph.cli.info` (``models``, ``version``); :mod:`~fusion_graph.cli.render` draws ``run``'s
+progress and report, and :mod:`~fusion_graph.cli._common` holds what they share (loading the pool,
+the one failure printer). This module only builds the typer app; models, checkpointers, the views and
+the optional local provider are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from fusion_graph.cli import eval as _eval
 from fusion_graph.cli import info as _info
 from fusion_graph.cli import run as _run
 from fusion_graph.cli import serve as _serve
+from fusion_graph.cli.db import db_app
 from fusion_graph.cli.tools import tools_app
 
-__all__ = ["app", "main", "tools_app"]
+__all__ = ["app", "db_app", "main", "tools_app"]
 
 app = typer.Typer(
     name="fusion",
@@ -45,6 +48,7 @@ app = typer.Typer(
 """The ``fusion`` app (the console script ``fusion`` calls it)."""
 
 app.add_typer(tools_app, name="tools")
+app.add_typer(db_app, name="db")
 app.command("serve")(_serve.serve)
 app.command("eval")(_eval.eval_command)
 app.command("run")(_run.run)

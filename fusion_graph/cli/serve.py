@@ -5,6 +5,7 @@ Imports FastAPI and uvicorn only when the command runs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,14 @@ def serve(
         int,
         typer.Option("--graceful-timeout", min=0, help="Seconds to let in-flight fusions finish on stop."),
     ] = 300,
+    startup_timeout: Annotated[
+        float,
+        typer.Option(
+            "--startup-timeout",
+            min=0.001,
+            help="Seconds to reach PostgreSQL and migrate its tables before the start fails, naming why.",
+        ),
+    ] = 60.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve the fusions as an OpenAI-compatible API: /v1/models, /v1/chat/completions, /metrics.
@@ -80,16 +89,27 @@ def serve(
     Past --max-concurrency, requests wait in a queue (per worker) for up to --queue-timeout; a 429
     with a computed Retry-After comes only when the queue is full or the wait times out.
 
-    SIGINT/SIGTERM stop it gracefully: no new connections, in-flight fusions finish (up to
-    --graceful-timeout), then the process ends by that signal, as uvicorn does. Exit code 2 on an
-    invalid configuration (including a non-loopback --host without an API key).
+    With --postgres-url the server binds at once and opens the database in the background: GET
+    /health (liveness) answers, GET /health/ready is 503 until the tables are migrated (once, by one
+    replica, under a lock) and requests wait for it. A database that does not answer, or a migration
+    stuck on a lock, ends the start after --startup-timeout with exit code 1 and the cause.
+
+    SIGINT/SIGTERM stop it gracefully, at any moment (startup too): no new connections, in-flight
+    fusions finish (up to --graceful-timeout), then the process ends by that signal, as uvicorn does.
+    Exit code 2 on an invalid configuration (including a non-loopback --host without an API key).
     """
     keys = [*(api_key or []), *os.environ.get("FUSION_API_KEYS", "").split(",")]
     keys = [key.strip() for key in keys if key.strip()]
     try:
         import uvicorn
 
-        from fusion_graph.server import create_app, default_fusions, load_fusions, postgres_checkpointer
+        from fusion_graph.server import (
+            create_app,
+            default_fusions,
+            load_fusions,
+            migrate_postgres,
+            postgres_checkpointer,
+        )
         from tool_registry.server import is_loopback
     except ModuleNotFoundError as exc:
         _common.fail(
@@ -103,7 +123,9 @@ def serve(
                 "pass --api-key KEY (or set FUSION_API_KEYS), or bind 127.0.0.1",
             )
         fusions = load_fusions(config) if config is not None else default_fusions()
-        checkpointer = postgres_checkpointer(postgres_url) if postgres_url else None
+        checkpointer = (
+            postgres_checkpointer(postgres_url, startup_timeout=startup_timeout) if postgres_url else None
+        )
         app = create_app(
             fusions,
             api_keys=keys,
@@ -112,21 +134,38 @@ def serve(
             max_queue=max_queue,
             queue_timeout=queue_timeout,
             checkpointer=checkpointer,
+            startup_timeout=startup_timeout + 10,  # a backstop: the checkpointer's own names the cause
         )
     except ConfigError as exc:
         _common.fail("Configuration error", exc, 2)
     serving = f"serving {', '.join(fusions)} on http://{host}:{port}/v1"
     Console(stderr=True).print(Text(serving, style="green"))
     if workers == 1:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level=log_level,
-            lifespan="on",
-            timeout_graceful_shutdown=graceful_timeout,
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                lifespan="on",
+                timeout_graceful_shutdown=graceful_timeout,
+            )
         )
+        readiness = app.state.readiness
+        readiness.on_failure = lambda exc: setattr(server, "should_exit", True)
+        server.run()
+        if readiness.phase == "failed":
+            _common.fail("Startup failed", readiness.error, 1)
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's own startup failure (e.g. the port is taken), logged
         return
+    if postgres_url:
+        # Migrate here, once, before the workers start: they then find the tables up to date, and a
+        # database that does not answer ends the command with its cause instead of failing each worker.
+        try:
+            asyncio.run(migrate_postgres(postgres_url, timeout=startup_timeout))
+        except ConfigError as exc:
+            _common.fail("Startup failed", exc, 1)
     os.environ.update(
         {
             "FUSION_SERVE_CONFIG": str(config.resolve()) if config is not None else "",
@@ -136,6 +175,7 @@ def serve(
             "FUSION_SERVE_MAX_QUEUE": "" if max_queue is None else str(max_queue),
             "FUSION_SERVE_QUEUE_TIMEOUT": str(queue_timeout),
             "FUSION_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
+            "FUSION_SERVE_STARTUP_TIMEOUT": str(startup_timeout),
         }
     )
     # Each worker imports LangChain and the providers before it answers the supervisor's first

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fusion_graph.server._fusions import default_fusions, load_fusions
+    from fusion_graph.server._migrate import migrate_postgres
     from fusion_graph.server._postgres import postgres_checkpointer
     from fusion_graph.server.app import create_app
 
-__all__ = ["create_app", "default_fusions", "load_fusions", "postgres_checkpointer"]
+__all__ = ["create_app", "default_fusions", "load_fusions", "migrate_postgres", "postgres_checkpointer"]
 
 _HOMES = {
     "create_app": "fusion_graph.server.app",
     "default_fusions": "fusion_graph.server._fusions",
     "load_fusions": "fusion_graph.server._fusions",
+    "migrate_postgres": "fusion_graph.server._migrate",
     "postgres_checkpointer": "fusion_graph.server._postgres",
 }
 _INSTALL = "pip install 'fusion-graph[server]'"

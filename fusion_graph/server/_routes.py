@@ -1,4 +1,4 @@
-"""The HTTP routes: `/v1/models`, `/v1/chat/completions`, `/v1/fusions/{id}`, `/health`, `/metrics`."""
+"""The HTTP routes: `/v1/models`, `/v1/chat/completions`, `/v1/fusions/{id}`, `/metrics` (health: _health)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,6 @@ def _model_entry(name: str, service: FusionService) -> dict[str, Any]:
             "judge": config.effective_judge.name or config.effective_judge.label,
         },
     }
-
-
-@router.get("/health")
-async def health() -> dict[str, str]:
-    """Liveness: no key needed."""
-    return {"status": "ok"}
 
 
 @router.get("/v1/models")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -17,11 +19,15 @@ from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.server._admission import AdmissionQueue
 from fusion_graph.server._errors import APIError, error_body
+from fusion_graph.server._health import router as health_router
 from fusion_graph.server._limits import parse_api_keys
+from fusion_graph.server._readiness import Readiness, ReadinessGate
 from fusion_graph.server._routes import router
 from fusion_graph.server._service import FusionService
 
 __all__ = ["CheckpointerSource", "create_app"]
+
+_log = logging.getLogger("fusion_graph.server")
 
 CheckpointerSource = (
     BaseCheckpointSaver[Any] | Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
@@ -39,6 +45,7 @@ def create_app(
     max_queue: int | None = None,
     queue_timeout: float = 30.0,
     checkpointer: CheckpointerSource | None = None,
+    startup_timeout: float = 120.0,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``fusions`` as OpenAI chat models.
 
@@ -54,6 +61,11 @@ def create_app(
         checkpointer: Where runs are kept (shared by every worker that uses the same store), so
             that ``thread_id`` re-sends and ``GET /v1/fusions/{thread_id}`` work; ``None`` keeps
             nothing.
+        startup_timeout: Seconds the startup (opening the checkpointer) may take before it fails.
+            It runs after the server binds: ``GET /health`` (liveness) answers meanwhile,
+            ``GET /health/ready`` is 503 until it ends well, and other requests wait for it. A
+            failed startup makes both 503 with the cause, and every request a 503 ``not_ready``.
+            ``postgres_checkpointer`` has its own, shorter, ``startup_timeout`` that names the cause.
 
     Returns:
         The app, for uvicorn or any ASGI server.
@@ -77,20 +89,45 @@ def create_app(
         raise ConfigError("max_queue", "must be 0 or more", "pass 0 to refuse when every slot is taken")
     if not queue_timeout > 0:
         raise ConfigError("queue_timeout", "must be more than 0 seconds", "e.g. 30")
+    if not startup_timeout > 0:
+        raise ConfigError("startup_timeout", "must be more than 0 seconds", "e.g. 120")
     FusionService(fusions, None).check()
+    readiness = Readiness()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        readiness.begin()
         async with contextlib.AsyncExitStack() as stack:
-            saver: BaseCheckpointSaver[Any] | None
-            if checkpointer is None or isinstance(checkpointer, BaseCheckpointSaver):
-                saver = checkpointer
-            else:
-                saver = await stack.enter_async_context(checkpointer())
-            app.state.service = FusionService(fusions, saver)
+
+            async def start() -> None:
+                try:
+                    saver: BaseCheckpointSaver[Any] | None
+                    if checkpointer is None or isinstance(checkpointer, BaseCheckpointSaver):
+                        saver = checkpointer
+                    else:
+                        try:
+                            async with asyncio.timeout(startup_timeout):
+                                saver = await stack.enter_async_context(checkpointer())
+                        except TimeoutError:
+                            raise TimeoutError(
+                                f"the checkpointer did not open within {startup_timeout:g} s"
+                            ) from None
+                    app.state.service = FusionService(fusions, saver)
+                except Exception as exc:  # noqa: BLE001 - kept, logged and served as the cause
+                    _log.error("fusion-graph: the server failed to start: %s", exc)
+                    readiness.set_failed(exc)
+                else:
+                    readiness.set_ready()
+
+            # After uvicorn binds: /health answers while it runs, and a SIGTERM stops it.
+            starting = asyncio.ensure_future(start())
             try:
                 yield
             finally:
+                readiness.set_stopping()
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
                 app.state.service = None
 
     app = FastAPI(
@@ -104,6 +141,9 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.limit = AdmissionQueue(max_concurrency, max_queue, queue_timeout)
     app.state.service = None
+    app.state.readiness = readiness
+    app.add_middleware(ReadinessGate, readiness=readiness)
+    app.include_router(health_router)
     app.include_router(router)
     app.add_exception_handler(APIError, _api_error)  # pyright: ignore[reportArgumentType]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # pyright: ignore[reportArgumentType]
@@ -133,7 +173,7 @@ def app_from_env() -> FastAPI:
 
     The command puts its settings there (``FUSION_SERVE_CONFIG``, ``FUSION_API_KEYS``,
     ``FUSION_POSTGRES_URL``, ``FUSION_SERVE_MAX_CONCURRENCY``, ``FUSION_SERVE_MAX_QUEUE``,
-    ``FUSION_SERVE_QUEUE_TIMEOUT``, ``FUSION_SERVE_MAX_BODY_BYTES``).
+    ``FUSION_SERVE_QUEUE_TIMEOUT``, ``FUSION_SERVE_MAX_BODY_BYTES``, ``FUSION_SERVE_STARTUP_TIMEOUT``).
 
     Raises:
         ConfigError: The settings are invalid.
@@ -146,6 +186,7 @@ def app_from_env() -> FastAPI:
     path = os.environ.get("FUSION_SERVE_CONFIG")
     url = os.environ.get("FUSION_POSTGRES_URL")
     max_queue = os.environ.get("FUSION_SERVE_MAX_QUEUE", "")
+    startup_timeout = float(os.environ.get("FUSION_SERVE_STARTUP_TIMEOUT", "60"))
     return create_app(
         load_fusions(path) if path else default_fusions(),
         api_keys=os.environ.get("FUSION_API_KEYS"),
@@ -153,5 +194,6 @@ def app_from_env() -> FastAPI:
         max_queue=int(max_queue) if max_queue else None,
         queue_timeout=float(os.environ.get("FUSION_SERVE_QUEUE_TIMEOUT", "30")),
         max_body_bytes=int(os.environ.get("FUSION_SERVE_MAX_BODY_BYTES", "1000000")),
-        checkpointer=postgres_checkpointer(url) if url else None,
+        checkpointer=postgres_checkpointer(url, startup_timeout=startup_timeout) if url else None,
+        startup_timeout=startup_timeout + 10,
     )

@@ -68,7 +68,7 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

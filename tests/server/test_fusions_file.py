@@ -80,6 +80,7 @@ def test_public_names():
         "create_app",
         "default_fusions",
         "load_fusions",
+        "migrate_postgres",
         "postgres_checkpointer",
     ]
     for name in server_pkg.__all__:

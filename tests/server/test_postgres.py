@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import openai
-import psycopg
 import pytest
 
 from fusion_graph.server import create_app, postgres_checkpointer
 
-from .conftest import ANSWERS, pool_config, serve, service_missing
+from ._postgres_db import require_postgres as _postgres_url
+from .conftest import ANSWERS, pool_config, serve
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime?"}]
 WORKER_B = """
@@ -37,19 +37,6 @@ name = "b-only"
 
 [fusions."fusion/best-of"]
 """
-
-
-def _postgres_url() -> str:
-    """``FUSION_TEST_POSTGRES_URL`` once a connection to it works; else a skip, or a failure under CI."""
-    url = os.environ.get("FUSION_TEST_POSTGRES_URL", "").strip()
-    start = 'start PostgreSQL with `eval "$(scripts/start-postgres.sh)"` (.ci/run does)'
-    if not url:
-        service_missing(f"FUSION_TEST_POSTGRES_URL is not set; {start}")
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        service_missing(f"PostgreSQL at FUSION_TEST_POSTGRES_URL={url} does not answer ({exc}); {start}")
-    return url
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +81,7 @@ def worker_b(postgres_url: str, tmp_path: Path) -> Iterator[str]:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "worker B did not start"
             try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
