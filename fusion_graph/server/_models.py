@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import jsonschema
+import jsonschema.validators
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "MESSAGE_ROLES",
@@ -57,7 +59,21 @@ __all__ = [
     "UserMessage",
     "UserPart",
     "WireModel",
+    "json_schema_problem",
 ]
+
+
+def json_schema_problem(schema: dict[str, Any]) -> str | None:
+    """What makes ``schema`` no JSON Schema (its draft's meta-schema says), or ``None``."""
+    try:
+        validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.absolute_path)
+        return f"{where.lstrip('.') or 'the schema'}: {exc.message}"
+    except (RecursionError, ValueError, TypeError, LookupError) as exc:  # an unusable $schema or $ref
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 class WireModel(BaseModel):
@@ -217,8 +233,17 @@ class FunctionDefinition(WireModel):
     """1 to 64 ASCII letters, digits, ``_`` or ``-`` (OpenAI's rule)."""
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    """The arguments as a JSON Schema object."""
+    """The arguments as a JSON Schema (checked against its meta-schema, as OpenAI does)."""
     strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            problem = json_schema_problem(value)
+            if problem is not None:
+                raise ValueError(f"not a JSON Schema: {problem}")
+        return value
 
 
 class Tool(WireModel):

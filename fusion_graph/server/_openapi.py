@@ -64,6 +64,7 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (Metrics, "serialization"),
 ]
 
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": _REF.format(model=name)}
 
@@ -160,7 +161,7 @@ def openapi_document(app: FastAPI, fusions: dict[str, FusionConfig], *, keys: bo
         description=(
             "An OpenAI-compatible Chat Completions API whose models are fusions of a pool of LLMs. "
             "Every optional request field also takes `null` (not given); unknown fields are ignored "
-            "and logged. Every error is `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`. "
+            'and logged. Every error is `{"error": {"message", "type", "param", "code"}}`. '
             "See docs/serve.md."
         ),
         routes=app.routes,

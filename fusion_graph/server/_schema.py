@@ -37,6 +37,7 @@ __all__ = [
     "ChatRequest",
     "completion",
     "completion_chunk",
+    "declared",
     "fusion_extension",
     "parse_request",
     "to_langchain_messages",
@@ -137,7 +138,7 @@ class ChatRequest(WireModel):
         """
         if not self.tools or self.tool_choice == "none":
             return [], None
-        tools = [tool.model_dump(exclude_none=True, exclude_unset=True) for tool in self.tools]
+        tools = [declared(tool) for tool in self.tools]
         choice = self.tool_choice
         if isinstance(choice, NamedToolChoice):
             name = choice.function.name
@@ -230,12 +231,36 @@ def parse_request(body: Any) -> ChatRequest:
         ) from exc
 
 
+def declared(value: Any) -> Any:
+    """A validated value as plain data, holding only the fields its models declare (no extras)."""
+    if isinstance(value, BaseModel):
+        return {
+            name: declared(getattr(value, name))
+            for name in type(value).model_fields
+            if getattr(value, name) is not None
+        }
+    if isinstance(value, list):
+        return [declared(item) for item in cast(list[Any], value)]
+    return value
+
+
 def _text_or_parts(content: str | list[Any] | None) -> str | list[str | dict[str, Any]]:
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return [part.model_dump(exclude_none=True) for part in content]
+    return [declared(part) for part in content]
+
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer that a checkpoint can hold (msgpack: 64 bits), else ``ValueError``."""
+    value = int(text)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError(f"{text[:24]}... is outside the 64-bit integer range")
+    return value
 
 
 def _assistant(message: AssistantMessage) -> AIMessage:
@@ -243,7 +268,7 @@ def _assistant(message: AssistantMessage) -> AIMessage:
     invalid: list[InvalidToolCall] = []
     for call in message.tool_calls or []:
         try:
-            args: Any = json.loads(call.function.arguments, strict=False)
+            args: Any = json.loads(call.function.arguments, strict=False, parse_int=_bounded_int)
         except (ValueError, RecursionError) as exc:
             args, error = None, f"arguments are not JSON: {exc}"
         else:
@@ -261,7 +286,7 @@ def _assistant(message: AssistantMessage) -> AIMessage:
     if message.refusal is not None:
         extra["refusal"] = message.refusal
     if message.function_call is not None:
-        extra["function_call"] = message.function_call.model_dump()
+        extra["function_call"] = declared(message.function_call)
     return AIMessage(
         content=_text_or_parts(message.content),
         name=message.name,
@@ -288,8 +313,9 @@ def to_langchain_messages(messages: list[Any]) -> list[AnyMessage]:
     """OpenAI chat messages (validated) as LangChain messages: tool results, tool calls too.
 
     ``developer`` reads as ``system``; an assistant message without content is empty text; a
-    tool call whose arguments are not a JSON object is kept as an invalid tool call (its text as
-    written), as LangChain's OpenAI integration does with the model's own.
+    tool call whose arguments are not a JSON object (or hold an integer beyond 64 bits, which no
+    checkpoint can store) is kept as an invalid tool call (its text as written), as LangChain's
+    OpenAI integration does with the model's own. Fields no model declares are left out.
     """
     return [_to_langchain(message) for message in messages]
 

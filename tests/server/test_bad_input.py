@@ -155,6 +155,7 @@ def test_known_fields_are_typed_strictly(server):
     ids=["deep", "huge-number", "lone-surrogate", "nan", "not-utf-8", "empty"],
 )
 def test_bodies_that_are_not_json_are_400(server, raw):
+    # A deep body was a RecursionError (500), a 5,000-digit number a ValueError (500).
     assert openai_error(post(server, None, raw=raw), 400)["code"] == "invalid_json"
 
 
@@ -178,14 +179,26 @@ def test_wrong_shapes_are_400_naming_the_field(server, body, param):
         assert error["message"].startswith(param)
 
 
-def test_a_tool_call_with_arguments_that_are_not_json_is_kept(server):
-    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{not json"}}
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streaming"])
+@pytest.mark.parametrize(
+    "arguments",
+    ["{not json", '{"n": 1000000000000000000000000000000}', "[1, 2]", '{"n": 1e999}'],
+    ids=["not-json", "huge-int", "not-an-object", "huge-float"],
+)
+def test_a_tool_call_whose_arguments_a_checkpoint_cannot_hold_is_kept_as_text(server, arguments, stream):
+    # A 31-digit integer in a tool call's arguments was a 500 with a checkpointer (msgpack: 64 bits).
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
     messages = [
         *PROMPT,
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "call_1", "content": "3"},
     ]
-    assert post(server, {"model": MODEL, "messages": messages}).status_code == 200
+    response = post(
+        server,
+        {"model": MODEL, "messages": messages, "thread_id": f"t-{stream}-{len(arguments)}", "stream": stream},
+    )
+    assert response.status_code == 200, response.text
+    assert response.text.rstrip().endswith("data: [DONE]" if stream else "}")
 
 
 def test_a_bug_is_still_an_openai_error(monkeypatch):
