@@ -196,6 +196,13 @@ def near_valid(draw: st.DrawFn) -> Any:
     target = draw(st.sampled_from(["typed", "typed", "typed", "top", "message", "tool", "extension"]))
     if target == "typed":
         body.update(draw(TYPED))
+        if draw(st.booleans()):  # an earlier tool call, with arguments of any JSON, and its result
+            arguments = json.dumps(draw(st.dictionaries(TEXT, JSON, max_size=3) | JSON))
+            call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+            body["messages"] += [
+                {"role": "assistant", "content": draw(st.none() | CONTENT), "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": draw(CONTENT)},
+            ]
         return body
     if target == "top":
         body[draw(st.sampled_from(FIELDS))] = draw(JSON)
