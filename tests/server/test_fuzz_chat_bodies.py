@@ -156,7 +156,7 @@ TYPED = st.fixed_dictionaries(
         "mode": st.sampled_from(["best-of", "merge", "debate", "vote"]) | st.none(),
         "rounds": st.integers(1, 2) | st.none(),
         "members": st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=3, unique=True) | st.none(),
-        "thread_id": st.from_regex(THREAD_ID_PATTERN, fullmatch=True) | st.none(),
+        "thread_id": st.from_regex(THREAD_ID_PATTERN, fullmatch=True) | TEXT | st.none(),
         "stream_options": st.fixed_dictionaries({"include_usage": st.booleans() | st.none()}) | st.none(),
         "tools": st.lists(
             st.fixed_dictionaries(
@@ -270,6 +270,20 @@ def test_junk_bodies_never_break_the_server(client, body):
 def test_one_junk_field_in_a_valid_request_never_breaks_the_server(client, body):
     with server_errors() as errors:
         send(client, encode(body))
+    assert not errors.records, errors.records
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    thread_id=TEXT | st.text(st.characters(codec="latin-1"), max_size=8) | JSON,
+    stream=st.booleans(),
+    model=st.sampled_from(MODELS),
+)
+def test_any_thread_id_never_breaks_the_server(client, thread_id, stream, model):
+    # the thread id is echoed in a response header: it once broke it (a 500, or no response at all)
+    body = {"model": model, "messages": [{"role": "user", "content": "Is 1001 prime?"}], "stream": stream}
+    with server_errors() as errors:
+        send(client, encode({**body, "thread_id": thread_id}))
     assert not errors.records, errors.records
 
 
