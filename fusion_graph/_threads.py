@@ -115,6 +115,7 @@ def check_thread_id(value: object, field: str = "thread_id") -> str:
         raise ConfigError(field, problem, THREAD_ID_FIX)
     return value  # pyright: ignore[reportReturnType]
 
+
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 
 

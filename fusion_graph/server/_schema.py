@@ -45,6 +45,7 @@ __all__ = [
     "usage_of",
 ]
 
+
 class ChatRequest(WireModel):
     """A ``POST /v1/chat/completions`` body: OpenAI's fields plus the fusion extensions.
 
