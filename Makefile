@@ -10,7 +10,7 @@ PROMPT ?= Is 1001 a prime number? Explain briefly.
 # Keep the llama.cpp build short: no multimodal (LLaVA) tools.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: demo test lint typecheck pytest install clean
+.PHONY: demo test lint typecheck pytest fuzz fuzz-coverage install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
+# Every test, the fuzz stage included (tests marked `fuzz`: fixed seeds, bounded, 127.0.0.1 only).
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fuzz stage alone: schemathesis against the served OpenAPI document, hypothesis over chat bodies,
+# malformed JSON-RPC to `fusion tools serve --transport http`, hypothesis over configs.
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m fuzz
+
+# schemathesis's coverage phase too (every boundary value of every field; not bounded by an example
+# count, so not in `make test`).
+fuzz-coverage: $(STAMP)
+	FUSION_FUZZ_PHASES=coverage,fuzzing $(BIN)/python -m pytest -m fuzz tests/server/test_fuzz_openapi.py
 
 test: lint typecheck pytest
 

@@ -26,6 +26,9 @@ conversation every time) must start with the thread's messages; only the message
 are appended, and one that does not continue the thread is a :class:`ThreadConflict`. Messages
 carry no ids over HTTP, so they are compared by role, text and tool calls.
 
+A thread id is 1 to 200 ASCII letters, digits, ``_``, ``.``, ``:``, ``@`` or ``-``
+(:data:`THREAD_ID_PATTERN`), checked by :func:`check_thread_id` wherever one comes in.
+
 The graph applies the same rule (:func:`match_turn`) where input reaches the thread without
 passing here (LangGraph Server, or ``graph.ainvoke`` on a checkpointed thread): its ``messages``
 reducer (:func:`fusion_graph.state.add_turn`) appends only what is new, keeps the thread as it
@@ -36,6 +39,7 @@ node then ends at once on a finished thread and raises the :class:`ThreadConflic
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,18 +50,71 @@ from langchain_core.runnables import RunnableConfig
 from fusion_graph.errors import ConfigError, ThreadConflict
 
 __all__ = [
+    "THREAD_ID_FIX",
+    "THREAD_ID_MAX_LENGTH",
+    "THREAD_ID_PATTERN",
     "ThreadAction",
     "ThreadPlan",
     "TurnMatch",
+    "check_thread_id",
     "is_finished",
     "is_fused_answer",
     "match_turn",
     "plan_thread",
     "same_messages",
     "thread_conflict",
+    "thread_id_problem",
 ]
 
 ThreadAction = Literal["new", "stored", "next", "resume"]
+
+THREAD_ID_MAX_LENGTH = 200
+"""The longest thread id, in characters."""
+THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,200}$"
+"""What a thread id may be: 1 to 200 ASCII letters, digits, ``_``, ``.``, ``:``, ``@`` or ``-``.
+
+A thread id travels in URL paths (``GET /v1/fusions/{thread_id}``) and response headers
+(``x-fusion-thread-id``), so it holds nothing that needs encoding there: UUIDs, ``fusion-<hex>``,
+``user:42``, ``chat.7@team`` fit.
+"""
+_THREAD_ID = re.compile(THREAD_ID_PATTERN)
+
+
+def thread_id_problem(value: object) -> str | None:
+    """What is wrong with a thread id (``None`` when it is valid), for :func:`check_thread_id`."""
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if not value:
+        return "is empty"
+    if len(value) > THREAD_ID_MAX_LENGTH:
+        return f"is {len(value)} characters long, more than {THREAD_ID_MAX_LENGTH}"
+    if _THREAD_ID.fullmatch(value) is None:
+        bad = next(c for c in value if _THREAD_ID.fullmatch(c) is None)
+        return f"holds {bad!r}, which is not an ASCII letter, a digit or one of _ . : @ -"
+    return None
+
+
+THREAD_ID_FIX = "use 1 to 200 ASCII letters, digits and _ . : @ - (a UUID fits)"
+
+
+def check_thread_id(value: object, field: str = "thread_id") -> str:
+    """The thread id, checked against :data:`THREAD_ID_PATTERN`: the one rule of every entry point.
+
+    ``Fusion.run`` / ``Fusion.stream`` / ``Fusion.plan`` (``thread_id=``), ``fusion run --thread-id``
+    and ``fusion serve`` (the ``thread_id`` field, ``GET /v1/fusions/{thread_id}``) all check here.
+
+    Raises:
+        ConfigError: ``value`` is not a string of 1 to 200 allowed characters; ``field`` names it.
+
+    Example:
+        >>> check_thread_id("user:42")
+        'user:42'
+    """
+    problem = thread_id_problem(value)
+    if problem is not None:
+        raise ConfigError(field, problem, THREAD_ID_FIX)
+    return value  # pyright: ignore[reportReturnType]
+
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 

@@ -86,6 +86,14 @@ class ModelSpec(BaseModel):
         except ValidationError as exc:
             raise _config_error(exc) from exc
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_kind(cls, value: Any) -> Any:
+        # before pydantic tries to build the abstract BaseChatModel out of a mapping (a TypeError)
+        if isinstance(value, dict):
+            raise ValueError("must be a spec string 'provider:model' or a chat model instance, not a table")
+        return value
+
     @field_validator("model")
     @classmethod
     def _check_model(cls, value: str | BaseChatModel) -> str | BaseChatModel:
@@ -557,6 +565,8 @@ def _config_error(exc: ValidationError) -> ConfigError:
         field, message = named.group(1), named.group(2)
     if field.endswith(("[str]", ".str")) or "function-after" in field or "is-instance" in field:
         field = re.sub(r"(\.|\[)(str|function-after\[.*|is-instance\[.*)$", "", field)
+    if error["type"] == "extra_forbidden" and error["loc"]:
+        message = f"{str(error['loc'][-1])!r} is not a field"  # names it, even an empty or odd key
     fixes = {
         "missing": "add it",
         "extra_forbidden": "remove it or check its spelling",

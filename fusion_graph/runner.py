@@ -21,7 +21,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import CachePolicy, Overwrite, StreamMode
 
 from fusion_graph._cache import FusionCache, key_material, member_tools
-from fusion_graph._threads import ThreadPlan, plan_thread
+from fusion_graph._threads import ThreadPlan, check_thread_id, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
 from fusion_graph.events import AnswerDelta, AnswerFinished, AnswerStarted, FusionEvent, answer_pieces
@@ -181,7 +181,9 @@ class Fusion:
             The plan: pass it to :meth:`run` or :meth:`stream` to carry it out.
 
         Raises:
-            ConfigError: An empty prompt, or a thread id without a checkpointer.
+            ConfigError: An empty prompt, a thread id that breaks the rule of
+                :func:`~fusion_graph._threads.check_thread_id` (1 to 200 ASCII letters, digits and
+                ``_ . : @ -``), or a thread id without a checkpointer.
             ThreadConflict: The prompt does not fit the thread.
 
         Example:
@@ -190,6 +192,8 @@ class Fusion:
             >>> result = await fusion.run(plan)
         """
         field = "messages" if history else "prompt"
+        if thread_id is not None:
+            check_thread_id(thread_id)
         messages = None if prompt is None else to_messages(prompt)
         run_config = self._run_config(thread_id, config)
         in_config = config is not None and config.get("configurable", {}).get("thread_id") is not None

@@ -105,6 +105,14 @@ CONFIGS: dict[str, tuple[Callable[[], Any], str, tuple[str, ...]]] = {
     "member-without-model": (lambda: Member(), "model", ("Field required", "add it")),
     "judge-without-model": (lambda: Judge(name="j"), "model", ("Field required", "add it")),
     "member-model-a-number": (lambda: Member(42), "model", ("valid string",)),
+    # found by tests/test_config_fuzz.py: a table was a TypeError (pydantic built the abstract model)
+    "member-model-a-table": (lambda: Member(model={}), "model", ("not a table",)),
+    "judge-model-a-table": (
+        lambda: FusionConfig(pool=POOL, judge={"model": {"name": "x"}}),
+        "judge.model",
+        ("not a table",),
+    ),
+    "a-key-with-no-name": (lambda: FusionConfig(pool=POOL, **{"": 1}), "config", ("'' is not a field",)),
     "member-tool-choice-a-number": (
         lambda: Member("fake:a", tool_choice=3),
         "tool_choice",

@@ -11,6 +11,7 @@ The table every entry point follows:
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any
 
 import pytest
@@ -18,7 +19,13 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.checkpoint.memory import InMemorySaver
 
 from fusion_graph import ConfigError, Fusion, JudgeFailed, ThreadConflict
-from fusion_graph._threads import plan_thread, same_messages
+from fusion_graph._threads import (
+    THREAD_ID_FIX,
+    THREAD_ID_PATTERN,
+    check_thread_id,
+    plan_thread,
+    same_messages,
+)
 from tests._pools import SwitchableJudgePool
 
 Q1 = HumanMessage("Is 1001 prime?")
@@ -240,3 +247,43 @@ async def test_a_history_whose_new_turn_repeats_the_last_one_runs_it_as_a_new_tu
     await entry(pool.fusion, history, thread_id="t", history=True)
     assert pool.member_calls() == calls + 2
     assert [t for t, _ in await pool.messages("t")] == ["human", "ai", "human", "ai"]
+
+
+# --- thread ids: one rule for the library, the CLI and the server --------------------------------
+
+
+@pytest.mark.parametrize(
+    "thread_id",
+    ["t", "fusion-0123abcd", "3f2b1c4e-9d8a-4b7c-8e6f-5a4b3c2d1e0f", "user:42", "chat.7@team_a", "x" * 200],
+)
+def test_a_thread_id_of_the_documented_alphabet_is_accepted(thread_id):
+    assert check_thread_id(thread_id) == thread_id
+    assert re.fullmatch(THREAD_ID_PATTERN, thread_id)
+
+
+@pytest.mark.parametrize(
+    ("thread_id", "words"),
+    [
+        ("\U0001f600", "holds '\U0001f600'"),
+        ("a\x00b", "holds '\\x00'"),
+        ("a b", "holds ' '"),
+        ("a/b", "holds '/'"),
+        ("", "is empty"),
+        ("x" * 201, "201 characters long"),
+        (7, "must be a string, not int"),
+    ],
+)
+def test_a_thread_id_outside_the_alphabet_is_a_config_error(thread_id, words):
+    with pytest.raises(ConfigError) as caught:
+        check_thread_id(thread_id)
+    assert caught.value.field == "thread_id" and words in caught.value.problem
+    assert caught.value.fix == THREAD_ID_FIX
+    assert not isinstance(thread_id, str) or not re.fullmatch(THREAD_ID_PATTERN, thread_id)
+
+
+async def test_fusion_run_and_stream_refuse_a_bad_thread_id_before_running(entry):
+    pool = Pool()
+    with pytest.raises(ConfigError) as caught:
+        await entry(pool.fusion, "Is 1001 prime?", thread_id="caf\u00e9")
+    assert caught.value.field == "thread_id"
+    assert pool.member_calls() == 0

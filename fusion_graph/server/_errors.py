@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from fusion_graph.errors import (
     AllMembersFailed,
@@ -13,7 +15,7 @@ from fusion_graph.errors import (
     ThreadConflict,
 )
 
-__all__ = ["APIError", "error_body", "from_exception"]
+__all__ = ["APIError", "error_body", "from_exception", "header_value", "safe_headers"]
 
 
 class APIError(Exception):
@@ -55,6 +57,24 @@ def error_body(
 ) -> dict[str, Any]:
     """An OpenAI error body."""
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def header_value(value: str) -> str:
+    """``value`` fit for an HTTP header: any character outside visible ASCII is %-encoded (UTF-8).
+
+    Every header the server sets goes through here, so no client input reaches a header
+    unencoded (a NUL or a character outside Latin-1 would break the response).
+    """
+    if all(" " <= char <= "~" for char in value):
+        return value
+    return "".join(
+        char if " " <= char <= "~" else quote(char, safe="", errors="surrogatepass") for char in value
+    )
+
+
+def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers with every value passed through :func:`header_value`."""
+    return {name: header_value(value) for name, value in headers.items()}
 
 
 def from_exception(exc: BaseException) -> APIError:

@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic_core import from_json
 from starlette.background import BackgroundTask
 
+from fusion_graph._threads import THREAD_ID_FIX, thread_id_problem
 from fusion_graph.server._admission import AdmissionQueue, Ticket
-from fusion_graph.server._errors import APIError, from_exception
+from fusion_graph.server._errors import APIError, from_exception, safe_headers
 from fusion_graph.server._limits import check_api_key, read_body
-from fusion_graph.server._schema import completion, parse_request
+from fusion_graph.server._schema import ChatRequest, completion, parse_request
 from fusion_graph.server._service import FusionService, PreparedRun
 from fusion_graph.server._streaming import FusionStream
 
-__all__ = ["router"]
+__all__ = ["parse_json", "router"]
 
 router = APIRouter()
+logger = logging.getLogger("fusion_graph.server")
+
+_LISTED_UNKNOWN = 20
 
 
 def _service(request: Request) -> FusionService:
@@ -72,6 +78,9 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 async def get_fusion(thread_id: str, request: Request) -> dict[str, Any]:
     """A fusion run stored by the checkpointer, read by any worker that shares it."""
     _authorize(request)
+    problem = thread_id_problem(thread_id)
+    if problem is not None:
+        raise APIError(400, f"thread_id: {problem}; {THREAD_ID_FIX}", param="thread_id", code="invalid_value")
     status, result, error = await _service(request).read_thread(thread_id)
     body: dict[str, Any] = {"object": "fusion", "thread_id": thread_id, "status": status}
     if result is not None:
@@ -87,6 +96,32 @@ async def metrics(request: Request) -> dict[str, Any]:
     _authorize(request)
     queue: AdmissionQueue = request.app.state.limit
     return queue.metrics()
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON: UTF-8, no ``NaN``/``Infinity``, no lone surrogates, nesting bounded.
+
+    Raises:
+        APIError: 400 ``invalid_json``.
+    """
+    try:
+        return from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def _report_unknown(chat: ChatRequest) -> None:
+    """One warning line naming the request's fields that no model knows (they are ignored)."""
+    unknown = chat.unknown_fields()
+    if not unknown:
+        return
+    shown = [name if len(name) <= 80 else name[:77] + "..." for name in unknown[:_LISTED_UNKNOWN]]
+    more = f" (and {len(unknown) - len(shown)} more)" if len(unknown) > len(shown) else ""
+    logger.warning(
+        "POST /v1/chat/completions: ignored unknown fields %s%s",
+        json.dumps(shown, ensure_ascii=True),
+        more,
+    )
 
 
 async def _disconnected(request: Request) -> None:
@@ -142,11 +177,8 @@ async def chat_completions(request: Request) -> Response:
     """
     _authorize(request)
     raw = await read_body(request, request.app.state.max_body_bytes)
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from exc
-    chat = parse_request(body)
+    chat = parse_request(parse_json(raw))
+    _report_unknown(chat)
     service = _service(request)
     run = service.prepare(chat)
     queue: AdmissionQueue = request.app.state.limit
@@ -160,7 +192,7 @@ async def chat_completions(request: Request) -> Response:
         return StreamingResponse(
             stream.body(),
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+            headers=safe_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **headers}),
             background=BackgroundTask(stream.close),
         )
     try:
@@ -175,4 +207,5 @@ async def chat_completions(request: Request) -> Response:
             raise error from exc
     finally:
         ticket.release()
-    return JSONResponse(completion(result, model=run.model, thread_id=run.thread_id), headers=headers)
+    body = completion(result, model=run.model, thread_id=run.thread_id)
+    return JSONResponse(body, headers=safe_headers(headers))

@@ -1,23 +1,43 @@
-"""OpenAI Chat Completions ⇄ fusion: request validation, messages in, completions and chunks out."""
+"""OpenAI Chat Completions ⇄ fusion: the request model, messages in, completions and chunks out."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from langchain_core.messages import AnyMessage
-from langchain_core.messages.utils import convert_to_messages
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, InvalidToolCall, ToolCall
+from langchain_core.messages import FunctionMessage as LCFunctionMessage
+from langchain_core.messages import SystemMessage as LCSystemMessage
+from langchain_core.messages import ToolMessage as LCToolMessage
+from langchain_core.messages.tool import invalid_tool_call as create_invalid_tool_call
+from langchain_core.messages.tool import tool_call as create_tool_call
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
+from fusion_graph._threads import THREAD_ID_FIX, THREAD_ID_MAX_LENGTH, THREAD_ID_PATTERN, thread_id_problem
 from fusion_graph.result import FusionResult
 from fusion_graph.server._errors import APIError
+from fusion_graph.server._models import (
+    AssistantMessage,
+    DeveloperMessage,
+    FunctionMessage,
+    Message,
+    NamedToolChoice,
+    StreamOptions,
+    SystemMessage,
+    Tool,
+    ToolMessage,
+    UserMessage,
+    WireModel,
+)
 
 __all__ = [
     "ChatRequest",
     "completion",
     "completion_chunk",
+    "declared",
     "fusion_extension",
     "parse_request",
     "to_langchain_messages",
@@ -25,70 +45,93 @@ __all__ = [
     "usage_of",
 ]
 
-_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
+class ChatRequest(WireModel):
+    """A ``POST /v1/chat/completions`` body: OpenAI's fields plus the fusion extensions.
 
-class StreamOptions(BaseModel):
-    """OpenAI's ``stream_options``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    include_usage: bool = False
-
-
-class ChatRequest(BaseModel):
-    """A ``POST /v1/chat/completions`` body: OpenAI's fields plus the fusion overrides.
-
-    Sampling fields (``temperature``, ``max_tokens``, …) are accepted and ignored: each member uses
-    the settings of its own config.
+    Every optional field takes ``null`` for "not given", as OpenAI's schema allows. Sampling fields
+    (``temperature``, ``max_tokens``, ``seed``, ``stop``, …) are checked for their type, then
+    ignored: each member uses the settings of its own config. A field is added with one line
+    here; the OpenAPI document and the validation follow from it.
     """
 
-    model_config = ConfigDict(extra="allow")
-
     model: str = Field(min_length=1)
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    stream: bool = False
+    """A served fusion (``GET /v1/models``)."""
+    messages: list[Message] = Field(min_length=1)
+    """The whole conversation so far."""
+    stream: bool | None = None
+    """Answer as server-sent events (``text/event-stream``)."""
     stream_options: StreamOptions | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    n: int = Field(default=1, ge=1, le=1)
+    tools: list[Tool] | None = None
+    """Functions every member may call; a fused call comes back as ``tool_calls``."""
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    n: int | None = Field(default=None, ge=1, le=1)
+    """How many choices: one."""
     response_format: dict[str, Any] | None = None
     """``json_schema`` or ``json_object``: the fused answer is JSON of the schema, or the request fails
     (``text`` or none: plain text). Read by :meth:`FusionService.prepare`; a format that cannot be
     honoured is a 400 naming the field."""
-    mode: str | None = None
-    """Extension: ``best-of``, ``merge``, ``debate`` or ``vote`` instead of the fusion's mode."""
-    rounds: int | None = None
+    # Accepted and ignored: each member uses its own config's settings.
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, int] | None = None
+    user: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
+    safety_identifier: str | None = None
+    moderation: dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    # The fusion extensions (the OpenAI SDKs send them with ``extra_body=``).
+    mode: Literal["best-of", "merge", "debate", "vote"] | None = None
+    """Extension: this mode instead of the fusion's."""
+    rounds: int | None = Field(default=None, ge=1, le=20)
     """Extension: debate rounds instead of the fusion's."""
-    members: list[str] | None = None
-    """Extension: answer with this subset of the pool (member names)."""
-    thread_id: str | None = Field(default=None, min_length=1, max_length=200)
-    """Extension: the run's checkpoint thread (with a checkpointer, re-sending it returns the stored run)."""
+    members: list[str] | None = Field(default=None, min_length=1)
+    """Extension: answer with this subset of the pool (member names, each once)."""
+    thread_id: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={
+                "pattern": THREAD_ID_PATTERN,
+                "minLength": 1,
+                "maxLength": THREAD_ID_MAX_LENGTH,
+            }
+        ),
+    ] = None
+    """Extension: the run's checkpoint thread (with a checkpointer, re-sending it returns the stored
+    run): 1 to 200 ASCII letters, digits and ``_ . : @ -``."""
 
-    @field_validator("tool_choice")
+    @field_validator("thread_id", mode="before")
     @classmethod
-    def _check_choice(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-        if isinstance(value, str) and value not in ("none", "auto", "required"):
-            raise ValueError(
-                "must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': …}}"
-            )
-        if isinstance(value, dict):
-            name = value.get("function", {}).get("name") if isinstance(value.get("function"), dict) else None
-            if value.get("type") != "function" or not isinstance(name, str):
-                raise ValueError("must be {'type': 'function', 'function': {'name': NAME}}")
+    def _check_thread_id(cls, value: Any) -> Any:
+        problem = None if value is None else thread_id_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; {THREAD_ID_FIX}")
         return value
 
-    @field_validator("tools")
-    @classmethod
-    def _check_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for index, tool in enumerate(value or []):
-            function = tool.get("function")
-            if tool.get("type") != "function" or not isinstance(function, dict):
-                raise ValueError(f"[{index}]: must be {{'type': 'function', 'function': {{…}}}}")
-            name = cast(dict[str, Any], function).get("name")
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"[{index}].function.name: missing")
-        return value
+    def unknown_fields(self) -> list[str]:
+        """The fields no model names, anywhere in the request (``messages[0].foo``), in order."""
+        return _extras(self, "")
 
     def bound_tools(self) -> tuple[list[dict[str, Any]], str | dict[str, Any] | None]:
         """The tools to bind and the tool choice (``tool_choice="none"`` binds none).
@@ -98,18 +141,80 @@ class ChatRequest(BaseModel):
         """
         if not self.tools or self.tool_choice == "none":
             return [], None
+        tools = [declared(tool) for tool in self.tools]
         choice = self.tool_choice
-        if isinstance(choice, dict):
-            name = choice["function"]["name"]
-            names = [tool["function"]["name"] for tool in self.tools]
+        if isinstance(choice, NamedToolChoice):
+            name = choice.function.name
+            names = [tool.function.name for tool in self.tools]
             if name not in names:
                 raise APIError(
                     400, f"tool_choice: no tool is named {name!r}; use one of {names}", param="tool_choice"
                 )
-            choice = name
-        elif choice == "required":
-            choice = "any"
-        return list(self.tools), choice
+            return tools, name
+        if choice == "required":
+            return tools, "any"
+        return tools, choice
+
+
+def _extras(value: Any, where: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(value, BaseModel):
+        found.extend(f"{where}.{name}" if where else name for name in value.model_extra or {})
+        for name in type(value).model_fields:
+            found.extend(_extras(getattr(value, name), f"{where}.{name}" if where else name))
+    elif isinstance(value, list):
+        for index, item in enumerate(cast(list[Any], value)):
+            found.extend(_extras(item, f"{where}[{index}]"))
+    return found
+
+
+_UNION_LISTS = ("messages", "content")
+"""List fields whose items are tagged unions: pydantic puts the tag in an error's location."""
+
+
+def _error_field(loc: tuple[int | str, ...]) -> str:
+    """An error location as a field path (``messages[0].content[1].text``), union labels left out."""
+    field = ""
+    last = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            field += f"[{part}]"
+            continue
+        after_item = index > 0 and isinstance(loc[index - 1], int) and last in _UNION_LISTS
+        label = not part.isidentifier() or part[:1].isupper() or part in ("str", "int", "float", "bool")
+        if after_item or label:
+            continue  # a tag (messages[0].user) or a union member (content.str, list[...])
+        field += f".{part}" if field else part
+        last = part
+    return field
+
+
+def _error_message(error: ErrorDetails) -> tuple[str, str]:
+    """The field and what is wrong with it, from pydantic's error."""
+    field = _error_field(error["loc"])
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "union_tag_invalid":
+        key = str(ctx.get("discriminator", "")).strip("'")
+        expected = str(ctx.get("expected_tags", ""))
+        return f"{field}.{key}", f"{ctx.get('tag')!r} is not one of {expected}"
+    if kind == "union_tag_not_found":
+        key = str(ctx.get("discriminator", "")).strip("'")
+        return f"{field}.{key}", "missing"
+    if kind == "literal_error":
+        name = field.rsplit(".", 1)[-1].split("[")[0]
+        return field, f"unknown {name} {error['input']!r}; use one of {ctx.get('expected')}"
+    if kind == "missing":
+        return field, "missing"
+    if kind == "too_short" and ctx.get("actual_length") == 0:
+        return field, "the list is empty; give at least one item"
+    return field, str(error["msg"]).removeprefix("Value error, ")
+
+
+def _first_error(exc: ValidationError) -> ErrorDetails:
+    """The most specific error: the deepest location (a union reports one error per member)."""
+    errors = exc.errors(include_url=False)
+    return max(errors, key=lambda e: len(e["loc"]))
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -119,50 +224,103 @@ def parse_request(body: Any) -> ChatRequest:
         APIError: 400 naming the first invalid field.
     """
     if not isinstance(body, dict):
-        raise APIError(400, "the body must be a JSON object")
+        raise APIError(400, "the body must be a JSON object", code="invalid_value")
     try:
         return ChatRequest.model_validate(body)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ""
-        for part in error["loc"]:
-            field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if message.startswith("["):  # a validator that names a sub-field
-            sub, _, message = message.partition(": ")
-            field += sub
-        raise APIError(400, f"{field}: {message}", param=field.split("[")[0].split(".")[0]) from exc
+        field, message = _error_message(_first_error(exc))
+        raise APIError(
+            400, f"{field}: {message}", param=field.split("[")[0].split(".")[0] or None, code="invalid_value"
+        ) from exc
 
 
-def to_langchain_messages(messages: list[dict[str, Any]]) -> list[AnyMessage]:
-    """OpenAI chat messages as LangChain messages (``tool`` results and assistant tool calls too).
+def declared(value: Any) -> Any:
+    """A validated value as plain data, holding only the fields its models declare (no extras)."""
+    if isinstance(value, BaseModel):
+        return {
+            name: declared(getattr(value, name))
+            for name in type(value).model_fields
+            if getattr(value, name) is not None
+        }
+    if isinstance(value, list):
+        return [declared(item) for item in cast(list[Any], value)]
+    return value
 
-    Raises:
-        APIError: 400 naming the first invalid message.
+
+def _text_or_parts(content: str | list[Any] | None) -> str | list[str | dict[str, Any]]:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return [declared(part) for part in content]
+
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer that a checkpoint can hold (msgpack: 64 bits), else ``ValueError``."""
+    value = int(text)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError(f"{text[:24]}... is outside the 64-bit integer range")
+    return value
+
+
+def _assistant(message: AssistantMessage) -> AIMessage:
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for call in message.tool_calls or []:
+        try:
+            args: Any = json.loads(call.function.arguments, strict=False, parse_int=_bounded_int)
+        except (ValueError, RecursionError) as exc:
+            args, error = None, f"arguments are not JSON: {exc}"
+        else:
+            error = None if isinstance(args, dict) else "arguments are not a JSON object"
+        if isinstance(args, dict):
+            arguments = cast(dict[str, Any], args)
+            calls.append(create_tool_call(name=call.function.name, args=arguments, id=call.id))
+        else:
+            invalid.append(
+                create_invalid_tool_call(
+                    name=call.function.name, args=call.function.arguments, id=call.id, error=error
+                )
+            )
+    extra: dict[str, Any] = {}
+    if message.refusal is not None:
+        extra["refusal"] = message.refusal
+    if message.function_call is not None:
+        extra["function_call"] = declared(message.function_call)
+    return AIMessage(
+        content=_text_or_parts(message.content),
+        name=message.name,
+        tool_calls=calls,
+        invalid_tool_calls=invalid,
+        additional_kwargs=extra,
+    )
+
+
+def _to_langchain(message: Any) -> AnyMessage:
+    if isinstance(message, SystemMessage | DeveloperMessage):
+        return LCSystemMessage(content=_text_or_parts(message.content), name=message.name)
+    if isinstance(message, UserMessage):
+        return HumanMessage(content=_text_or_parts(message.content), name=message.name)
+    if isinstance(message, AssistantMessage):
+        return _assistant(message)
+    if isinstance(message, ToolMessage):
+        return LCToolMessage(content=_text_or_parts(message.content), tool_call_id=message.tool_call_id)
+    assert isinstance(message, FunctionMessage)
+    return LCFunctionMessage(content=message.content or "", name=message.name)
+
+
+def to_langchain_messages(messages: list[Any]) -> list[AnyMessage]:
+    """OpenAI chat messages (validated) as LangChain messages: tool results, tool calls too.
+
+    ``developer`` reads as ``system``; an assistant message without content is empty text; a
+    tool call whose arguments are not a JSON object (or hold an integer beyond 64 bits, which no
+    checkpoint can store) is kept as an invalid tool call (its text as written), as LangChain's
+    OpenAI integration does with the model's own. Fields no model declares are left out.
     """
-    normal: list[dict[str, Any]] = []
-    for index, raw in enumerate(messages):
-        role = raw.get("role")
-        if role not in _ROLES:
-            raise APIError(
-                400, f"messages[{index}].role: {role!r} is not one of {list(_ROLES)}", param="messages"
-            )
-        message = dict(raw)
-        if role == "developer":
-            message["role"] = "system"
-        if message.get("content") is None:
-            if role != "assistant" or not message.get("tool_calls"):
-                raise APIError(400, f"messages[{index}].content: missing", param="messages")
-            message["content"] = ""
-        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-            raise APIError(
-                400, f"messages[{index}].tool_call_id: missing for a tool message", param="messages"
-            )
-        normal.append(message)
-    try:
-        return cast(list[AnyMessage], convert_to_messages(normal))
-    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
-        raise APIError(400, f"messages: not a conversation: {exc}", param="messages") from exc
+    return [_to_langchain(message) for message in messages]
 
 
 def to_openai_tool_calls(tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

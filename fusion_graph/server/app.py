@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -18,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
 from fusion_graph.server._admission import AdmissionQueue
-from fusion_graph.server._errors import APIError, error_body
+from fusion_graph.server._errors import APIError, error_body, from_exception, safe_headers
 from fusion_graph.server._health import router as health_router
 from fusion_graph.server._limits import parse_api_keys
+from fusion_graph.server._openapi import openapi_document
 from fusion_graph.server._readiness import Readiness, ReadinessGate
 from fusion_graph.server._routes import router
 from fusion_graph.server._service import FusionService
@@ -148,24 +150,45 @@ def create_app(
     app.add_exception_handler(APIError, _api_error)  # pyright: ignore[reportArgumentType]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # pyright: ignore[reportArgumentType]
     app.add_exception_handler(RequestValidationError, _validation_error)  # pyright: ignore[reportArgumentType]
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app, fusions, keys=bool(app.state.api_keys))
+        return app.openapi_schema
+
+    app.openapi = openapi  # the document of the models that validate requests (_openapi.py)
     return app
 
 
+class _ErrorResponse(JSONResponse):
+    """An error body as ASCII JSON: it encodes whatever client text a message quotes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
 async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    return _ErrorResponse(exc.body(), status_code=exc.status, headers=safe_headers(exc.headers))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-    return JSONResponse(
+    return _ErrorResponse(
         error_body(str(exc.detail), type=kind, code=str(exc.status_code)),
         status_code=exc.status_code,
-        headers=dict(exc.headers or {}),
+        headers=safe_headers(dict(exc.headers or {})),
     )
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse(error_body(str(exc.errors()), type="invalid_request_error"), status_code=400)
+    return _ErrorResponse(error_body(str(exc.errors()), type="invalid_request_error"), status_code=400)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: still an OpenAI error body (500 ``internal_error``); the server logs the traceback."""
+    error = from_exception(exc)
+    return _ErrorResponse(error.body(), status_code=error.status)
 
 
 def app_from_env() -> FastAPI:
