@@ -17,6 +17,7 @@ PUBLIC = {
         "FusionChatModel",
         "FusionConfig",
         "FusionError",
+        "FusionMiddleware",
         "FusionNode",
         "FusionResult",
         "FusionRunError",
