@@ -101,7 +101,8 @@ def make_tasks(seed: int, count: int) -> list[Task]:
         ledger = dict(start)
         plan: list[Call] = []
         for _ in range(rng.choice((1, 2, 3))):
-            source, target = rng.sample(ACCOUNTS, 2)
+            source = rng.choice([name for name in ACCOUNTS if ledger[name] >= 20])
+            target = rng.choice([name for name in ACCOUNTS if name != source])
             amount = rng.randrange(1, ledger[source] // 5) * 5
             ledger[source] -= amount
             ledger[target] += amount
