@@ -157,7 +157,7 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         try:
             with _unstreamed():
                 own = await handler(request)
-            opinion = await second if second is not None else None
+            opinion = await _settled(second) if second is not None else None
         finally:
             if second is not None and not second.done():
                 second.cancel()
@@ -176,7 +176,12 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         try:
             with _unstreamed():
                 own = handler(request)
-            opinion = second.result() if second is not None else None
+            opinion: AIMessage | Exception | None = None
+            if second is not None:
+                try:
+                    opinion = second.result()
+                except Exception as exc:  # the second opinion's failure: the step is fused instead
+                    opinion = exc
         finally:
             if second is not None:
                 second.cancel()
@@ -210,7 +215,7 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     async def _after(
         self,
         own: ModelResponse[Any],
-        opinion: AIMessage | None,
+        opinion: AIMessage | Exception | None,
         fuse: Callable[[str, Sequence[AIMessage]], Coroutine[Any, Any, ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
         """Given the agent's own answer (and the second opinion), keep it or fuse the step."""
@@ -223,6 +228,9 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             return await fuse("tool calls", [answer])
         if opinion is None:
             return own
+        if isinstance(opinion, Exception):
+            logger.warning("FusionMiddleware: the second opinion failed (%r); fusing the step", opinion)
+            return await fuse("second opinion failed", [answer])
         if not _same_answer(answer, opinion, self.config.answer_format):
             return await fuse("disagreed", [answer, opinion])
         step = {"when": "disagree", "fused": False, "reason": "agreed", "second_opinion": _summary(opinion)}
@@ -268,6 +276,14 @@ def _second_opinion_config(config: FusionConfig, name: str | None) -> FusionConf
         min_answers=None,
         judge_swap=False,
     )
+
+
+async def _settled(task: asyncio.Task[AIMessage]) -> AIMessage | Exception:
+    """The task's answer, or the exception it failed with (a cancellation still propagates)."""
+    try:
+        return await task
+    except Exception as exc:
+        return exc
 
 
 async def _detached(coroutine: Coroutine[Any, Any, T]) -> T:

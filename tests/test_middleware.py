@@ -208,3 +208,16 @@ def test_a_member_failure_inside_a_fused_step_is_the_fusions_business():
     assert final.content == "Member one says 42"
     failed = [c["member"] for c in final.response_metadata["fusion"]["candidates"] if c["error"]]
     assert failed == ["m2"]
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_a_failed_second_opinion_fuses_the_step(sync, caplog):
+    failing = ModelScript(reply="x", faults=[Fault.HTTP_500] * 50)
+    with OpenAIStubServer(models=stub_models(m1=failing)) as server:
+        agent = _agent(server, Multiply(), "disagree")
+        with caplog.at_level(logging.WARNING, logger="fusion_graph.middleware"):
+            out = agent.invoke(QUESTION) if sync else await agent.ainvoke(QUESTION)
+    steps = [m.response_metadata["fusion_step"] for m in out["messages"] if m.type == "ai"]
+    assert [s["reason"] for s in steps] == ["second opinion failed"] * 2
+    assert out["messages"][-1].content == "Member two says 42"  # the fusion's surviving member
+    assert "the second opinion failed" in caplog.text
