@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from fusion_graph import ConfigError, FusionMiddleware
 from fusion_graph.testing import Fault, ModelScript, OpenAIStubServer, Turn
 from tests import _builders as builders
-from tests._agent_pool import Multiply, caller, calls, own_model, pool_config, stub_models
+from tests._agent_pool import MULTIPLY, Multiply, caller, calls, own_model, pool_config, stub_models
 
 QUESTION: Any = {"messages": [("user", "What is 6 x 7?")]}
 MEMBER_ANSWERS = {"Member one says 42", "Member two says 42"}
@@ -221,3 +221,27 @@ async def test_a_failed_second_opinion_fuses_the_step(sync, caplog):
     assert [s["reason"] for s in steps] == ["second opinion failed"] * 2
     assert out["messages"][-1].content == "Member two says 42"  # the fusion's surviving member
     assert "the second opinion failed" in caplog.text
+
+
+async def test_a_step_with_structured_output_is_left_to_the_agents_model(caplog):
+    from langchain.agents.structured_output import ToolStrategy
+    from pydantic import BaseModel
+
+    class Product(BaseModel):
+        value: int
+
+    product = {"name": "Product", "arguments": {"value": 42}}
+    answers = ModelScript(turns=[Turn(tool_calls=[MULTIPLY]), Turn(tool_calls=[product])])
+    with caplog.at_level(logging.WARNING, logger="fusion_graph.middleware"):
+        async with OpenAIStubServer(models=stub_models(agent=answers)) as server:
+            middleware = FusionMiddleware(pool_config(server), when="always")
+            agent = create_agent(
+                own_model(server),
+                [Multiply().tool()],
+                middleware=[middleware],
+                response_format=ToolStrategy(Product),
+            )
+            out = await agent.ainvoke(QUESTION)
+            assert calls(server) == {"agent": 2, "m1": 0, "m2": 0, "judge": 0}
+    assert out["structured_response"] == Product(value=42)
+    assert caplog.text.count("response_format") == 1  # warned once, not per step
