@@ -185,10 +185,12 @@ def judge_pick(sim: Sim, tasks: Sequence[Task], prompt: str, options: list[str] 
         needle = f"(asks to call) {call['name']}({call['arguments']!r})"
     else:
         needle = task.answer
-    blocks = dict(BLOCK.findall(prompt))
-    right = [label for label, text in blocks.items() if needle in text]
-    wrong = [label for label in blocks if label not in right]
-    shown = tuple(blocks.values())
+    # Candidates by content, not by position: the judge picks the same answer whatever order it is
+    # shown them in (its mistakes are about content; position bias is not simulated).
+    blocks = sorted(BLOCK.findall(prompt), key=lambda block: (block[1], block[0]))
+    right = [label for label, text in blocks if needle in text]
+    wrong = [label for label, text in blocks if needle not in text]
+    shown = tuple(sorted({text for _, text in blocks}))
     if right and (not wrong or _draw(sim.seed, "judge", task.index, step, shown) < sim.judge):
         return right[0]
     return wrong[0] if wrong else "answer_1"
