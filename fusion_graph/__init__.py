@@ -1,5 +1,7 @@
 """fusion-graph: one prompt through a pool of LLMs, one better answer, as a LangGraph graph."""
 
+from typing import TYPE_CHECKING, Any
+
 from fusion_graph.calibration import Calibration, CalibrationEntry, Reliability
 from fusion_graph.chat_model import FusionChatModel
 from fusion_graph.config import FusionConfig, Judge, Member, load_config
@@ -22,6 +24,9 @@ from fusion_graph.runner import Fusion, fuse
 from fusion_graph.usage import CostEstimate, Usage, UsageReport, estimate_cost
 from fusion_graph.verdicts import Analysis, BestOfVerdict, CandidateScore, DebateVerdict, MergeVerdict
 
+if TYPE_CHECKING:
+    from fusion_graph.middleware import FusionMiddleware
+
 __all__ = [
     "AllMembersFailed",
     "Analysis",
@@ -39,6 +44,7 @@ __all__ = [
     "FusionChatModel",
     "FusionConfig",
     "FusionError",
+    "FusionMiddleware",
     "FusionNode",
     "FusionResult",
     "FusionRunError",
@@ -59,3 +65,16 @@ __all__ = [
     "fuse",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # FusionMiddleware needs LangChain's agents (an optional extra): loaded on first use.
+    if name == "FusionMiddleware":
+        try:
+            from fusion_graph.middleware import FusionMiddleware
+        except ImportError as exc:
+            raise ImportError(
+                "FusionMiddleware needs LangChain v1 agents: pip install 'fusion-graph[agents]'"
+            ) from exc
+        return FusionMiddleware
+    raise AttributeError(f"module 'fusion_graph' has no attribute {name!r}")

@@ -9,12 +9,13 @@ share one background loop, started on first use in a daemon thread and kept for 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-__all__ = ["iterate_sync", "run_sync"]
+__all__ = ["iterate_sync", "run_sync", "start_sync"]
 
 T = TypeVar("T")
 
@@ -45,8 +46,15 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     Safe from plain sync code and from sync code called inside a running loop (it never blocks
     that loop's own thread on itself: the work runs on the background loop).
     """
-    future = asyncio.run_coroutine_threadsafe(coroutine, _LOOP.loop())
-    return future.result()
+    return start_sync(coroutine).result()
+
+
+def start_sync(coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start ``coroutine`` on the shared background loop; its future, for sync code to wait on later.
+
+    Cancelling the future cancels the coroutine's task.
+    """
+    return asyncio.run_coroutine_threadsafe(coroutine, _LOOP.loop())
 
 
 class _Ended:

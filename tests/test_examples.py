@@ -12,6 +12,7 @@ EXPECTED = {
     "openai_compatible.py": "debate",
     "fusion_node_graph.py": "4 messages kept in the thread",
     "fusion_agent.py": "tool  42",
+    "agent_middleware.py": "fused (final answer), decided by",
     "local_default.py": "decided by",
     "when_models_fail.py": "decided by: fallback:judge-8b",
     "structured_output.py": " 2100000 (fields",

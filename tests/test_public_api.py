@@ -21,6 +21,7 @@ PUBLIC = {
         "FusionChatModel",
         "FusionConfig",
         "FusionError",
+        "FusionMiddleware",
         "FusionNode",
         "FusionResult",
         "FusionRunError",

@@ -68,7 +68,7 @@ def answer_for(script: ModelScript, body: dict[str, Any], fault: Fault | None, s
 
 
 def _scripted_answer(script: ModelScript, body: dict[str, Any], served: int) -> Answer:
-    turns: list[Turn] = list(script.turns or [])
+    turns: list[Turn] = [script.respond(body)] if script.respond is not None else list(script.turns or [])
     if not turns and script.tool_calls:
         turns = [Turn(tool_calls=script.tool_calls)]
         if script.reply is not None:

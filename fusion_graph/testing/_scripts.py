@@ -68,12 +68,14 @@ class ModelScript:
     """What one model name answers.
 
     The reply of a call is chosen in this order: a judge answer (``judge=True`` and a
-    structured-output request), the turn (``turns``), ``tool_calls``, ``replies``,
-    ``reply``, and finally ``"ok"``.
+    structured-output request), ``respond``, the turn (``turns``), ``tool_calls``,
+    ``replies``, ``reply``, and finally ``"ok"``.
 
     Attributes:
         reply: Fixed text, or a callable ``(request_body) -> str``.
         replies: Replies used in turn, cycling, one per answered (not faulted) call.
+        respond: A callable ``(request_body) -> Turn`` that chooses the whole turn from
+            the request, e.g. a simulated agent that reads the conversation so far.
         turns: Turns of a conversation. The turn index is the number of assistant
             messages after the last user message of the request, clamped to the last
             turn, so concurrent conversations each get the right turn.
@@ -117,6 +119,7 @@ class ModelScript:
     retry_after: float = 1.0
     cost: float | None = None
     finish_reason: str | None = None
+    respond: Callable[[dict[str, Any]], Turn] | None = None
 
 
 FAULT_ERRORS: dict[Fault, tuple[int, str, str, str | None]] = {

@@ -617,3 +617,20 @@ def test_command_line_entry() -> None:
         process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+async def test_a_respond_callable_chooses_the_turn_from_the_request():
+    def respond(body: dict) -> Turn:
+        said = body["messages"][-1]["content"]
+        if said == "call":
+            return Turn(tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}])
+        return Turn(reply=f"you said {said}")
+
+    async with OpenAIStubServer(models={"m": ModelScript(respond=respond, reply="unused")}) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x")
+        text = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        call = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "call"}])
+        await client.close()
+    assert text.choices[0].message.content == "you said hi"
+    calls = call.choices[0].message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls] == [("add", '{"a": 1, "b": 2}')]  # type: ignore[union-attr]
