@@ -125,11 +125,30 @@ def key_material(
     return {
         "version": _VERSION,
         "config": _plain(config),
-        "messages": [_message(m) for m in messages],
+        "messages": _canonical_ids([_message(m) for m in messages]),
         "tools": tools,
         "bound_tools": _plain(list(bound_tools)),
         "tool_choice": _plain(tool_choice),
     }
+
+
+def _canonical_ids(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool-call ids renumbered in order of appearance.
+
+    Providers draw the ids at random, so the same conversation asked twice (an agent's loop) has
+    other ids; renumbered, it has the same key.
+    """
+    ids: dict[Any, str] = {}
+
+    def canon(value: Any) -> str:
+        return ids.setdefault(value, f"call_{len(ids)}")
+
+    for message in messages:
+        for call in message.get("tool_calls", []):
+            call["id"] = canon(call.get("id"))
+        if "tool_call_id" in message:
+            message["tool_call_id"] = canon(message["tool_call_id"])
+    return messages
 
 
 def member_tools(source: Any, members: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -96,6 +96,8 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         *,
         when: When = "final",
         second_opinion: str | None = None,
+        cache: Any = None,
+        cache_policy: Any = None,
     ) -> None:
         """Check the settings and prepare the fusion (models are resolved on the first fused step).
 
@@ -106,10 +108,14 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                 logged and the step is not fused).
             second_opinion: With ``"disagree"``: the pool member that answers next to the agent's
                 model (by default the first member).
+            cache: A LangGraph cache (``InMemoryCache``, ``SqliteCache``, …): a fused step whose
+                conversation, config and tools were fused before returns the stored answer, with 0
+                tokens (see ``Fusion(cache=)``).
+            cache_policy: The cache's ``CachePolicy`` (``ttl`` in seconds).
 
         Raises:
-            ConfigError: ``config`` is not a ``FusionConfig``, ``when`` is unknown, or
-                ``second_opinion`` names no member.
+            ConfigError: ``config`` is not a ``FusionConfig``, ``when`` is unknown,
+                ``second_opinion`` names no member, or ``cache`` is not a LangGraph cache.
         """
         super().__init__()
         if not isinstance(config, FusionConfig):
@@ -126,8 +132,11 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             )
         self.config = config
         self.when: When = when
-        # The one place the middleware makes its fusions: a future cache= option goes here too.
-        self.model = FusionChatModel(config)
+        # The one place the middleware makes its fusions.
+        if cache is None and cache_policy is None:
+            self.model = FusionChatModel(config)
+        else:
+            self.model = FusionChatModel(config, cache=cache, cache_policy=cache_policy)
         self.second_opinion: FusionChatModel | None = None
         if when == "disagree":
             self.second_opinion = FusionChatModel(_second_opinion_config(config, second_opinion))

@@ -9,7 +9,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk
 
-from fusion_graph import ConfigError, FusionMiddleware
+from fusion_graph import ConfigError, FusionConfig, FusionMiddleware, Member
 from fusion_graph.testing import Fault, ModelScript, OpenAIStubServer, Turn
 from tests import _builders as builders
 from tests._agent_pool import MULTIPLY, Multiply, caller, calls, own_model, pool_config, stub_models
@@ -245,3 +245,26 @@ async def test_a_step_with_structured_output_is_left_to_the_agents_model(caplog)
             assert calls(server) == {"agent": 2, "m1": 0, "m2": 0, "judge": 0}
     assert out["structured_response"] == Product(value=42)
     assert caplog.text.count("response_format") == 1  # warned once, not per step
+
+
+async def test_a_cached_step_is_answered_again_without_calling_the_pool():
+    from langgraph.cache.memory import InMemoryCache
+
+    tool = Multiply()
+    async with OpenAIStubServer(models=stub_models()) as server:
+        agent = _agent(server, tool, "final", cache=InMemoryCache())
+        first = await agent.ainvoke(QUESTION)
+        before = calls(server)
+        again = await agent.ainvoke(QUESTION)
+        after = calls(server)
+    assert after["m1"] == before["m1"] and after["m2"] == before["m2"] and after["judge"] == before["judge"]
+    assert after["agent"] == before["agent"] + 2  # the agent's own steps still run
+    final = again["messages"][-1]
+    assert final.content == first["messages"][-1].content
+    assert final.response_metadata["fusion"]["cached"] is True
+
+
+def test_a_cache_that_is_not_a_langgraph_cache_is_a_config_error():
+    with pytest.raises(ConfigError) as caught:
+        FusionMiddleware(FusionConfig(pool=[Member("fake:a"), Member("fake:b")]), cache=object())
+    assert caught.value.field == "cache"
