@@ -17,6 +17,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
 
+from fusion_graph._compiled import FUSE_CACHE_SIZE, FusionCache
 from fusion_graph._threads import ThreadPlan, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError
@@ -344,6 +345,12 @@ async def fuse(
 ) -> FusionResult:
     """Run one fusion: the pool answers in parallel, the judge fuses.
 
+    The compiled :class:`Fusion` is reused: calls with an equal config and the same tools,
+    checkpointer, event loop and environment share one (the 32 most recently used are kept;
+    see :mod:`fusion_graph._compiled` for what counts as equal), so a loop of ``fuse()`` calls costs
+    what ``Fusion(config).run()`` does. Chat model instances in the config are the caller's: they
+    are shared by every run, as they are by a compiled ``Fusion``.
+
     Args:
         prompt: A string or a conversation (LangChain messages, ``(role, text)`` pairs or dicts).
         config: The pool, the judge and the mode.
@@ -364,4 +371,11 @@ async def fuse(
         >>> result = await fuse("Is 1001 prime? Explain briefly.", config)
         >>> print(result.answer)
     """
-    return await Fusion(config, tools=tools, checkpointer=checkpointer).run(prompt, thread_id=thread_id)
+    fusion = _FUSIONS.get(
+        config, tools, checkpointer, lambda: Fusion(config, tools=tools, checkpointer=checkpointer)
+    )
+    return await fusion.run(prompt, thread_id=thread_id)
+
+
+_FUSIONS = FusionCache(FUSE_CACHE_SIZE)
+"""The compiled fusions :func:`fuse` reuses (a cache: empty until the first call)."""
