@@ -134,8 +134,7 @@ class JudgeAsker:
         summary = answers.describe_agreement(
             {new: run.evidence.key_of(old) for new, old in shown.items()}, list(shown)
         )
-        system = _SYSTEMS[kind]
-        messages, cuts = judge_messages(system, run.conversation, views, spec, agreement=summary)
+        messages, cuts = judge_messages(kind, run.conversation, views, spec, agreement=summary)
         if note is not None:
             messages.append(HumanMessage(_renumber(note, shown)))
         problems: list[str] = []
@@ -223,13 +222,6 @@ _PUBLIC: dict[str, type[BaseModel]] = {
     "analysis": Analysis,
 }
 
-_SYSTEMS = {
-    "analysis": prompts.ANALYSIS_SYSTEM,
-    "best-of": prompts.BEST_OF_SYSTEM,
-    "debate": prompts.DEBATE_JUDGE_SYSTEM,
-    "merge": prompts.MERGE_SYSTEM,
-}
-
 
 def _all_alike(run: JudgeRun) -> bool:
     """Whether the candidates reach one answer (or, when some are not comparable, read alike)."""
@@ -258,9 +250,10 @@ def _renumber(note: str, shown: dict[str, str]) -> str:
 
 
 def judge_messages(
-    system: str, conversation: str, views: dict[str, str], spec: Judge, *, agreement: str | None = None
+    kind: str, conversation: str, views: dict[str, str], spec: Judge, *, agreement: str | None = None
 ) -> tuple[list[BaseMessage], list[str]]:
-    """The judge's prompt, with the candidates condensed when it would not fit the judge's window."""
+    """The judge's prompt (:func:`prompts.judge_prompt`), the answers condensed to fit its window."""
+    system = prompts.judge_system(kind)
     cuts: list[str] = []
     window = spec.context_window
     if window is not None:
@@ -275,12 +268,7 @@ def judge_messages(
         if estimate_tokens(conversation) > window // 2:
             cuts.append(f"judge {spec.label}: condensed the conversation to half of {window} tokens")
             conversation = condense(conversation, window // 2 * CHARS_PER_TOKEN)
-    blocks = "\n\n".join(
-        prompts.CANDIDATE_BLOCK.format(label=label, text=view) for label, view in views.items()
-    )
-    user = prompts.JUDGE_USER.format(conversation=conversation, count=len(views), candidates=blocks)
-    if agreement:
-        user += "\n\n" + prompts.AGREEMENT_LINE.format(agreement=agreement)
+    system, user = prompts.judge_prompt(kind, conversation, views, agreement=agreement)
     return [SystemMessage(system), HumanMessage(user)], cuts
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
 from typing import Any, cast
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langgraph.config import get_config, get_stream_writer
 from pydantic import BaseModel
 
@@ -31,7 +30,7 @@ from fusion_graph.graph.nodes.gather import candidate_view, finish_round, latest
 from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
-__all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conversation", "shuffled"]
+__all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "shuffled"]
 
 STREAM_ANSWER = "fusion_stream_answer"
 """The ``configurable`` flag of a run that streams its answer: a merge then writes it in a second,
@@ -54,11 +53,6 @@ def shuffled(records: list[CandidateRecord], seed: int, salt: str) -> list[Candi
     return order
 
 
-def render_conversation(messages: Sequence[BaseMessage]) -> str:
-    """The conversation as plain text for the judge."""
-    return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
-
-
 def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
     """The node that decides, from the judge's verdict and the candidates' agreement."""
     config = runtime.config
@@ -75,7 +69,7 @@ def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
 
     async def decide(state: FusionState) -> dict[str, Any]:
         records = final_candidates(state, config.mode)
-        conversation = render_conversation(state["messages"])
+        conversation = prompts.render_conversation(state["messages"])
         order = shuffled(records, config.seed, conversation) if config.shuffle else records
         labels = {f"answer_{i + 1}": record["member"] for i, record in enumerate(order)}
         by_label = dict(zip(labels, order, strict=True))

@@ -246,6 +246,7 @@ def test_the_judge_prompt_overhead_stays_within_300_tokens(kind, system):
     conversation = "human: What is 12 * 33 + 4?"
     views = {f"answer_{i + 1}": text for i, text in enumerate(TEXTS.values())}
     agreement = "answers 1, 3 reach 400; answer 2 reaches 409"
-    messages, _ = judge_messages(system, conversation, views, Judge("openai:j"), agreement=agreement)
+    messages, _ = judge_messages(kind, conversation, views, Judge("openai:j"), agreement=agreement)
+    assert messages[0].text == system
     content = estimate_tokens(conversation) + sum(estimate_tokens(text) for text in views.values())
     assert messages_tokens(messages) - content <= 300
