@@ -48,7 +48,8 @@ __all__ = ["FUSE_CACHE_SIZE", "FusionCache", "fusion_key"]
 FUSE_CACHE_SIZE = 32
 """How many compiled fusions ``fuse()`` keeps (least recently used dropped first)."""
 
-_BY_VALUE = (str, bytes, int, float, bool, type(None))
+_BY_VALUE = frozenset({str, bytes, int, float, bool, type(None)})
+"""Exact types compared by value (and type: ``1``, ``1.0`` and ``True`` are three keys)."""
 
 
 class _Same:
@@ -71,14 +72,15 @@ class _Same:
 
 def _freeze(value: Any) -> Hashable:
     """A hashable snapshot of ``value``: configs and containers by contents, the rest by identity."""
-    if isinstance(value, _BY_VALUE):
-        return (type(value), value)
-    if isinstance(value, FusionConfig | ModelSpec):
-        return (type(value), tuple(_freeze(getattr(value, name)) for name in type(value).model_fields))
+    kind = type(value)
+    if kind in _BY_VALUE:
+        return (kind, value)
+    if isinstance(value, FusionConfig | ModelSpec):  # its fields, in order (a pydantic model's __dict__)
+        return (kind, tuple([_freeze(field) for field in value.__dict__.values()]))
     if isinstance(value, dict):
-        return (dict, frozenset((_freeze(k), _freeze(v)) for k, v in value.items()))  # pyright: ignore[reportUnknownVariableType]
+        return (dict, frozenset([(_freeze(k), _freeze(v)) for k, v in value.items()]))  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, list | tuple):
-        return (type(value), tuple(_freeze(item) for item in value))  # pyright: ignore[reportUnknownVariableType]
+        return (kind, tuple([_freeze(item) for item in value]))  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, SecretStr):
         return (SecretStr, value.get_secret_value())
     return _Same(value)
@@ -114,7 +116,7 @@ def fusion_key(
         tool_key,
         None if checkpointer is None else _Same(checkpointer),
         None if loop is None else _Same(loop),
-        tuple(sorted(os.environ.items())),
+        tuple(os.environ.items()),
     )
 
 
@@ -157,7 +159,9 @@ class FusionCache:
             fusion = self._entries.get(key)
             if fusion is not None:
                 self._entries.move_to_end(key)
-        if fusion is not None and _freeze(fusion.config) == key[0]:  # pyright: ignore[reportIndexIssue]
+        # The key was just taken from ``config``: the same object is unchanged since the entry was
+        # built. Another (equal) config says nothing about the entry's own, which may have changed.
+        if fusion is not None and (fusion.config is config or _freeze(fusion.config) == key[0]):  # pyright: ignore[reportIndexIssue]
             return fusion
         fusion = build()  # outside the lock: compiling takes milliseconds
         with self._lock:
