@@ -153,8 +153,7 @@ class JudgeAsker:
                 problems = ["the merged answer is empty"]
             else:
                 best = cast(BestOfVerdict, verdict)
-                differ = not _all_alike(run)
-                problems = verdict_problems(best, views, answers_differ=differ)
+                problems = verdict_problems(best, views, answers_differ=lambda: not _all_alike(run))
                 if not problems:
                     return _relabel(best, shown)
             run.issues.extend(f"{name}: {_run_labels(problem, shown)}" for problem in problems)
