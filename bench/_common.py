@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ def judge_schema(kind: str, count: int) -> type[BaseModel]:
 
 
 def judge_messages(
-    conversation: list[BaseMessage], texts: list[str], kind: str = "best-of", answer_format: Any = "auto"
+    conversation: Sequence[BaseMessage], texts: list[str], kind: str = "best-of", answer_format: Any = "auto"
 ) -> list[BaseMessage]:
     """The judge prompt the graph sends for these answers, from the library's own builder.
 

@@ -12,7 +12,9 @@ memory freed by one run does not hide the next one's growth):
 - plain: the baseline of issue 17, what a user writes without the library: the same gather and
   judge call over plain ``langchain_openai.ChatOpenAI`` models (the SDK's own HTTP client);
 - HTTP fusion: N ``fusion.run`` on one ``Fusion`` compiled from those specs;
-- fuse: N ``fuse(prompt, config)`` calls (the README's first example; compiled once, then reused).
+- fuse: N ``fuse(prompt, config)`` calls (the README's first example; compiled once, then reused);
+- compile (only with ``--kinds``): N ``Fusion(config).run(prompt)``, each compiling its own graph
+  (what ``fuse()`` did before it kept compiled fusions).
 
 Both baselines send the judge the prompt and verdict schema the graph sends
 (``_common.judge_messages``, built with ``fusion_graph.prompts.judge_prompt``).
@@ -166,20 +168,29 @@ def _gather_and_judge(members: list[Any], structured: Any) -> Callable[[], Await
 
 
 def fusion_runner(
-    url: str | None, member: float, judge: float, via_fuse: bool = False
+    url: str | None, member: float, judge: float, how: str = "fusion"
 ) -> Callable[[], Awaitable[Any]]:
-    """``fusion.run`` on one compiled ``Fusion`` (in-process fakes when ``url`` is None), or
-    ``fuse(prompt, config)`` on every call (``via_fuse``: the README's first example)."""
+    """``fusion.run`` on one compiled ``Fusion`` (in-process fakes when ``url`` is None); with
+    ``how="fuse"``, ``fuse(prompt, config)`` on every call (the README's first example); with
+    ``how="compile"``, ``Fusion(config).run(prompt)`` on every call (what ``fuse()`` did before it
+    kept compiled fusions)."""
     if url is None:
         fusion = fake_fusion(member, judge)
         config = fusion.config
     else:
         pool, judge_spec = specs(url)
         config = FusionConfig(pool=pool, mode="best-of", judge=judge_spec)
-        fusion = None if via_fuse else Fusion(config)
+        fusion = Fusion(config)
+
+    async def one() -> Any:
+        if how == "fuse":
+            return await fuse(PROMPT, config)
+        if how == "compile":
+            return await Fusion(config).run(PROMPT)
+        return await fusion.run(PROMPT)
 
     async def run() -> Any:
-        result = await (fuse(PROMPT, config) if fusion is None else fusion.run(PROMPT))
+        result = await one()
         if any(not c.ok for c in result.candidates) or not result.decided_by.startswith("judge:"):
             raise RuntimeError(f"a failed fusion: {result.decided_by}")
         return result
@@ -224,15 +235,16 @@ async def level(url: str | None, n: int, cold: bool, member: float, judge: float
                 profile_out: str | None = None) -> dict[str, Any]:
     """Run ``n`` at once (fusions, or a baseline) after a warm-up run: wall, CPU, memory.
 
-    ``kind``: ``fusion`` (one compiled ``Fusion``), ``fuse`` (``fuse()`` per call), ``gather`` (the
-    library's models and client, hand-written) or ``plain`` (plain ``ChatOpenAI``, hand-written).
+    ``kind``: ``fusion`` (one compiled ``Fusion``), ``fuse`` (``fuse()`` per call), ``compile``
+    (``Fusion(config).run()`` per call), ``gather`` (the library's models and client, hand-written)
+    or ``plain`` (plain ``ChatOpenAI``, hand-written).
     """
     if url is not None and not cold:
         await (prewarm_plain(url, 3 * n) if kind == "plain" else prewarm(client(url), url, 3 * n))
     if url is not None and kind in ("gather", "plain"):
         run = gather_baseline(url) if kind == "gather" else plain_baseline(url)
     else:
-        run = fusion_runner(url, member, judge, via_fuse=kind == "fuse")
+        run = fusion_runner(url, member, judge, kind)
     await run()  # warm-up
     gc.collect()
     base = rss_bytes()
@@ -366,8 +378,8 @@ def main() -> None:
           "KB = peak RSS growth per in-flight run (HTTP)")
     head = f"{'N':>4} {'no-HTTP/crit':>12} {'alone/crit':>10} "
     head += " ".join(f"{k + '/crit':>11}" for k in kinds)
-    ratio_names = [(a, b) for a, b in (("fusion", "gather"), ("fusion", "plain"), ("fuse", "plain"))
-                   if a in kinds and b in kinds]
+    pairs = (("fusion", "gather"), ("fusion", "plain"), ("fuse", "plain"), ("compile", "plain"))
+    ratio_names = [(a, b) for a, b in pairs if a in kinds and b in kinds]
     head += "".join(f" {a[:4] + '/' + b[:3]:>8}" for a, b in ratio_names)
     head += "".join(f" {'CPU ' + k:>10}" for k in kinds) + "".join(f" {'KB ' + k:>9}" for k in kinds)
     print(head + f" {'failed':>6}")
