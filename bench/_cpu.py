@@ -121,11 +121,32 @@ def gather_runner(n: int) -> Any:
     return run
 
 
-async def _cpu_of(run: Any, concurrency: int) -> float:
+class _GcClock:
+    """CPU seconds spent in the cyclic garbage collector (``gc.callbacks``), while installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+
+async def _cpu_of(run: Any, concurrency: int) -> tuple[float, float]:
+    """CPU seconds per run, and the part of it spent collecting garbage."""
     gc.collect()
-    start = time.process_time()
-    await asyncio.gather(*(run() for _ in range(concurrency)))
-    return (time.process_time() - start) / concurrency
+    clock = _GcClock()
+    gc.callbacks.append(clock)
+    try:
+        start = time.process_time()
+        await asyncio.gather(*(run() for _ in range(concurrency)))
+        spent = time.process_time() - start
+    finally:
+        gc.callbacks.remove(clock)
+    return spent / concurrency, clock.seconds / concurrency
 
 
 async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
@@ -137,21 +158,26 @@ async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
     print(f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds} "
           "interleaved rounds):")
     print(f"{'pool':>4} {'fusion ms':>9} {'fuse ms':>8} {'graph ms':>8} {'gather ms':>9} "
-          f"{'fusion/graph':>12} {'fusion/gather':>13} {'fuse/fusion':>11}")
+          f"{'fusion/graph':>12} {'fusion/gather':>13} {'fuse/fusion':>11}   of which garbage collection")
     for n in sizes:
         runs = {"fusion": fusion_runner(n), "fuse": fuse_runner(n), "graph": plain_graph_runner(n),
                 "gather": gather_runner(n)}
         for run in runs.values():  # warm-up: caches, lazy imports, first allocations
             await asyncio.gather(*(run() for _ in range(min(concurrency, 20))))
         samples: dict[str, list[float]] = {name: [] for name in runs}
+        collecting: dict[str, list[float]] = {name: [] for name in runs}
         ratios: list[float] = []
         for _ in range(rounds):
             for name, run in runs.items():
-                samples[name].append(await _cpu_of(run, concurrency))
+                cpu, gc_cpu = await _cpu_of(run, concurrency)
+                samples[name].append(cpu)
+                collecting[name].append(gc_cpu)
             ratios.append(samples["fusion"][-1] / samples["graph"][-1])
         med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+        gcs = {name: sorted(v)[len(v) // 2] for name, v in collecting.items()}
         ratios.sort()
         print(f"{n:>4} {med['fusion'] * 1000:>9.2f} {med['fuse'] * 1000:>8.2f} {med['graph'] * 1000:>8.2f} "
               f"{med['gather'] * 1000:>9.2f} {med['fusion'] / med['graph']:>12.2f} "
-              f"{med['fusion'] / med['gather']:>13.2f} {med['fuse'] / med['fusion']:>11.2f}  "
-              f"(per-round fusion/graph {ratios[0]:.2f}-{ratios[-1]:.2f}; target <= 1.3)", flush=True)
+              f"{med['fusion'] / med['gather']:>13.2f} {med['fuse'] / med['fusion']:>11.2f}   "
+              + ", ".join(f"{name} {gcs[name] * 1000:.2f} ms" for name in runs), flush=True)
+        print(f"     (per-round fusion/graph {ratios[0]:.2f}-{ratios[-1]:.2f}; target <= 1.3)", flush=True)
