@@ -276,8 +276,10 @@ async def level(url: str | None, n: int, cold: bool, member: float, judge: float
     gc.enable()
     done = True
     await sampler
-    failed = sum(1 for r in results if isinstance(r, BaseException))
-    out = {"n": n, "wall": wall, "cpu": cpu, "per_fusion_bytes": (peak - base) / n, "failed": failed}
+    errors = [r for r in results if isinstance(r, BaseException)]
+    out = {"n": n, "wall": wall, "cpu": cpu, "per_fusion_bytes": (peak - base) / n, "failed": len(errors)}
+    if errors:
+        out["error"] = f"{type(errors[0]).__name__}: {str(errors[0])[:200]}"
     if profiler is not None:
         out["packages"] = packages(profiler)
         if profile_out:
@@ -415,6 +417,10 @@ def main() -> None:
             line += "".join(f" {cell[k]['per_fusion_bytes'] / 1024:>9.1f}" for k in kinds)
             failed = fake["failed"] + sum(r["failed"] for k in kinds for r in runs[k])
             print(line + f" {failed:>6}", flush=True)
+            if failed:  # which runs failed, and why (the first error of each kind)
+                print(f"     failed: no-HTTP {fake['failed']}, " + ", ".join(
+                    f"{k} {sum(r['failed'] for r in runs[k])}" for k in kinds) + "; " + "; ".join(
+                    f"{k}: {r['error']}" for k in kinds for r in runs[k][:1] if r.get("error")), flush=True)
     print(f"end: {load_note()}")
     print("targets: fusion / gather <= 1.25 at 200 concurrent (issue 12; goal 1.05); fuse / plain <= 1.15 "
           "at 200 and <= 1.02 at 1 (issue 17); <= 256 KB per in-flight fusion; 500 fusions in <= 1.5 x "
