@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: a stub server in its own process, RSS, percentiles.
+"""Shared helpers of the benchmarks: a stub server in its own process, RSS, percentiles, judge prompts.
 
 The stub server (``fusion_graph.testing.OpenAIStubServer``) runs in a separate *process* by default:
 in a thread of the benchmark's process it would share the GIL and the event-loop CPU with the client
@@ -16,13 +16,17 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel
 
+from fusion_graph import answers, prompts
 from fusion_graph.testing import ModelScript, OpenAIStubServer
+from fusion_graph.verdicts import verdict_schema
 
 ScriptSpec = Mapping[str, Any]
 """Keyword arguments of one ``ModelScript`` (picklable: callables must be module-level functions)."""
@@ -174,3 +178,31 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def labels(count: int) -> list[str]:
+    """The judge's labels for ``count`` answers, as the graph numbers them."""
+    return [f"answer_{i + 1}" for i in range(count)]
+
+
+def judge_schema(kind: str, count: int) -> type[BaseModel]:
+    """The verdict schema the graph asks a judge to fill for ``count`` answers."""
+    return verdict_schema(kind, labels(count))
+
+
+def judge_messages(
+    conversation: Sequence[BaseMessage], texts: list[str], kind: str = "best-of", answer_format: Any = "auto"
+) -> list[BaseMessage]:
+    """The judge prompt the graph sends for these answers, from the library's own builder.
+
+    The same steps as the judge node: the conversation as ``human: …`` text, each answer's final
+    answer extracted for the agreement line, then :func:`fusion_graph.prompts.judge_prompt`. (The
+    graph also shuffles the answers by a seed; the order does not change the prompt's cost.)
+    """
+    shown = dict(zip(labels(len(texts)), texts, strict=True))
+    keys, _ = answers.extract_answers({label: (text, ()) for label, text in shown.items()},
+                                      answer_format=answer_format)
+    agreement = answers.describe_agreement(keys, list(shown))
+    system, user = prompts.judge_prompt(kind, prompts.render_conversation(conversation), shown,
+                                        agreement=agreement)
+    return [SystemMessage(system), HumanMessage(user)]

@@ -28,11 +28,11 @@ import asyncio
 import time
 from typing import Any
 
-from _common import load_note, median, stub
-from langchain_core.messages import HumanMessage, SystemMessage
+from _common import judge_messages, judge_schema, load_note, median, stub
+from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from fusion_graph import BestOfVerdict, FusionConfig, Judge, Member, MergeVerdict, prompts
+from fusion_graph import FusionConfig, Judge, Member, prompts
 from fusion_graph.providers._http import shared_async_client
 from fusion_graph.runner import Fusion
 
@@ -77,29 +77,21 @@ class Baseline:
         self.members = [chat(f"p{n}m{i}") for i in range(n)]
         self.judge = chat("judge")
         self.mode = mode
-        schema = MergeVerdict if mode == "merge" else BestOfVerdict
-        self.structured = self.judge.with_structured_output(schema, include_raw=True)
+        self.structured = self.judge.with_structured_output(judge_schema(mode, n), include_raw=True)
 
     async def run(self) -> Any:
-        first = await asyncio.gather(*(m.ainvoke([HumanMessage(PROMPT)]) for m in self.members))
+        question = [HumanMessage(PROMPT)]
+        first = await asyncio.gather(*(m.ainvoke(question) for m in self.members))
         answers = [str(a.content) for a in first]
-        if self.mode == "debate":
+        if self.mode == "debate":  # the revision prompt the member node sends
             revised = await asyncio.gather(*(
-                m.ainvoke([HumanMessage(PROMPT), HumanMessage(prompts.DEBATE_REVISE.format(
+                m.ainvoke([*question, HumanMessage(prompts.DEBATE_REVISE.format(
                     own=answers[i],
-                    peers="\n".join(prompts.PEER_BLOCK.format(index=j + 1, text=t)
-                                    for j, t in enumerate(answers) if j != i)))])
+                    peers="\n\n".join(prompts.PEER_BLOCK.format(index=j + 1, text=t) for j, t in
+                                       enumerate(a for k, a in enumerate(answers) if k != i))))])
                 for i, m in enumerate(self.members)))
             answers = [str(a.content) for a in revised]
-        blocks = "\n\n".join(prompts.CANDIDATE_BLOCK.format(label=f"answer_{i + 1}", text=t)
-                             for i, t in enumerate(answers))
-        system = {"merge": prompts.MERGE_SYSTEM, "debate": prompts.DEBATE_JUDGE_SYSTEM}.get(
-            self.mode, prompts.BEST_OF_SYSTEM)
-        return await self.structured.ainvoke([
-            SystemMessage(system),
-            HumanMessage(prompts.JUDGE_USER.format(conversation=f"user: {PROMPT}", count=len(answers),
-                                                   candidates=blocks)),
-        ])
+        return await self.structured.ainvoke(judge_messages(question, answers, self.mode))
 
 
 async def profile_packages(fusion: Fusion) -> str:

@@ -1,6 +1,14 @@
-"""Every prompt that fusion-graph sends, as a named constant."""
+"""Every prompt that fusion-graph sends, as a named constant, and the one builder of the judge's prompt.
+
+:func:`judge_prompt` is what the graph sends a judge (after fitting the answers into its context
+window); benchmarks build their baselines' judge prompts with it too, so they time what the graph sends.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from langchain_core.messages import BaseMessage
 
 __all__ = [
     "AGREEMENT_LINE",
@@ -20,6 +28,9 @@ __all__ = [
     "WRITER_ANALYSIS",
     "WRITER_MAJORITY",
     "WRITER_SYSTEM",
+    "judge_prompt",
+    "judge_system",
+    "render_conversation",
 ]
 
 BEST_OF_SYSTEM = """\
@@ -100,3 +111,59 @@ give your verdict."""
 MERGE_REASK = """\
 Check again: your merged answer reaches {shown}, {which}, while {count} answers reach {majority}. \
 Re-read the answers and write the merged answer again."""
+
+
+_JUDGE_SYSTEMS = {
+    "analysis": ANALYSIS_SYSTEM,
+    "best-of": BEST_OF_SYSTEM,
+    "debate": DEBATE_JUDGE_SYSTEM,
+    "merge": MERGE_SYSTEM,
+    "writer": WRITER_SYSTEM,
+}
+
+
+def render_conversation(messages: Sequence[BaseMessage]) -> str:
+    """The conversation as the judge reads it: ``role: text`` per message (``human: …``), blank lines between.
+
+    Example:
+        >>> render_conversation([HumanMessage("Is 1001 prime?")])
+        'human: Is 1001 prime?'
+    """
+    return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
+
+
+def judge_system(kind: str) -> str:
+    """The judge's system prompt for a kind of call.
+
+    Kinds: ``best-of`` (also vote), ``debate``, ``merge``, and a streamed merge's ``analysis`` then
+    ``writer`` call.
+
+    Raises:
+        KeyError: An unknown kind.
+    """
+    return _JUDGE_SYSTEMS[kind]
+
+
+def judge_prompt(
+    kind: str, conversation: str, candidates: Mapping[str, str], *, agreement: str | None = None
+) -> tuple[str, str]:
+    """The judge's system and user text: the conversation, the labelled answers, the agreement line.
+
+    Args:
+        kind: The verdict asked for (see :func:`judge_system`).
+        conversation: The conversation, as :func:`render_conversation` writes it.
+        candidates: Label (``answer_1`` …) → the answer as the judge sees it, in the order shown.
+        agreement: Which answers reach the same final answer
+            (:func:`fusion_graph.answers.describe_agreement`), or ``None`` when none was extracted.
+
+    Returns:
+        ``(system, user)``.
+
+    Example:
+        >>> system, user = judge_prompt("best-of", "human: Is 1001 prime?", {"answer_1": "No."})
+    """
+    blocks = "\n\n".join(CANDIDATE_BLOCK.format(label=label, text=text) for label, text in candidates.items())
+    user = JUDGE_USER.format(conversation=conversation, count=len(candidates), candidates=blocks)
+    if agreement:
+        user += "\n\n" + AGREEMENT_LINE.format(agreement=agreement)
+    return judge_system(kind), user

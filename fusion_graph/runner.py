@@ -21,6 +21,8 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import CachePolicy, Overwrite, StreamMode
 
 from fusion_graph._cache import FusionCache, key_material, member_tools
+from fusion_graph._compiled import FUSE_CACHE_SIZE
+from fusion_graph._compiled import FusionCache as CompiledFusions
 from fusion_graph._threads import ThreadPlan, check_thread_id, plan_thread
 from fusion_graph.config import FusionConfig
 from fusion_graph.errors import ConfigError, FusionRunError
@@ -527,6 +529,12 @@ async def fuse(
 ) -> FusionResult:
     """Run one fusion: the pool answers in parallel, the judge fuses.
 
+    The compiled :class:`Fusion` is reused: calls with an equal config and the same tools,
+    checkpointer, event loop and environment share one (the 32 most recently used are kept;
+    see :mod:`fusion_graph._compiled` for what counts as equal), so a loop of ``fuse()`` calls costs
+    what ``Fusion(config).run()`` does. Chat model instances in the config are the caller's: they
+    are shared by every run, as they are by a compiled ``Fusion``.
+
     Args:
         prompt: A string or a conversation (LangChain messages, ``(role, text)`` pairs or dicts).
         config: The pool, the judge and the mode.
@@ -549,5 +557,16 @@ async def fuse(
         >>> result = await fuse("Is 1001 prime? Explain briefly.", config)
         >>> print(result.answer)
     """
-    fusion = Fusion(config, tools=tools, checkpointer=checkpointer, cache=cache, cache_policy=cache_policy)
+    if cache is not None or cache_policy is not None:  # the caller's own results cache: no reuse
+        fusion = Fusion(
+            config, tools=tools, checkpointer=checkpointer, cache=cache, cache_policy=cache_policy
+        )
+    else:
+        fusion = _FUSIONS.get(
+            config, tools, checkpointer, lambda: Fusion(config, tools=tools, checkpointer=checkpointer)
+        )
     return await fusion.run(prompt, thread_id=thread_id)
+
+
+_FUSIONS = CompiledFusions(FUSE_CACHE_SIZE)
+"""The compiled fusions :func:`fuse` reuses (a cache: empty until the first call)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -45,6 +45,67 @@ def money(cost: float) -> str:
 
 
 @dataclass
+class _Column:
+    """One column of a table that must fit the terminal: its cells, and how soon it is dropped."""
+
+    header: str
+    cells: list[Text]
+    drop: int = 0
+    """0: always shown; otherwise, when the table is too wide, the highest is dropped first."""
+    justify: Literal["left", "right"] = "left"
+
+    @property
+    def width(self) -> int:
+        return max([len(self.header), *(cell.cell_len for cell in self.cells)])
+
+
+_FLEXIBLE_MIN = 16
+"""The narrowest the free-text column (a preview, the last event) is worth showing."""
+
+
+def _fit_table(
+    title: str, columns: list[_Column], flexible: tuple[str, list[str], list[str]], width: int
+) -> Table:
+    """A table of ``columns`` (and a last, free-text column) no wider than ``width``.
+
+    Rather than cutting every column short (``ro… stat… late…``), the columns with the highest
+    ``drop`` go first, until the rest fit whole beside at least :data:`_FLEXIBLE_MIN` characters of the
+    free-text column, which then takes what is left. Columns with ``drop == 0`` (the member's name,
+    its status) are never dropped nor cut; if they alone are too wide, the free-text column goes.
+
+    Args:
+        title: The table's title.
+        columns: The fixed columns, in display order.
+        flexible: ``(header, texts, styles)`` of the free-text column, one text per row.
+        width: The console's width.
+    """
+    shown = list(columns)
+
+    def needed(cols: list[_Column], extra: int) -> int:
+        # SIMPLE_HEAD: one space of padding each side of a cell, one between columns, one at each edge
+        widths = [c.width for c in cols] + ([extra] if extra else [])
+        return sum(widths) + 3 * len(widths) + 1
+
+    header, texts, styles = flexible
+    while needed(shown, _FLEXIBLE_MIN) > width and any(c.drop for c in shown):
+        shown.remove(max((c for c in shown if c.drop), key=lambda c: c.drop))
+    left = width - needed(shown, 0) - 3
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in shown:
+        table.add_column(column.header, no_wrap=True, justify=column.justify, min_width=column.width)
+    with_text = left >= _FLEXIBLE_MIN
+    if with_text:
+        table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=left)
+    rows = len(columns[0].cells) if columns else 0
+    for i in range(rows):
+        cells: list[RenderableType] = [column.cells[i] for column in shown]
+        if with_text:
+            cells.append(Text(preview(texts[i], left), style=styles[i]))
+        table.add_row(*cells)
+    return table
+
+
+@dataclass
 class _Row:
     status: str = "waiting"
     round: int | None = None
@@ -52,6 +113,10 @@ class _Row:
     input_tokens: int = 0
     output_tokens: int = 0
     detail: str = ""
+
+    def tokens(self) -> str:
+        """``input/output`` tokens, or nothing before any."""
+        return f"{self.input_tokens}/{self.output_tokens}" if self.input_tokens or self.output_tokens else ""
 
 
 class ProgressView:
@@ -102,36 +167,45 @@ class ProgressView:
             self.judge_detail = str(event["decided_by"]) + (f" → {winner}" if winner else "")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """The progress table, its last column cut to fit the width."""
-        name_width = max([6, *(len(name) for name in self.rows)])
-        tokens_width = max([6, *(len(f"{r.input_tokens}/{r.output_tokens}") for r in self.rows.values())])
-        # member, status (8), round (5), latency (7), tokens: 3 cells of padding each, plus the edge.
-        last_width = max(12, options.max_width - (name_width + 8 + 5 + 7 + tokens_width + 5 * 3 + 4))
-        table = Table(title="progress", title_justify="left", box=box.SIMPLE_HEAD)
-        table.add_column("member", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("round", justify="right", no_wrap=True)
-        table.add_column("latency", justify="right", no_wrap=True)
-        table.add_column("tokens", justify="right", no_wrap=True)
-        table.add_column("last", overflow="ellipsis", no_wrap=True, max_width=last_width)
-        for name, row in self.rows.items():
-            table.add_row(
-                Text(name),
-                Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
-                "" if row.round is None else str(row.round),
-                "" if row.latency_s is None else f"{row.latency_s:.2f}s",
-                f"{row.input_tokens}/{row.output_tokens}" if row.input_tokens or row.output_tokens else "",
-                Text(row.detail),
-            )
-        table.add_section()
-        table.add_row(
-            Text("judge", style="bold"),
-            Text(self.judge_status, style=_STATUS_STYLE.get(self.judge_status, "")),
-            "",
-            "",
-            "",
-            Text(" · ".join(part for part in (self.judge, self.judge_detail) if part)),
-        )
+        """The progress table, fitted to the width.
+
+        Member names stay whole; the least useful columns go first (round, then tokens, then
+        latency), and the last event gets what is left.
+        """
+        rows = list(self.rows.items())
+        judge_line = " · ".join(part for part in (self.judge, self.judge_detail) if part)
+        rounds = {row.round for _, row in rows if row.round is not None}
+        columns = [
+            _Column("member", [Text(name) for name, _ in rows] + [Text("judge", style="bold")]),
+            _Column(
+                "status",
+                [Text(row.status, style=_STATUS_STYLE.get(row.status, "")) for _, row in rows]
+                + [Text(self.judge_status, style=_STATUS_STYLE.get(self.judge_status, ""))],
+            ),
+            _Column(
+                "round",
+                [Text("" if row.round is None else str(row.round)) for _, row in rows] + [Text("")],
+                drop=3 if len(rounds) > 1 else 4,
+                justify="right",
+            ),
+            _Column(
+                "latency",
+                [Text("" if row.latency_s is None else f"{row.latency_s:.2f}s") for _, row in rows]
+                + [Text("")],
+                drop=1,
+                justify="right",
+            ),
+            _Column(
+                "tokens",
+                [Text(row.tokens()) for _, row in rows] + [Text("")],
+                drop=2,
+                justify="right",
+            ),
+        ]
+        texts = [row.detail for _, row in rows] + [judge_line]
+        table = _fit_table("progress", columns, ("last", texts, [""] * len(texts)), options.max_width)
+        if rows:
+            table.rows[len(rows) - 1].end_section = True
         yield table
         yield from (Text(line, style="dim") for line in self.rounds)
 
@@ -143,42 +217,40 @@ def _candidate_status(candidate: Candidate) -> Text:
 
 
 def _candidates_table(result: FusionResult, width: int) -> Table:
-    """Candidates, one line each: the preview gets whatever width the other columns leave."""
+    """Candidates, one line each, fitted to the width.
+
+    Member names stay whole; the least useful columns go first (round when there is only one, cost
+    when nothing was paid, then cost, latency, tokens, label), and the preview gets what is left.
+    """
     last_round = max((c.round for c in result.candidates), default=0)
-    headers = ("member", "label", "round", "status", "latency", "tokens", "cost")
-    rows: list[tuple[list[Text], str, bool]] = []
-    for candidate in result.candidates:
+    candidates = result.candidates
+    members: list[Text] = []
+    labels: list[Text] = []
+    for candidate in candidates:
         is_winner = candidate.member == result.winner and candidate.round == last_round
-        label = result.labels.get(candidate.member, "") if candidate.round == last_round else ""
-        cells = [
-            Text(("★ " if is_winner else "") + candidate.member, style="bold" if is_winner else ""),
-            Text(label),
-            Text(str(candidate.round)),
-            _candidate_status(candidate),
-            Text(f"{candidate.latency_s:.2f}s"),
-            Text(f"{candidate.usage.input_tokens}/{candidate.usage.output_tokens}"),
-            Text(money(candidate.usage.cost_usd)),
-        ]
-        rows.append(
-            (
-                cells,
-                candidate.text if candidate.ok else f"{candidate.error_kind}: {candidate.error}",
-                candidate.ok,
-            )
-        )
-    fixed = sum(
-        max([len(header), *(row[0][i].cell_len for row in rows)]) + 3 for i, header in enumerate(headers)
-    )
-    preview_width = max(12, width - fixed - 3)
-    table = Table(title="candidates", title_justify="left", box=box.SIMPLE_HEAD)
-    for header in headers:
-        table.add_column(
-            header, no_wrap=True, justify="left" if header in ("member", "label", "status") else "right"
-        )
-    table.add_column("preview", overflow="ellipsis", no_wrap=True)
-    for cells, text, ok in rows:
-        table.add_row(*cells, Text(preview(text, preview_width), style="" if ok else "red"))
-    return table
+        mark = "★ " if is_winner else ""
+        members.append(Text(mark + candidate.member, style="bold" if is_winner else ""))
+        labels.append(Text(result.labels.get(candidate.member, "") if candidate.round == last_round else ""))
+    paid = any(c.usage.cost_usd for c in candidates)
+    columns = [
+        _Column("member", members),
+        _Column("label", labels, drop=2),
+        _Column("round", [Text(str(c.round)) for c in candidates], drop=7 if last_round else 8,
+                justify="right"),
+        _Column("status", [_candidate_status(c) for c in candidates]),
+        _Column("latency", [Text(f"{c.latency_s:.2f}s") for c in candidates], drop=4, justify="right"),
+        _Column(
+            "tokens",
+            [Text(f"{c.usage.input_tokens}/{c.usage.output_tokens}") for c in candidates],
+            drop=3,
+            justify="right",
+        ),
+        _Column("cost", [Text(money(c.usage.cost_usd)) for c in candidates], drop=5 if paid else 6,
+                justify="right"),
+    ]
+    texts = [c.text if c.ok else f"{c.error_kind}: {c.error}" for c in candidates]
+    styles = ["" if c.ok else "red" for c in candidates]
+    return _fit_table("candidates", columns, ("preview", texts, styles), width)
 
 
 def _verdict_view(result: FusionResult) -> RenderableType:

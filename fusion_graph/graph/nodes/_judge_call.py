@@ -146,8 +146,7 @@ class JudgeAsker:
         summary = answers.describe_agreement(
             {new: run.evidence.key_of(old) for new, old in shown.items()}, list(shown)
         )
-        system = _SYSTEMS[kind]
-        messages, cuts = judge_messages(system, run.conversation, views, spec, agreement=summary)
+        messages, cuts = judge_messages(kind, run.conversation, views, spec, agreement=summary)
         if note is not None:
             messages.append(HumanMessage(_renumber(note, shown)))
         problems: list[str] = []
@@ -166,8 +165,7 @@ class JudgeAsker:
                 problems = ["the merged answer is empty"]
             else:
                 best = cast(BestOfVerdict, verdict)
-                differ = not all_alike(run.evidence, [r["text"] for r in run.by_label.values()])
-                problems = verdict_problems(best, views, answers_differ=differ)
+                problems = verdict_problems(best, views, answers_differ=lambda: _differ(run))
                 if not problems:
                     return _relabel(best, shown)
             run.issues.extend(f"{name}: {_run_labels(problem, shown)}" for problem in problems)
@@ -234,12 +232,10 @@ _PUBLIC: dict[str, type[BaseModel]] = {
     "analysis": Analysis,
 }
 
-_SYSTEMS = {
-    "analysis": prompts.ANALYSIS_SYSTEM,
-    "best-of": prompts.BEST_OF_SYSTEM,
-    "debate": prompts.DEBATE_JUDGE_SYSTEM,
-    "merge": prompts.MERGE_SYSTEM,
-}
+
+def _differ(run: JudgeRun) -> bool:
+    """Whether the candidates' answers differ (asked only when a verdict scores them all alike)."""
+    return not all_alike(run.evidence, [r["text"] for r in run.by_label.values()])
 
 
 def _relabel(verdict: BestOfVerdict, shown: dict[str, str]) -> BestOfVerdict:
@@ -262,9 +258,10 @@ def _renumber(note: str, shown: dict[str, str]) -> str:
 
 
 def judge_messages(
-    system: str, conversation: str, views: dict[str, str], spec: Judge, *, agreement: str | None = None
+    kind: str, conversation: str, views: dict[str, str], spec: Judge, *, agreement: str | None = None
 ) -> tuple[list[BaseMessage], list[str]]:
-    """The judge's prompt, with the candidates condensed when it would not fit the judge's window."""
+    """The judge's prompt (:func:`prompts.judge_prompt`), the answers condensed to fit its window."""
+    system = prompts.judge_system(kind)
     cuts: list[str] = []
     window = spec.context_window
     if window is not None:
@@ -279,12 +276,7 @@ def judge_messages(
         if estimate_tokens(conversation) > window // 2:
             cuts.append(f"judge {spec.label}: condensed the conversation to half of {window} tokens")
             conversation = condense(conversation, window // 2 * CHARS_PER_TOKEN)
-    blocks = "\n\n".join(
-        prompts.CANDIDATE_BLOCK.format(label=label, text=view) for label, view in views.items()
-    )
-    user = prompts.JUDGE_USER.format(conversation=conversation, count=len(views), candidates=blocks)
-    if agreement:
-        user += "\n\n" + prompts.AGREEMENT_LINE.format(agreement=agreement)
+    system, user = prompts.judge_prompt(kind, conversation, views, agreement=agreement)
     return [SystemMessage(system), HumanMessage(user)], cuts
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
 from fusion_graph.verdicts import BestOfVerdict
 
@@ -24,7 +25,7 @@ def normalise_label(label: str) -> str:
 
 
 def verdict_problems(
-    verdict: BestOfVerdict, texts: dict[str, str], *, answers_differ: bool
+    verdict: BestOfVerdict, texts: dict[str, str], *, answers_differ: bool | Callable[[], bool]
 ) -> list[str]:
     """What is self-contradictory in a best-of (or debate) verdict; empty when it is consistent.
 
@@ -32,7 +33,8 @@ def verdict_problems(
         verdict: The parsed verdict.
         texts: Label → the candidate's text as the judge saw it.
         answers_differ: Whether the candidates' answers differ, so that equal scores for all of them
-            cannot be a judgement.
+            cannot be a judgement; or a function that says so, called only when every score is
+            equal (comparing free-text answers word by word costs more than the rest of the checks).
 
     Returns:
         One sentence per problem, phrased for the judge (it is shown to it when it is asked again).
@@ -60,7 +62,11 @@ def verdict_problems(
                 f"the winner {winner} scores {by_label[winner]:g} but {', '.join(best)} scores {top:g}: "
                 "the winner must have the top score"
             )
-    if answers_differ and len(by_label) > 1 and len(set(by_label.values())) == 1:
+    if (
+        len(by_label) > 1
+        and len(set(by_label.values())) == 1
+        and (answers_differ() if callable(answers_differ) else answers_differ)
+    ):
         problems.append(
             f"every answer gets the same score ({verdict.scores[0].score:g}) although they differ"
         )

@@ -67,7 +67,7 @@ async def write_answer(run: JudgeRun, index: int, analysis: Analysis, note: str 
     summary = answers.describe_agreement(
         {label: run.evidence.key_of(label) for label in run.labels}, list(run.labels)
     )
-    messages, cuts = judge_messages(prompts.WRITER_SYSTEM, run.conversation, views, spec, agreement=summary)
+    messages, cuts = judge_messages("writer", run.conversation, views, spec, agreement=summary)
     extra = prompts.WRITER_ANALYSIS.format(analysis=render_analysis(analysis))
     if note:
         extra += "\n\n" + note

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
 from typing import Any, cast
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langgraph.config import get_config, get_store, get_stream_writer
 from langgraph.store.base import BaseStore
 from pydantic import BaseModel
@@ -45,7 +44,7 @@ from fusion_graph.state import CandidateRecord, FusionState, JudgeCallRecord
 from fusion_graph.structured import run_format
 from fusion_graph.verdicts import Analysis, BestOfVerdict, MergeVerdict
 
-__all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "render_conversation", "shuffled"]
+__all__ = ["STREAM_ANSWER", "final_candidates", "make_judge_node", "shuffled"]
 
 FREE_TEXT_SAME = 0.9
 """How alike two free-text picks must read to count as the same pick in the reversed-order check."""
@@ -71,11 +70,6 @@ def shuffled(records: list[CandidateRecord], seed: int, salt: str) -> list[Candi
     return order
 
 
-def render_conversation(messages: Sequence[BaseMessage]) -> str:
-    """The conversation as plain text for the judge."""
-    return "\n\n".join(f"{m.type}: {m.text}" for m in messages if m.text.strip())
-
-
 def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
     """The node that decides, from the judge's verdict and the candidates' agreement."""
     config = runtime.config
@@ -92,7 +86,7 @@ def make_judge_node(runtime: FusionRuntime) -> AsyncNode[FusionState]:
 
     async def decide(state: FusionState) -> dict[str, Any]:
         records = final_candidates(state, config.mode)
-        conversation = render_conversation(state["messages"])
+        conversation = prompts.render_conversation(state["messages"])
         order = shuffled(records, config.seed, conversation) if config.shuffle else records
         labels = {f"answer_{i + 1}": record["member"] for i, record in enumerate(order)}
         by_label = dict(zip(labels, order, strict=True))

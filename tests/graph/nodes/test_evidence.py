@@ -166,6 +166,24 @@ def test_equal_scores_are_a_problem_only_when_the_answers_differ():
         "every answer gets the same score (6) although they differ"
     ]
     assert verdict_problems(verdict, TEXTS, answers_differ=False) == []
+    assert verdict_problems(verdict, TEXTS, answers_differ=lambda: True) == [
+        "every answer gets the same score (6) although they differ"
+    ]
+
+
+def test_whether_the_answers_differ_is_asked_only_when_every_score_is_equal():
+    asked: list[bool] = []
+
+    def differ() -> bool:
+        asked.append(True)
+        return True
+
+    assert verdict_problems(_verdict("answer_1", {"answer_1": 9, "answer_2": 3, "answer_3": 2}), TEXTS,
+                            answers_differ=differ) == []
+    assert asked == []
+    verdict_problems(_verdict("answer_1", {"answer_1": 6, "answer_2": 6, "answer_3": 6}), TEXTS,
+                     answers_differ=differ)
+    assert asked == [True]
 
 
 @pytest.mark.parametrize(
@@ -248,6 +266,7 @@ def test_the_judge_prompt_overhead_stays_within_300_tokens(kind, system):
     conversation = "human: What is 12 * 33 + 4?"
     views = {f"answer_{i + 1}": text for i, text in enumerate(TEXTS.values())}
     agreement = "answers 1, 3 reach 400; answer 2 reaches 409"
-    messages, _ = judge_messages(system, conversation, views, Judge("openai:j"), agreement=agreement)
+    messages, _ = judge_messages(kind, conversation, views, Judge("openai:j"), agreement=agreement)
+    assert messages[0].text == system
     content = estimate_tokens(conversation) + sum(estimate_tokens(text) for text in views.values())
     assert messages_tokens(messages) - content <= 300
