@@ -28,6 +28,7 @@ from _quality_sim import GRID_JUDGES, MemberSim, SimServer, final_number, item, 
 from _quality_stats import paired_bootstrap, wilson
 
 from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph.eval.calibrate import leading_answer
 from fusion_graph.providers._http import ShardedTransport, httpx
 from fusion_graph.runner import Fusion
 
@@ -347,9 +348,20 @@ def calibration_for(rows: list[Row], judge: str) -> dict[str, Any]:
             members[name.split("#")[0]].append(ok)
         if r.judge_pick is not None and any(r.members.values()):
             picks.append(bool(r.judge_pick))
+    conflicts: list[bool] = []
+    for r in rows:
+        answers = r.answers or {}
+        lead = leading_answer(answers)
+        if r.judge_name is not None and lead is not None and answers.get(r.judge_name) != lead:
+            conflicts.append(bool(r.judge_pick))
     entry: dict[str, Any] = {
         "members": {n: {"accuracy": sum(v) / len(v), "count": len(v)} for n, v in members.items()},
         "judges": {judge: {"accuracy": sum(picks) / len(picks), "count": len(picks)}} if picks else {},
+        "conflicts": (
+            {judge: {"accuracy": sum(conflicts) / len(conflicts), "count": len(conflicts)}}
+            if conflicts
+            else {}
+        ),
     }
     return {"entries": [entry]}
 

@@ -53,6 +53,10 @@ class CalibrationEntry(BaseModel):
     """Member (candidate) name → accuracy. Samples ``name#i`` fall back to ``name``."""
     judges: dict[str, Reliability] = Field(default_factory=dict)
     """Judge name → accuracy at picking a right candidate when one exists."""
+    conflicts: dict[str, Reliability] = Field(default_factory=dict)
+    """Judge name → accuracy on the items where its pick disagreed with the members' leading answer
+    (the unique largest class of final answers): how often it was right to overrule them. With
+    labels this, not the judge's overall accuracy, decides such a conflict."""
 
 
 class Calibration(BaseModel):

@@ -2,7 +2,8 @@
 
 Members: each candidate's round-0 answers in the pool's fusion rows, scored like the fused answer
 (``candidates_correct``). Judges: among the items on which at least one candidate was right, the
-share on which the judge's pick (``judge_pick``, before the decision rule weighed it) was right.
+share on which the judge's pick (``judge_pick``, before the decision rule weighed it) was right, and
+the same share on the items where the pick disagreed with the members' leading answer (``conflicts``).
 Both come with their item counts; ``FusionConfig(calibration=…)`` reads the file back.
 """
 
@@ -14,7 +15,19 @@ from typing import Any
 
 from fusion_graph.calibration import Calibration, CalibrationEntry, Reliability
 
-__all__ = ["calibration_from_records"]
+__all__ = ["calibration_from_records", "leading_answer"]
+
+
+def leading_answer(answers: Mapping[str, Any]) -> Any:
+    """The unique most common comparable answer (``None`` on a tie or when none is comparable)."""
+    counts: dict[Any, int] = defaultdict(int)
+    for value in answers.values():
+        if value is not None:
+            counts[value] += 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return None
+    return ranked[0][0]
 
 
 def calibration_from_records(
@@ -33,6 +46,7 @@ def calibration_from_records(
     """
     members: dict[str, list[bool]] = defaultdict(list)
     judges: dict[str, list[bool]] = defaultdict(list)
+    conflicts: dict[str, list[bool]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()  # one observation of a member per item (rows share answers)
     for record in records:
         if not str(record.get("config", "")).startswith("fusion:") or record.get("error"):
@@ -47,6 +61,9 @@ def calibration_from_records(
         pick, judge = record.get("judge_pick"), record.get("judge")
         if isinstance(pick, str) and pick in right and judge and any(right.values()):
             judges[judge].append(bool(right[pick]))
+            lead = leading_answer(record.get("answers") or {})
+            if lead is not None and (record.get("answers") or {}).get(pick) != lead:
+                conflicts[judge].append(bool(right[pick]))
     return Calibration(
         entries=[
             CalibrationEntry(
@@ -55,6 +72,9 @@ def calibration_from_records(
                 members={n: Reliability(accuracy=sum(v) / len(v), count=len(v)) for n, v in members.items()},
                 judges={
                     n: Reliability(accuracy=sum(v) / len(v), count=len(v)) for n, v in judges.items() if v
+                },
+                conflicts={
+                    n: Reliability(accuracy=sum(v) / len(v), count=len(v)) for n, v in conflicts.items() if v
                 },
             )
         ]

@@ -60,6 +60,8 @@ PRIOR_JUDGE = 0.9
 """A judge's reliability (at picking a right candidate when one exists) before anything is measured,
 for a pick that held under the reversed order. With members at :data:`PRIOR_MEMBER` it outweighs any
 majority short of the two-thirds cap, so a stable judge stands against a bare wrong majority."""
+CONFLICT_PRIOR = 4.0
+"""Pseudo-items (at one half) a measured conflict accuracy is shrunk with."""
 SUPERMAJORITY = 2 / 3
 """Without labels, no single voice overrules a class holding more than this share of all final answers."""
 
@@ -248,6 +250,10 @@ class Reliabilities:
     source: Literal["prior", "calibration", "history"]
     labelled: bool
     """Measured from labels: the two-thirds cap is lifted."""
+    conflict: tuple[float, int] | None = None
+    """Labels only: the judge's accuracy (and item count) when its pick disagreed with the members'
+    leading answer. It decides such a conflict: the pick stands when, shrunk to one half with
+    :data:`CONFLICT_PRIOR` pseudo-items, it is above one half."""
 
 
 def log_odds(p: float) -> float:
@@ -275,11 +281,13 @@ def reliabilities(
             name: (entry.members.get(name) or entry.members.get(name.split("#")[0])) for name in candidates
         }
         judged = entry.judges.get(judge)
+        conflict = entry.conflicts.get(judge)
         return Reliabilities(
             members={n: (r.accuracy if r is not None else PRIOR_MEMBER) for n, r in members.items()},
             judge=judged.accuracy if judged is not None else PRIOR_JUDGE,
             source="calibration",
             labelled=True,
+            conflict=(conflict.accuracy, conflict.count) if conflict is not None and conflict.count else None,
         )
     if learned:
         return Reliabilities(
@@ -397,6 +405,11 @@ def weigh(
         mine = mine or answers.AnswerClass(key=merged_key, members=())
     if mine is not None and check != "flipped":
         judge_w = log_odds(rel.judge)
+    overrules: bool | None = None  # labels decide a conflict (see Reliabilities.conflict)
+    if mine is not None and rel.labelled and rel.conflict is not None and check not in ("agreed", "no-judge"):
+        accuracy, count = rel.conflict
+        shrunk = (accuracy * count + 0.5 * CONFLICT_PRIOR) / (count + CONFLICT_PRIOR)
+        overrules = shrunk > 0.5 and check != "flipped"
     if mine is not None and all(c.key != mine.key for c in classes):
         classes.append(mine)
     totals: dict[str, float] = {}
@@ -406,7 +419,13 @@ def weigh(
             totals[cls.key] += judge_w
     majority = evidence.majority()
     override: str | None = None
-    if rule == "judge" and mine is not None:
+    if overrules is not None and rule == "weighted":
+        lead = leader(evidence, member_w)
+        if overrules and mine is not None:
+            override = mine.key
+        elif lead is not None:
+            override = lead.key
+    elif rule == "judge" and mine is not None:
         override = mine.key
     elif rule == "majority" and majority is not None:
         override = majority.key
@@ -445,6 +464,12 @@ def weigh(
     kind = "majority" if 2 * size > total_n else "plurality"
     tag = "judge" if stood else f"{kind}:{size}/{total_n}"
     why = _why(evidence, winner, mine, stood, check, override is not None and not stood, rule, size, total_n)
+    if overrules is not None and rel.conflict is not None:
+        accuracy, count = rel.conflict
+        why += (
+            f" (labels: the judge was right in {accuracy:.0%} of {count} measured conflicts, so "
+            f"{'its pick' if overrules else 'the members'} decide{'s' if overrules else ''})"
+        )
     record = DecisionRecord(
         rule=rule,
         source=rel.source,

@@ -167,3 +167,23 @@ def test_a_calibration_file_round_trips(tmp_path):
         pool=[Member("fake:a", name="a"), Member("fake:b", name="b")], calibration=str(path)
     )
     assert config.calibration == cal
+
+
+def test_with_labels_the_judges_measured_conflict_accuracy_decides_a_conflict():
+    members = dict.fromkeys(["m1", "m2", "m3"], 0.6)
+    evidence = _evidence("number:5", "number:5", "number:4")
+    right_in_conflicts = Reliabilities(
+        members=members, judge=0.8, source="calibration", labelled=True, conflict=(0.8, 20)
+    )
+    out = weigh(evidence, right_in_conflicts, pick="answer_3", check="held")
+    assert out.judge_stood and "80% of 20 measured conflicts" in out.record["why"]
+    wrong_in_conflicts = Reliabilities(
+        members=members, judge=0.8, source="calibration", labelled=True, conflict=(0.2, 20)
+    )
+    out = weigh(evidence, wrong_in_conflicts, pick="answer_3", check="held")
+    assert not out.judge_stood and out.winner.key == "number:5"
+    # a flipped pick never overrules, whatever was measured
+    assert not weigh(evidence, right_in_conflicts, pick="answer_3", check="flipped").judge_stood
+    # one conflict measured moves the prior of one half only a little: (1 + 2) / (1 + 4) = 0.6
+    few = Reliabilities(members=members, judge=0.8, source="calibration", labelled=True, conflict=(1.0, 1))
+    assert weigh(evidence, few, pick="answer_3", check="held").judge_stood
