@@ -399,9 +399,11 @@ async def main_calibrated(args: Any) -> None:
             for seed in seeds:
                 train = [r for r in base[cell] if r.seed == seed and r.item < labelled]
                 cal = calibration_for(train, "judge")
-                fusions[("calibrated", cell, seed)] = Fusion(build(cell, seed, url, http, calibration=cal))
-                work += [("calibrated", cell, seed, i) for i in range(labelled, args.items)]
-                if args.history:
+                if not args.history_only:
+                    config = build(cell, seed, url, http, calibration=cal)
+                    fusions[("calibrated", cell, seed)] = Fusion(config)
+                    work += [("calibrated", cell, seed, i) for i in range(labelled, args.items)]
+                if args.history or args.history_only:
                     fusions[("history", cell, seed)] = Fusion(
                         build(cell, seed, url, http, learn_reliability=True)
                     )
@@ -431,6 +433,10 @@ async def main_calibrated(args: Any) -> None:
         finally:
             await http.aclose()
         results = {k: dict(v) for k, v in out.items()}
+    if args.save:
+        for kind, by_cell in results.items():
+            save(Path(f"{args.save}.{kind}.json"), by_cell)
+    history = args.history or args.history_only
     print(
         f"\nCalibrated from the first {labelled} items of each seed (labels), measured on items "
         f"{labelled}–{args.items - 1} x {len(seeds)} seeds; static policies on the same items from the "
@@ -447,12 +453,12 @@ async def main_calibrated(args: Any) -> None:
         weighted = np.mean([r.fused for r in test])
         judge = np.mean([bool(r.judge_pick) for r in test])
         majority = np.mean([majority_policy(r, gold[(r.seed, r.item)]) for r in test])
-        cal_rows = results["calibrated"][cell]
-        cal = np.mean([r.fused for r in cal_rows])
+        cal_rows = results.get("calibrated", {}).get(cell, [])
+        cal = float(np.mean([r.fused for r in cal_rows])) if cal_rows else float("nan")
         best = max(weighted, judge, majority)
         misses += cal < best - 0.01
         hist = ""
-        if args.history:
+        if history:
             h = results["history"][cell]
             last = {(r.seed, r.item): r.fused for r in h if r.item >= args.items // 2}
             ref = {(r.seed, r.item): r.fused for r in base[cell] if r.item >= args.items // 2}
@@ -462,8 +468,9 @@ async def main_calibrated(args: Any) -> None:
             f"{cell.pool:<14} {cell.structure:<12} {cell.judge:<14} {weighted:8.3f} {judge:6.3f} "
             f"{majority:8.3f} {cal:6.3f} {cal - best:+13.3f}{hist}{flag}"
         )
-    print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
-    if args.history:
+    if not args.history_only:
+        print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
+    if history:
         print(
             f"hist Δ: learning from history (no labels), accuracy on items "
             f"{args.items // 2}–{args.items - 1} minus the default's on the same items"

@@ -323,6 +323,7 @@ async def main() -> None:
                         help="--grid with --load: calibrate on the first --labelled items, run the rest")
     parser.add_argument("--labelled", type=int, default=50, help="--calibrated: labelled items per seed")
     parser.add_argument("--history", action="store_true", help="--calibrated: also learn from history")
+    parser.add_argument("--history-only", action="store_true", help="--calibrated: only learn from history")
     args = parser.parse_args()
     if args.grid and args.calibrated:
         from _quality_grid import main_calibrated
