@@ -287,9 +287,10 @@ def plot(stats: dict[Cell, CellStats], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(POOLS), figsize=(5 * len(POOLS), 6), sharey=True)
+    fig, axes = plt.subplots(1, len(POOLS), figsize=(6 * len(POOLS), 8))
     for ax, pool in zip(axes, POOLS, strict=True):
-        cells = [(c, s) for c, s in stats.items() if c.pool == pool]
+        mine = [(c, s) for c, s in stats.items() if c.pool == pool]
+        cells = sorted(mine, key=lambda cs: (cs[0].structure, cs[0].judge))
         y = np.arange(len(cells))
         ax.scatter([s.best_member for _, s in cells], y, marker="|", s=120, label="best member", color="grey")
         ax.scatter([s.judge for _, s in cells], y, marker="x", label="judge's own picks", color="tab:orange")
