@@ -6,7 +6,7 @@ import os
 
 from fusion_graph.config import FusionConfig, Judge, Member, Mode
 
-__all__ = ["JUDGE_MAX_TOKENS", "MEMBER_MAX_TOKENS", "default_config"]
+__all__ = ["JUDGE_MAX_TOKENS", "MEMBER_MAX_TOKENS", "default_config", "pool_config"]
 
 
 MEMBER_MAX_TOKENS = 512
@@ -23,6 +23,22 @@ JUDGE_MAX_TOKENS = 1024
 
 
 def default_config(
+    mode: Mode = "best-of", *, rounds: int = 1, max_tokens: int = MEMBER_MAX_TOKENS
+) -> FusionConfig:
+    """The offline default: :func:`pool_config`.
+
+    Args:
+        mode: ``best-of``, ``merge``, ``debate`` or ``vote``.
+        rounds: Debate rounds.
+        max_tokens: Most tokens each member may write (:data:`MEMBER_MAX_TOKENS`).
+
+    Returns:
+        The configuration (models load on first use, from the ``local`` extra's weight packages).
+    """
+    return pool_config(mode, rounds=rounds, max_tokens=max_tokens)
+
+
+def pool_config(
     mode: Mode = "best-of", *, rounds: int = 1, max_tokens: int = MEMBER_MAX_TOKENS
 ) -> FusionConfig:
     """Two different bundled local models answer; the larger one judges.

@@ -22,6 +22,8 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
+from fusion_graph.providers._samples import SampleGroup
+
 __all__ = ["RoundCoordinator", "RoundRegistry"]
 
 
@@ -36,6 +38,7 @@ class RoundCoordinator:
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
     _quorum_in: asyncio.Event = field(default_factory=asyncio.Event)
+    _samples: dict[str, SampleGroup] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.quorum = max(1, min(self.quorum, self.size))
@@ -54,6 +57,13 @@ class RoundCoordinator:
             return
         await asyncio.sleep(max(0.0, self.started + self.deadline - time.monotonic()))
         await self._quorum_in.wait()
+
+    def sample_group(self, member: str, size: int) -> SampleGroup:
+        """The round's samples of ``member`` (``size`` of them), where a provider may decode them together."""
+        group = self._samples.get(member)
+        if group is None:
+            group = self._samples[member] = SampleGroup(size)
+        return group
 
     def take(self, usd: float) -> bool:
         """Take ``usd`` from the round's spare budget; ``False`` when it would not fit."""

@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fusion_graph.providers import _weights
 
@@ -83,6 +83,16 @@ class _Loaded:
     n_ctx: int
     template_tools: bool
     template_tool_calls: bool
+    n_threads: int = 1
+    batch: Any = None
+    """The context that decodes samples together (``_local_batch.BatchContext``), made on first use."""
+
+    def close(self) -> None:
+        """Free the batch context and the model (llama_cpp must still be importable)."""
+        if self.batch is not None:
+            self.batch.close()
+            self.batch = None
+        self.llama.close()
 
 
 @dataclass
@@ -111,7 +121,7 @@ def _close_at_exit() -> None:
         if model.lock.acquire(timeout=5):  # a generation still running keeps its model
             try:
                 with _CACHE.fds:
-                    model.llama.close()
+                    model.close()
             finally:
                 model.lock.release()
 
@@ -195,6 +205,7 @@ def _load(path: Path, name: str, n_ctx: int, n_threads: int, verbose: bool) -> _
         lock=threading.Lock(),
         name=name,
         n_ctx=n_ctx,
+        n_threads=n_threads,
         template_tools=re.search(r"\btools\b", template) is not None,
         template_tool_calls="tool_calls" in template,
     )

@@ -54,6 +54,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from fusion_graph.providers import _weights
+from fusion_graph.providers._local_batch import batchable, decode_together, withdraw
 from fusion_graph.providers._local_loader import (
     _INSTALL_LOCAL,
     BUNDLED_MODEL_NAMES,
@@ -76,6 +77,7 @@ from fusion_graph.providers._local_tools import (
     parse_forced_call,
     parse_tool_calls,
 )
+from fusion_graph.providers._samples import SAMPLE_GROUP, SampleGroup
 
 __all__ = [
     "BUNDLED_MODEL_NAMES",
@@ -247,6 +249,15 @@ class LocalChatModel(BaseChatModel):
         ),
     )
 
+    batch_samples: bool = Field(
+        default=True,
+        description=(
+            "Decode a member's samples (Member(samples=k)) together, as parallel sequences of one "
+            "llama.cpp batch sharing the prompt; False: one after another. Forced tool calls are "
+            "never batched."
+        ),
+    )
+
     forced_prompt: Literal["compact", "template"] = Field(
         default="compact",
         description=(
@@ -294,6 +305,21 @@ class LocalChatModel(BaseChatModel):
         return _get_loaded(
             self.model_path or self.model, self.n_ctx, self.resolved_threads, self.verbose, self.instance
         )
+
+    @property
+    def _load_key(self) -> tuple[str, int, int, str]:
+        """Calls with equal keys run on one loaded model."""
+        return (self.model_path or self.model, self.n_ctx, self.resolved_threads, self.instance)
+
+    def _sample_group(self, request: _Request) -> SampleGroup | None:
+        """The sample group this call decodes with, when it is a sample and can be batched."""
+        group = SAMPLE_GROUP.get()
+        if group is None or group.size < 2 or not self.batch_samples:
+            return None
+        if not batchable(request):
+            withdraw(group, self._load_key)  # runs on its own: the other samples stop waiting for it
+            return None
+        return group
 
     def bind_tools(
         self,
@@ -513,6 +539,18 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
+        group = self._sample_group(request)
+        if group is not None:
+            pieces = decode_together(group, self._load_key, self._loaded, request, stream=False)
+            try:
+                async for item in pieces:
+                    if isinstance(item, _Outcome):
+                        loaded = self._loaded()  # loaded by now: the cache returns it at once
+                        message = self._message(loaded, request, item)
+                        return ChatResult(generations=[ChatGeneration(message=message)])
+            finally:
+                await pieces.aclose()
+            raise RuntimeError("the batched decode ended without an outcome")
         loaded = await asyncio.to_thread(self._loaded)
         cancel = threading.Event()
         try:
@@ -530,6 +568,25 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
+        group = self._sample_group(request)
+        if group is not None:
+            pieces = decode_together(group, self._load_key, self._loaded, request, stream=True)
+            splitter = _ToolTextSplitter()
+            try:
+                async for item in pieces:
+                    if isinstance(item, _Outcome):
+                        loaded = self._loaded()  # loaded by now: the cache returns it at once
+                        yield ChatGenerationChunk(message=self._final_chunk(loaded, request, item, splitter))
+                        return
+                    text = self._stream_piece(request, splitter, item)
+                    if text:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                        if run_manager:
+                            await run_manager.on_llm_new_token(text, chunk=chunk)
+                        yield chunk
+            finally:
+                await pieces.aclose()
+            raise RuntimeError("the batched decode ended without an outcome")
         loaded = await asyncio.to_thread(self._loaded)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Outcome | BaseException] = asyncio.Queue()
