@@ -25,7 +25,7 @@ items both rows finished.
 
     .venv/bin/python bench/quality_local.py --rows qwen,qwen-x3      # run (resumes)
     .venv/bin/python bench/quality_local.py --rows qwen-x5 --limit 50
-    .venv/bin/python bench/quality_local.py --report                 # table + PNG from the files only
+    .venv/bin/python bench/quality_local.py --report                 # the table, from the files only
 
 Not a test: seconds depend on the machine and on what else runs on it.
 """
@@ -184,8 +184,10 @@ def judge_verdicts(cache: Path) -> None:
           f"{outside}; every score = that answer's stated final number: {copied}")
 
 
-def report(records: list[dict[str, Any]], configs: list[EvalConfig]) -> list[Summary]:
-    """Print the table, the paired counts and who decided each row's items; write the PNG.
+def report(
+    records: list[dict[str, Any]], configs: list[EvalConfig], png: Path | None = None
+) -> list[Summary]:
+    """Print the table, the paired counts and who decided each row's items; plot to ``png`` if given.
 
     Each row is summarized on the items it finished; each paired count on the items both rows finished.
     """
@@ -232,9 +234,9 @@ def report(records: list[dict[str, Any]], configs: list[EvalConfig]) -> list[Sum
         print(f"\n{label}: decided by {dict(decided)}")
         print(f"  some candidate right on {any_right}/{len(mine)} items; the fused answer wrong on {lost} of "
               f"those; verdict issues on {issues}; cut at the token limit: {dict(truncated) or 'none'}")
-    if summaries:
-        plot(summaries, PNG, name="GSM8K-100, local models")
-        print(f"\nplot: {PNG.relative_to(ROOT)}")
+    if summaries and png is not None:
+        plot(summaries, png, name="GSM8K-100, local models")
+        print(f"\nplot: {png}")
     return summaries
 
 
@@ -244,7 +246,8 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="items (default 100, the whole dataset)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
     parser.add_argument("--max-tokens", type=int, default=1024, help="most tokens each member may write")
-    parser.add_argument("--report", action="store_true", help="only print the table and write the PNG")
+    parser.add_argument("--report", action="store_true", help="only print the table (and the PNG)")
+    parser.add_argument("--png", type=Path, help=f"plot accuracy vs tokens (e.g. {PNG.relative_to(ROOT)})")
     args = parser.parse_args()
     configs = rows(args.max_tokens)
     by_label = {c.label: c for c in configs}
@@ -263,7 +266,7 @@ async def main() -> None:
                   f"answer cache {cache.hits} hits, {cache.misses} misses", flush=True)
     wanted = {item.id for item in items}
     records = [r for c in configs for r in load_records(row_file(c.label)) if r["item"] in wanted]
-    report(records, configs)
+    report(records, configs, args.png)
     judge_verdicts(CACHE)
 
 
