@@ -3,8 +3,8 @@
 ``--samples`` (issue 17): k samples of Qwen (k = 1, 3, 5) the way a member with ``samples=k`` draws
 them (k concurrent calls of one sample group), decoded one after another (``batch_samples=False``)
 and together in one llama.cpp batch (the default), interleaved in one run. Prints each
-configuration's median wall time, tokens per second, its time relative to k = 1, and the batched
-speed-up; the load average before and after.
+configuration's median wall and CPU seconds, tokens per second, its wall time relative to one
+sample, and the batched speed-up; the load average before and after.
 
 Otherwise: for each prompt: Qwen alone (the pool's ``qwen-0.5b`` member, same params and ``max_tokens``),
 then a best-of fusion of the default offline pool (Qwen and SmolLM2 answer in parallel, Qwen
@@ -47,8 +47,8 @@ PROMPTS = [
 ]
 
 
-async def _draw(model: LocalChatModel, k: int) -> tuple[float, int]:
-    """k samples as a member's sample nodes draw them; returns wall seconds and tokens written."""
+async def _draw(model: LocalChatModel, k: int) -> tuple[float, float, int]:
+    """k samples as a member's sample nodes draw them: wall seconds, CPU seconds, tokens written."""
     group = SampleGroup(k)
 
     async def one(index: int) -> int:
@@ -57,9 +57,9 @@ async def _draw(model: LocalChatModel, k: int) -> tuple[float, int]:
         message = await model.bind(seed=7 + index).ainvoke(SAMPLE_PROMPT)
         return (message.usage_metadata or {"output_tokens": 0})["output_tokens"]
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     tokens = await asyncio.gather(*(one(i) for i in range(k)))
-    return time.perf_counter() - started, sum(tokens)
+    return time.perf_counter() - started, time.process_time() - cpu, sum(tokens)
 
 
 async def samples(reps: int, max_tokens: int) -> None:
@@ -74,24 +74,29 @@ async def samples(reps: int, max_tokens: int) -> None:
     await _draw(batched, 5)  # loads the model and makes the batch context; not timed
     await _draw(sequential, 1)
     times: dict[tuple[int, str], list[float]] = {}
+    cpus: dict[tuple[int, str], list[float]] = {}
     tokens: dict[tuple[int, str], list[int]] = {}
     for _ in range(reps):
         for k in (1, 3, 5):
             for name, model in (("sequential", sequential), ("batched", batched)):
-                wall, written = await _draw(model, k)
+                wall, cpu, written = await _draw(model, k)
                 times.setdefault((k, name), []).append(wall)
+                cpus.setdefault((k, name), []).append(cpu)
                 tokens.setdefault((k, name), []).append(written)
-    print(f"\n{'k':>2} {'mode':<10} {'wall s':>7} {'tokens':>6} {'tok/s':>6} {'vs k=1':>7} {'speed-up':>8}")
+    print(f"\n{'k':>2} {'mode':<10} {'wall s':>7} {'cpu s':>6} {'tokens':>6} {'tok/s':>6} {'vs k=1':>7} "
+          f"{'speed-up':>8}")
     for k in (1, 3, 5):
         for name in ("sequential", "batched"):
-            wall = statistics.median(times[(k, name)])
+            wall, cpu = statistics.median(times[(k, name)]), statistics.median(cpus[(k, name)])
             written = statistics.median(tokens[(k, name)])
-            base = statistics.median(times[(1, name)])
+            base = statistics.median(times[(1, "sequential")])
             speedup = (
                 f"{statistics.median(times[(k, 'sequential')]) / wall:7.2f}x" if name == "batched" else ""
             )
-            print(f"{k:>2} {name:<10} {wall:7.1f} {written:6.0f} {written / wall:6.1f} "
+            print(f"{k:>2} {name:<10} {wall:7.1f} {cpu:6.1f} {written:6.0f} {written / wall:6.1f} "
                   f"{wall / base:6.2f}x {speedup:>8}")
+    print("vs k=1: wall time against one sample (sequential); speed-up: sequential wall / batched wall; "
+          "cpu s: this process's CPU seconds (what a busy machine gives it)")
     load = os.getloadavg()
     print(f"\nload average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
