@@ -34,15 +34,21 @@ def decision_in_words(result: FusionResult) -> str:
     names = f" ({', '.join(backers)})" if backers else ""
     shown = _short(chosen) if chosen else ""
     judge = how.partition(":")[2]
+    unread = len(answered) - len(answers)
+    unread_note = (
+        f" {unread} of {len(answered)} answers had no final answer that could be read and compared."
+        if unread
+        else ""
+    )
     if how == "vote:majority":
         return (
             f"Decided by majority vote: {of}{names} reach the same final answer, {shown}. "
-            "No judge was needed."
+            f"No judge was needed.{unread_note}"
         )
     if how == "vote:plurality":
         return (
-            f"Decided by vote: the most common final answer, {shown}, from {of}{names}; "
-            "no strict majority."
+            f"Decided by vote: {shown} is the most common final answer ({of}{names}), short of a "
+            f"majority; no judge was asked.{unread_note}"
         )
     if how.startswith("majority:"):
         return (

@@ -32,3 +32,13 @@ async def test_a_split_vote_names_the_tie_breaking_judge_and_the_split() -> None
     assert words.startswith(f"Decided by the tie-breaking judge {result.decided_by.partition(':')[2]}.")
     assert f"It picked {result.winner}." in words
     assert result.agreement_summary and result.agreement_summary in words
+
+
+async def test_answers_without_a_readable_final_answer_are_counted_as_such() -> None:
+    members = {"a": R400, "b": "It depends on how the expression is read.", "c": "Nobody can say."}
+    async with server_of(members, judge=judge_script(pick=first_shown)) as server:
+        result = await fuse(QUESTION, make_config(server, list(members), mode="vote"))
+    words = decision_in_words(result)
+    assert result.decided_by == "vote:plurality"  # the one readable answer is the largest class
+    assert words.startswith("Decided by vote: 400 is the most common final answer (1 of 3 answers (a))")
+    assert "2 of 3 answers had no final answer that could be read and compared." in words
