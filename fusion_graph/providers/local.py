@@ -8,6 +8,9 @@
 * Models are loaded lazily, once per process, and shared by every :class:`LocalChatModel` with the
   same path, ``n_ctx`` and ``n_threads``; a ``Llama`` object is not thread-safe, so each loaded
   model has a lock and calls on it run one at a time, in a worker thread.
+* The samples of a member (``Member(samples=k)``) are decoded together, as k parallel sequences
+  of one llama.cpp batch that share the prompt (``_local_batch``); ``batch_samples=False`` runs them
+  one after another.
 * ``bind_tools(..., tool_choice=<forced>)`` constrains decoding with a llama.cpp grammar built
   from the tools' JSON schemas, so even a 135M model returns a valid call; that is also how
   ``with_structured_output`` works. Unforced tools are shown to the model through the template
