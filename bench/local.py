@@ -62,14 +62,14 @@ async def _draw(model: LocalChatModel, k: int) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu, sum(tokens)
 
 
-async def samples(reps: int, max_tokens: int) -> None:
+async def samples(reps: int, max_tokens: int, threads: int) -> None:
     """Time k = 1, 3, 5 samples of Qwen, one after another against one batch, interleaved."""
-    params: dict[str, object] = {"n_threads": 1, "max_tokens": max_tokens, "temperature": 0.7}
+    params: dict[str, object] = {"n_threads": threads, "max_tokens": max_tokens, "temperature": 0.7}
     sequential = LocalChatModel(model="qwen2.5-coder-0.5b", batch_samples=False, **params)  # pyright: ignore[reportArgumentType]
     batched = LocalChatModel(model="qwen2.5-coder-0.5b", **params)  # pyright: ignore[reportArgumentType]
     load = os.getloadavg()
     print(f"{os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"Qwen2.5-Coder-0.5B, n_threads 1, temperature 0.7, max_tokens {max_tokens}, "
+          f"Qwen2.5-Coder-0.5B, n_threads {threads}, temperature 0.7, max_tokens {max_tokens}, "
           f"{reps} runs each, interleaved")
     await _draw(batched, 5)  # loads the model and makes the batch context; not timed
     await _draw(sequential, 1)
@@ -111,9 +111,10 @@ async def main() -> None:
     )
     parser.add_argument("--samples", action="store_true", help="k = 1, 3, 5 samples, sequential vs batched")
     parser.add_argument("--reps", type=int, default=3, help="--samples: runs of each configuration")
+    parser.add_argument("--threads", type=int, default=1, help="--samples: the model's n_threads")
     args = parser.parse_args()
     if args.samples:
-        await samples(args.reps, args.max_tokens)
+        await samples(args.reps, args.max_tokens, args.threads)
         return
     config = pool_config("best-of", max_tokens=args.max_tokens)
     judge = config.judge
