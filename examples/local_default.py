@@ -1,4 +1,4 @@
-"""A real fusion on the built-in offline pool (two local GGUF models and a local judge).
+"""A real fusion with the offline default: three samples of a local Qwen, voted (a local judge breaks ties).
 
 python examples/local_default.py "Is 1001 prime?"
 """
@@ -13,7 +13,7 @@ from fusion_graph.defaults import default_config
 
 async def main(prompt: str) -> None:
     max_tokens = int(os.environ.get("FUSION_EXAMPLE_MAX_TOKENS", "160"))
-    result = await fuse(prompt, default_config("best-of", max_tokens=max_tokens))
+    result = await fuse(prompt, default_config(max_tokens=max_tokens))
     for candidate in result.candidates:
         status = "ok" if candidate.ok else f"failed: {candidate.error}"
         print(f"- {candidate.member} ({candidate.latency_s:.1f} s, {status}): {candidate.text[:100]!r}")

@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from fusion_graph.cli._explain import decision_in_words
 from fusion_graph.result import Candidate, FusionResult
 from fusion_graph.usage import Usage
 from fusion_graph.verdicts import Analysis, BestOfVerdict
@@ -364,5 +365,6 @@ def render_result(console: Console, result: FusionResult, *, note: str | None = 
         console.print(Text(note, style="dim"))
     console.print(_candidates_table(result, console.width))
     console.print(_verdict_view(result))
+    console.print(Text(decision_in_words(result), style="bold cyan"))
     console.print(Panel(Text(result.answer), title="answer", title_align="left", border_style="green"))
     console.print(_usage_table(result))

@@ -23,6 +23,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from fusion_graph.providers._samples import SampleGroup
+
 __all__ = ["RoundCoordinator", "RoundRegistry"]
 
 
@@ -42,6 +44,7 @@ class RoundCoordinator:
     """MCP elicitation requests met this round, by request key: the first asker's outcome
     (see ``nodes._elicitation``), so that the user is asked once per request."""
     _quorum_in: asyncio.Event = field(default_factory=asyncio.Event)
+    _samples: dict[str, SampleGroup] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.quorum = max(1, min(self.quorum, self.size))
@@ -75,6 +78,13 @@ class RoundCoordinator:
             return
         await asyncio.sleep(max(0.0, self.started + self.deadline - time.monotonic()))
         await self._quorum_in.wait()
+
+    def sample_group(self, member: str, size: int) -> SampleGroup:
+        """The round's samples of ``member`` (``size`` of them), where a provider may decode them together."""
+        group = self._samples.get(member)
+        if group is None:
+            group = self._samples[member] = SampleGroup(size)
+        return group
 
     def take(self, usd: float) -> bool:
         """Take ``usd`` from the round's spare budget; ``False`` when it would not fit."""

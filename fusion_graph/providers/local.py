@@ -8,15 +8,20 @@
 * Models are loaded lazily, once per process, and shared by every :class:`LocalChatModel` with the
   same path, ``n_ctx`` and ``n_threads``; a ``Llama`` object is not thread-safe, so each loaded
   model has a lock and calls on it run one at a time, in a worker thread.
+* The samples of a member (``Member(samples=k)``) are decoded together, as k parallel sequences
+  of one llama.cpp batch that share the prompt (``_local_batch``); ``batch_samples=False`` runs them
+  one after another.
 * ``bind_tools(..., tool_choice=<forced>)`` constrains decoding with a llama.cpp grammar built
   from the tools' JSON schemas, so even a 135M model returns a valid call; that is also how
   ``with_structured_output`` works. Unforced tools are shown to the model through the template
   and calls are parsed from its text (``<tool_call>{...}</tool_call>``, ``[TOOL_CALLS]``, bare
   JSON).
 
-This module holds the model cache and the chat model; ``_local_tools`` the pure helpers (message
-conversion, tool choice, grammar schema, tool-call parsing) and ``_local_grammar`` the generation
-loop of forced calls, which checks the grammar against the sampled token only.
+The provider is split by job: ``_local_loader`` holds the process-wide model cache and the loader,
+``_local_prompt`` the request and its rendered prompt, ``_local_run`` the one-sequence generation
+loop, ``_local_tools`` the pure helpers (message conversion, tool choice, grammar schema, tool-call
+parsing) and ``_local_grammar`` the generation loop of forced calls, which checks the grammar
+against the sampled token only. This module holds the public helpers and the chat model.
 
 Nothing is imported from ``llama_cpp`` and nothing is loaded at import time.
 """
@@ -24,16 +29,13 @@ Nothing is imported from ``llama_cpp`` and nothing is loaded at import time.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import importlib.util
 import json
 import os
-import re
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -55,21 +57,30 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from fusion_graph.providers import _weights
-from fusion_graph.providers._local_grammar import generate_with_grammar
+from fusion_graph.providers._local_batch import batchable, decode_together, withdraw
+from fusion_graph.providers._local_loader import (
+    _INSTALL_LOCAL,
+    BUNDLED_MODEL_NAMES,
+    DEFAULT_LOCAL_MODEL,
+    LocalModelError,
+    _check_model_spec,
+    _get_loaded,
+    _Loaded,
+    _require_llama_cpp,
+    unload_local_models,
+)
+from fusion_graph.providers._local_prompt import _Outcome, _prompt_tokens, _Request
+from fusion_graph.providers._local_run import _iter_run, _run
 from fusion_graph.providers._local_tools import (
     _call_seed,
     _ToolTextSplitter,
-    convert_messages,
-    forced_call_instructions,
-    forced_tool_schema,
+    convert_messages,  # noqa: F401 - importable from here, as before the split
+    forced_tool_schema,  # noqa: F401 - importable from here, as before the split
     normalize_tool_choice,
     parse_forced_call,
     parse_tool_calls,
 )
-
-if TYPE_CHECKING:
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from fusion_graph.providers._samples import SAMPLE_GROUP, SampleGroup
 
 __all__ = [
     "BUNDLED_MODEL_NAMES",
@@ -81,29 +92,6 @@ __all__ = [
     "list_local_models",
     "unload_local_models",
 ]
-
-DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
-"""The bundled model used when ``local:`` names no model."""
-
-BUNDLED_MODEL_NAMES: tuple[str, ...] = tuple(_weights.BUNDLED_MODELS)
-"""Names accepted after ``local:`` besides paths to ``.gguf`` files."""
-
-_INSTALL_LOCAL = "pip install 'fusion-graph[local]'"
-
-# ChatML, used when a GGUF file carries no chat template.
-_CHATML_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
-    "message['content'] + '<|im_end|>\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-
-class LocalModelError(RuntimeError):
-    """A local model could not be found, assembled or loaded, or a prompt does not fit.
-
-    The message names the fix: the exact ``pip install`` command for a missing package, or the
-    path that does not exist. (The core will re-parent this into ``fusion_graph.errors``.)
-    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,402 +189,6 @@ def create_local_model(spec: str, params: dict[str, Any] | None = None) -> Local
     return model
 
 
-def unload_local_models() -> int:
-    """Drop every loaded model from the process-wide cache, freeing its memory when unused.
-
-    Returns:
-        How many models were dropped.
-    """
-    with _CACHE.lock:
-        count = len(_CACHE.models)
-        _CACHE.models.clear()
-        _CACHE.loading.clear()
-    return count
-
-
-# --------------------------------------------------------------------------------------------
-# Loading and the process-wide cache
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Loaded:
-    """A loaded model shared by every LocalChatModel with the same key."""
-
-    llama: Llama
-    formatter: Jinja2ChatFormatter
-    lock: threading.Lock
-    name: str
-    n_ctx: int
-    template_tools: bool
-    template_tool_calls: bool
-
-
-@dataclass
-class _ModelCache:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    models: dict[tuple[str, int, int, str], _Loaded] = field(default_factory=dict)
-    loading: dict[tuple[str, int, int, str], threading.Lock] = field(default_factory=dict)
-    exit_hook: bool = False
-    fds: threading.Lock = field(default_factory=threading.Lock)
-    """Held around every load: llama-cpp-python silences a load by swapping file descriptors 1 and 2
-    for /dev/null and back, and two loads interleaved in threads restore each other's /dev/null —
-    leaving the process's stdout and stderr silenced for good."""
-
-
-def _close_at_exit() -> None:
-    """Free the loaded models while llama_cpp is still importable.
-
-    Left to the garbage collector at interpreter exit, ``Llama.__del__`` runs after llama_cpp's
-    module globals are gone and prints a ``TypeError`` traceback for each model.
-    """
-    with _CACHE.lock:
-        loaded = list(_CACHE.models.values())
-        _CACHE.models.clear()
-        _CACHE.loading.clear()
-    for model in loaded:
-        if model.lock.acquire(timeout=5):  # a generation still running keeps its model
-            try:
-                with _CACHE.fds:
-                    model.llama.close()
-            finally:
-                model.lock.release()
-
-
-_CACHE = _ModelCache()  # empty until the first call; holds no model at import time
-
-
-def _require_llama_cpp() -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise LocalModelError(
-            f"local models need llama-cpp-python, which is not installed; install it with: {_INSTALL_LOCAL}"
-        )
-
-
-def _check_model_spec(spec: str) -> None:
-    bundled = _weights.BUNDLED_MODELS.get(spec)
-    if bundled is not None:
-        if bundled.split:
-            target = _weights.assembled_path(bundled)
-            if target.is_file() and target.stat().st_size == bundled.size:
-                return
-        missing = _weights.missing_packages(bundled)
-        if missing:
-            raise LocalModelError(str(_weights.WeightsMissing(bundled.name, missing)))
-        return
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise LocalModelError(
-            f"local model {spec!r} is neither a bundled model ({', '.join(BUNDLED_MODEL_NAMES)}) "
-            f"nor an existing file: no such file {str(path)!r}"
-        )
-
-
-def _resolve_path(spec: str) -> tuple[Path, str]:
-    """Return the GGUF path and display name for a bundled name or a path."""
-    bundled = _weights.BUNDLED_MODELS.get(spec)
-    if bundled is not None:
-        try:
-            return _weights.bundled_path(bundled), bundled.name
-        except _weights.WeightsError as exc:
-            raise LocalModelError(str(exc)) from exc
-    _check_model_spec(spec)
-    path = Path(spec).expanduser().resolve()
-    return path, path.name.removesuffix(".gguf")
-
-
-def _load(path: Path, name: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
-    _require_llama_cpp()
-    try:
-        from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-    except ImportError as exc:  # a broken build, e.g. a missing shared library
-        raise LocalModelError(
-            f"llama-cpp-python is installed but cannot be imported ({exc}); reinstall it with: "
-            f"{_INSTALL_LOCAL}"
-        ) from exc
-    try:
-        llama = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            verbose=verbose,
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise LocalModelError(
-            f"could not load the local model {str(path)!r} (is it a GGUF file that this "
-            f"llama-cpp-python supports?): {exc}"
-        ) from exc
-    template = llama.metadata.get("tokenizer.chat_template") or _CHATML_TEMPLATE
-    eos_id, bos_id = llama.token_eos(), llama.token_bos()
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",  # noqa: SLF001
-        bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "",  # noqa: SLF001
-        stop_token_ids=[eos_id],
-    )
-    return _Loaded(
-        llama=llama,
-        formatter=formatter,
-        lock=threading.Lock(),
-        name=name,
-        n_ctx=n_ctx,
-        template_tools=re.search(r"\btools\b", template) is not None,
-        template_tool_calls="tool_calls" in template,
-    )
-
-
-def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: str = "") -> _Loaded:
-    path, name = _resolve_path(spec)
-    key = (str(path), n_ctx, n_threads, instance)
-    with _CACHE.lock:
-        loaded = _CACHE.models.get(key)
-        if loaded is not None:
-            return loaded
-        key_lock = _CACHE.loading.setdefault(key, threading.Lock())
-    with key_lock:  # one load per key; loads of other keys wait on _CACHE.fds, not on this lock
-        with _CACHE.lock:
-            loaded = _CACHE.models.get(key)
-        if loaded is None:
-            with _CACHE.fds:
-                loaded = _load(path, name, n_ctx, n_threads, verbose)
-            with _CACHE.lock:
-                _CACHE.models[key] = loaded
-                if not _CACHE.exit_hook:
-                    _CACHE.exit_hook = True
-                    atexit.register(_close_at_exit)
-        return loaded
-
-
-# --------------------------------------------------------------------------------------------
-# Running a request
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Request:
-    messages: list[BaseMessage]
-    tools: list[dict[str, Any]] | None
-    choice: str | None  # None/"auto" → free; "required" or a name → forced
-    sampling: dict[str, Any]
-    max_tokens: int | None
-    grammar_first: bool = False
-    forced_prompt: str = "compact"
-
-    @property
-    def tool_names(self) -> list[str]:
-        return [t["function"]["name"] for t in self.tools or []]
-
-    @property
-    def forced(self) -> list[str] | None:
-        if not self.tools or self.choice in (None, "auto", "none"):
-            return None
-        return self.tool_names if self.choice == "required" else [cast(str, self.choice)]
-
-    @property
-    def parse_tools(self) -> bool:
-        return bool(self.tools) and self.choice != "none" and self.forced is None
-
-
-@dataclass
-class _Outcome:
-    text: str
-    finish_reason: str
-    input_tokens: int
-    output_tokens: int
-
-
-def _tool_instructions(request: _Request, loaded: _Loaded) -> str | None:
-    """System text telling the model about its tools, where the template does not."""
-    tools = request.tools or []
-    forced = request.forced
-    if forced is not None and request.forced_prompt == "compact":
-        return forced_call_instructions(tools, forced)
-    if forced is not None:
-        listing = "\n".join(
-            json.dumps(t, ensure_ascii=False) for t in tools if t["function"]["name"] in forced
-        )
-        target = f"the tool `{forced[0]}`" if len(forced) == 1 else "one of the tools"
-        prefix = "" if loaded.template_tools else f"Tools:\n<tools>\n{listing}\n</tools>\n\n"
-        return (
-            f"{prefix}Call {target} now. Reply with only a JSON object "
-            '{"name": <tool name>, "arguments": <arguments object>}.'
-        )
-    if request.parse_tools and not loaded.template_tools:
-        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
-        return (
-            "You may call these tools:\n<tools>\n"
-            f"{listing}\n</tools>\n\nTo call a tool, reply with only "
-            '<tool_call>\n{"name": <tool name>, "arguments": <arguments object>}\n</tool_call>'
-        )
-    return None
-
-
-def _render(loaded: _Loaded, request: _Request, prefill: str = "") -> list[int]:
-    """Render the chat template and tokenize the prompt (with ``prefill`` opening the reply)."""
-    messages = convert_messages(request.messages, native_tool_calls=loaded.template_tool_calls)
-    extra = _tool_instructions(request, loaded)
-    if extra:
-        if messages and messages[0]["role"] == "system":
-            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{extra}"}
-        else:
-            messages.insert(0, {"role": "system", "content": extra})
-    show_tools = request.tools if (request.tools and request.choice != "none") else None
-    if show_tools and request.forced is not None:
-        compact = request.forced_prompt == "compact"  # described in the system text instead
-        show_tools = None if compact else [t for t in show_tools if t["function"]["name"] in request.forced]
-    try:
-        # The template renders plain dicts; llama-cpp's TypedDicts are only annotations.
-        result = loaded.formatter(
-            messages=cast(Any, messages), tools=cast(Any, show_tools if loaded.template_tools else None)
-        )
-    except Exception as exc:  # jinja2 errors: raise_exception() in the template, bad roles
-        raise ValueError(f"the chat template of {loaded.name!r} rejected the messages: {exc}") from exc
-    return loaded.llama.tokenize(
-        (result.prompt + prefill).encode("utf-8"), add_bos=not result.added_special, special=True
-    )
-
-
-def _max_tokens(loaded: _Loaded, request: _Request, prompt: list[int]) -> int:
-    room = loaded.n_ctx - len(prompt)
-    if room <= 0:
-        raise LocalModelError(
-            f"the prompt has {len(prompt)} tokens but {loaded.name!r} was loaded with "
-            f"n_ctx={loaded.n_ctx}; raise n_ctx or shorten the conversation"
-        )
-    return min(request.max_tokens or room, room)
-
-
-def _forced_grammar(request: _Request) -> str:
-    """The GBNF grammar of a forced tool call (its root rule is ``root``)."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    return json_schema_to_gbnf(json.dumps(forced_tool_schema(request.tools or [], request.forced or [])))
-
-
-@dataclass
-class _ForcedPrompt:
-    prefill: str
-    grammar: str
-    root: str
-    prompt: list[int]
-
-
-def _forced_prompt(loaded: _Loaded, request: _Request) -> _ForcedPrompt:
-    """The prompt, reply opening and grammar of a forced tool call (sample-first decoding).
-
-    When one tool is forced its name is fixed, so ``{"name": <name>, "arguments":`` opens the
-    reply as part of the prompt (evaluated in one batch, not token by token) and the grammar
-    covers the arguments and the closing brace.
-    """
-    forced = request.forced or []
-    if len(forced) == 1:
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        prefill = '{"name": ' + json.dumps(forced[0], ensure_ascii=False) + ', "arguments":'
-        parameters = forced_tool_schema(request.tools or [], forced)["properties"]["arguments"]
-        grammar = json_schema_to_gbnf(json.dumps(parameters)) + '\ncall ::= " "? root "}"\n'
-        root = "call"
-    else:
-        prefill, grammar, root = "", _forced_grammar(request), "root"
-    return _ForcedPrompt(prefill, grammar, root, _render(loaded, request, prefill))
-
-
-def _prompt_tokens(loaded: _Loaded, request: _Request) -> list[int]:
-    """The tokens a call reads before it writes its first token (a forced call's opening too)."""
-    if request.forced is not None and not request.grammar_first:
-        return _forced_prompt(loaded, request).prompt
-    return _render(loaded, request)
-
-
-def _run_forced(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
-    """A forced tool call: the grammar checks the sampled token, filters only on rejection."""
-    forced = _forced_prompt(loaded, request)
-    prefill, grammar, root, prompt = forced.prefill, forced.grammar, forced.root, forced.prompt
-    run = generate_with_grammar(
-        loaded.llama,
-        grammar,
-        root,
-        prompt,
-        max_tokens=_max_tokens(loaded, request, prompt),
-        sampling=request.sampling,
-        cancel=cancel,
-    )
-    return _Outcome(prefill + run.text, run.finish_reason, len(prompt), run.output_tokens)
-
-
-def _completion_args(
-    loaded: _Loaded, request: _Request, prompt: list[int], cancel: threading.Event | None
-) -> tuple[dict[str, Any], list[int]]:
-    from llama_cpp import LlamaGrammar, StoppingCriteriaList
-
-    max_tokens = _max_tokens(loaded, request, prompt)
-    sampled = [0]
-
-    def count_and_cancel(_ids: Any, _logits: Any) -> bool:
-        sampled[0] += 1
-        return cancel is not None and cancel.is_set()
-
-    args: dict[str, Any] = {
-        **request.sampling,
-        "prompt": prompt,
-        "max_tokens": max_tokens,
-        "stop": [*(request.sampling.get("stop") or []), loaded.formatter.eos_token],
-        "stopping_criteria": StoppingCriteriaList([count_and_cancel]),
-    }
-    if request.forced is not None:
-        args["grammar"] = LlamaGrammar.from_string(_forced_grammar(request), verbose=False)
-    return args, sampled
-
-
-def _run(loaded: _Loaded, request: _Request, cancel: threading.Event | None) -> _Outcome:
-    """Run one completion (blocking). Call from a worker thread in async code."""
-    with loaded.lock:
-        if cancel is not None and cancel.is_set():
-            return _Outcome("", "cancelled", 0, 0)
-        if request.forced is not None and not request.grammar_first:
-            return _run_forced(loaded, request, cancel)
-        prompt = _render(loaded, request)
-        args, _ = _completion_args(loaded, request, prompt, cancel)
-        result = cast(dict[str, Any], loaded.llama.create_completion(**args, stream=False))
-    choice = result["choices"][0]
-    usage = result["usage"]
-    return _Outcome(
-        text=choice["text"],
-        finish_reason=choice["finish_reason"] or "stop",
-        input_tokens=usage["prompt_tokens"],
-        output_tokens=usage["completion_tokens"],
-    )
-
-
-def _iter_run(
-    loaded: _Loaded, request: _Request, cancel: threading.Event | None
-) -> Generator[str | _Outcome, None, None]:
-    """Stream one completion (blocking): text pieces, then one :class:`_Outcome`."""
-    with loaded.lock:
-        if cancel is not None and cancel.is_set():
-            yield _Outcome("", "cancelled", 0, 0)
-            return
-        if request.forced is not None and not request.grammar_first:
-            yield _run_forced(loaded, request, cancel)  # a forced call has no pieces
-            return
-        prompt = _render(loaded, request)
-        args, sampled = _completion_args(loaded, request, prompt, cancel)
-        text: list[str] = []
-        finish = "stop"
-        for chunk in loaded.llama.create_completion(**args, stream=True):
-            choice = cast(dict[str, Any], chunk)["choices"][0]
-            if choice["text"]:
-                text.append(choice["text"])
-                yield choice["text"]
-            finish = choice.get("finish_reason") or finish
-    # llama-cpp streams no usage. The stopping criteria runs once per sampled token and once
-    # more after the loop. A "stop" finish is the end-of-generation token (sampled, not part of
-    # the output) unless a caller's stop string ended it, where this count is one too low.
-    output = args["max_tokens"] if finish == "length" else max(sampled[0] - 2, 0)
-    yield _Outcome("".join(text), finish, len(prompt), output)
-
 
 # --------------------------------------------------------------------------------------------
 # The chat model
@@ -660,6 +252,15 @@ class LocalChatModel(BaseChatModel):
         ),
     )
 
+    batch_samples: bool = Field(
+        default=True,
+        description=(
+            "Decode a member's samples (Member(samples=k)) together, as parallel sequences of one "
+            "llama.cpp batch sharing the prompt; False: one after another. Forced tool calls are "
+            "never batched."
+        ),
+    )
+
     forced_prompt: Literal["compact", "template"] = Field(
         default="compact",
         description=(
@@ -707,6 +308,21 @@ class LocalChatModel(BaseChatModel):
         return _get_loaded(
             self.model_path or self.model, self.n_ctx, self.resolved_threads, self.verbose, self.instance
         )
+
+    @property
+    def _load_key(self) -> tuple[str, int, int, str]:
+        """Calls with equal keys run on one loaded model."""
+        return (self.model_path or self.model, self.n_ctx, self.resolved_threads, self.instance)
+
+    def _sample_group(self, request: _Request) -> SampleGroup | None:
+        """The sample group this call decodes with, when it is a sample and can be batched."""
+        group = SAMPLE_GROUP.get()
+        if group is None or group.size < 2 or not self.batch_samples:
+            return None
+        if not batchable(request):
+            withdraw(group, self._load_key)  # runs on its own: the other samples stop waiting for it
+            return None
+        return group
 
     def bind_tools(
         self,
@@ -926,6 +542,18 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
+        group = self._sample_group(request)
+        if group is not None:
+            pieces = decode_together(group, self._load_key, self._loaded, request, stream=False)
+            try:
+                async for item in pieces:
+                    if isinstance(item, _Outcome):
+                        loaded = self._loaded()  # loaded by now: the cache returns it at once
+                        message = self._message(loaded, request, item)
+                        return ChatResult(generations=[ChatGeneration(message=message)])
+            finally:
+                await pieces.aclose()
+            raise RuntimeError("the batched decode ended without an outcome")
         loaded = await asyncio.to_thread(self._loaded)
         cancel = threading.Event()
         try:
@@ -943,6 +571,25 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
+        group = self._sample_group(request)
+        if group is not None:
+            pieces = decode_together(group, self._load_key, self._loaded, request, stream=True)
+            splitter = _ToolTextSplitter()
+            try:
+                async for item in pieces:
+                    if isinstance(item, _Outcome):
+                        loaded = self._loaded()  # loaded by now: the cache returns it at once
+                        yield ChatGenerationChunk(message=self._final_chunk(loaded, request, item, splitter))
+                        return
+                    text = self._stream_piece(request, splitter, item)
+                    if text:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                        if run_manager:
+                            await run_manager.on_llm_new_token(text, chunk=chunk)
+                        yield chunk
+            finally:
+                await pieces.aclose()
+            raise RuntimeError("the batched decode ended without an outcome")
         loaded = await asyncio.to_thread(self._loaded)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Outcome | BaseException] = asyncio.Queue()

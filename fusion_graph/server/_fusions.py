@@ -65,7 +65,7 @@ def fusions_from_data(data: dict[str, Any]) -> dict[str, FusionConfig]:
 
 
 def default_fusions() -> dict[str, FusionConfig]:
-    """The built-in offline local pool, served once per mode.
+    """The built-in offline default (``defaults.default_config``), served once per mode.
 
     Raises:
         ConfigError: This install has no default pool.

