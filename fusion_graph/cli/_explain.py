@@ -50,16 +50,18 @@ def decision_in_words(result: FusionResult) -> str:
             f"Decided by vote: {shown} is the most common final answer ({of}{names}), short of a "
             f"majority; no judge was asked.{unread_note}"
         )
-    if how.startswith("majority:"):
+    why = f" Why: {result.decision.why}." if result.decision is not None else ""
+    if how.startswith(("majority:", "plurality:")):
+        kind = "a strict majority" if how.startswith("majority:") else "the most weight"
         return (
-            f"Decided by the answers, over the judge: {of}{names} reach {shown}, a strict majority, "
-            "and the judge picked otherwise."
+            f"Decided by the answers, over the judge: {of}{names} reach {shown}, {kind}, "
+            f"and the judge picked otherwise.{why}"
         )
     if how.startswith(("judge:", "fallback:")):
         split = f" The answers split ({result.agreement_summary})." if result.agreement_summary else ""
         pick = f" It picked {result.winner}." if result.winner else " It wrote the answer."
         role = "the tie-breaking judge" if result.mode == "vote" else "the judge"
-        return f"Decided by {role} {judge}.{split}{pick}"
+        return f"Decided by {role} {judge}.{split}{pick}{why}{unread_note}"
     if how.startswith("judge-free:"):
         asked = result.verdict_issues or result.judge_calls
         why = "the judge's verdicts were unusable" if asked else "no judge was asked"
