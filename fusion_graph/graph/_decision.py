@@ -47,6 +47,7 @@ __all__ = [
     "answer_agreement",
     "final_keys",
     "log_odds",
+    "member_weight",
     "over_budget",
     "read_evidence",
     "reliabilities",
@@ -256,9 +257,24 @@ class Reliabilities:
     :data:`CONFLICT_PRIOR` pseudo-items, it is above one half."""
 
 
+MIN_MEMBER_WEIGHT = 0.1
+"""A member's least weight: a weak model's answer still counts a little, so weak members that agree
+outweigh one that stands alone (with many possible answers, agreement is evidence)."""
+
+
+def member_weight(p: float) -> float:
+    """A member's vote weight: :func:`log_odds`, at least :data:`MIN_MEMBER_WEIGHT`."""
+    return max(log_odds(p), MIN_MEMBER_WEIGHT)
+
+
 def log_odds(p: float) -> float:
-    """The vote weight of a voice right with probability ``p`` (clipped to [0.02, 0.98])."""
-    p = min(max(p, 0.02), 0.98)
+    """The vote weight of a voice right with probability ``p``: its log-odds, never below 0.
+
+    ``p`` is clipped to [0.5, 0.98]. A voice no better than a coin abstains rather than voting
+    *against* its own answer: with many possible answers, a negative weight would push the decision
+    to some other answer that nobody has shown to be likelier.
+    """
+    p = min(max(p, 0.5), 0.98)
     return math.log(p / (1 - p))
 
 
@@ -392,7 +408,7 @@ def weigh(
     all final answers wins whatever the weights, so no single voice overrules it.
     """
     member_w = {
-        label: log_odds(rel.members.get(name, PRIOR_MEMBER)) for label, name in evidence.labels.items()
+        label: member_weight(rel.members.get(name, PRIOR_MEMBER)) for label, name in evidence.labels.items()
     }
     total_n = len(evidence.labels)
     judge_w = 0.0

@@ -187,3 +187,19 @@ def test_with_labels_the_judges_measured_conflict_accuracy_decides_a_conflict():
     # one conflict measured moves the prior of one half only a little: (1 + 2) / (1 + 4) = 0.6
     few = Reliabilities(members=members, judge=0.8, source="calibration", labelled=True, conflict=(1.0, 1))
     assert weigh(evidence, few, pick="answer_3", check="held").judge_stood
+
+
+def test_a_voice_below_chance_abstains_instead_of_voting_against_its_answer():
+    # a learned judge estimate under one half must not push the decision to some third answer
+    rel = Reliabilities(
+        members=dict.fromkeys(["m1", "m2", "m3"], 0.6), judge=0.1, source="history", labelled=False
+    )
+    out = weigh(_evidence("number:5", "number:5", "number:4"), rel, pick="answer_1", check="agreed")
+    assert out.winner.key == "number:5" and out.record["weights"]["judge"] == 0.0
+    # weak members still count a little: two that agree outweigh one that stands alone
+    weak = Reliabilities(
+        members={"m1": 0.3, "m2": 0.3, "m3": 0.45}, judge=0.5, source="calibration", labelled=True
+    )
+    assert weigh(
+        _evidence("number:5", "number:5", "number:4"), weak, pick=None, check="no-judge"
+    ).winner.key == ("number:5")

@@ -28,7 +28,7 @@ from fusion_graph.graph._decision import (
     JudgeCheck,
     Reliabilities,
     leader,
-    log_odds,
+    member_weight,
     needs_check,
     read_evidence,
     reliabilities,
@@ -220,7 +220,7 @@ def _observations(run: JudgeRun, update: dict[str, Any]) -> dict[str, bool]:
 
 def _member_weights(run: JudgeRun) -> dict[str, float]:
     rel = cast(Reliabilities, run.reliabilities)
-    return {label: log_odds(rel.members.get(name, PRIOR_MEMBER)) for label, name in run.labels.items()}
+    return {label: member_weight(rel.members.get(name, PRIOR_MEMBER)) for label, name in run.labels.items()}
 
 
 def _judge_free(run: JudgeRun) -> dict[str, Any]:
