@@ -252,9 +252,9 @@ class Reliabilities:
     labelled: bool
     """Measured from labels: the two-thirds cap is lifted."""
     conflict: tuple[float, int] | None = None
-    """Labels only: the judge's accuracy (and item count) when its pick disagreed with the members'
-    leading answer. It decides such a conflict: the pick stands when, shrunk to one half with
-    :data:`CONFLICT_PRIOR` pseudo-items, it is above one half."""
+    """Labels only: the judge's accuracy (and item count) when its pick was not the members' most
+    common answer (the unique largest class). It decides such a conflict: the pick stands when,
+    shrunk to one half with :data:`CONFLICT_PRIOR` pseudo-items, it is above one half."""
 
 
 MIN_MEMBER_WEIGHT = 0.1
@@ -422,7 +422,9 @@ def weigh(
     if mine is not None and check != "flipped":
         judge_w = log_odds(rel.judge)
     overrules: bool | None = None  # labels decide a conflict (see Reliabilities.conflict)
-    if mine is not None and rel.labelled and rel.conflict is not None and check not in ("agreed", "no-judge"):
+    plural = evidence.plurality()  # a conflict, as measured: the pick is not the most common answer
+    conflict = mine is not None and plural is not None and plural.key != mine.key
+    if conflict and rel.labelled and rel.conflict is not None and check not in ("agreed", "no-judge"):
         accuracy, count = rel.conflict
         shrunk = (accuracy * count + 0.5 * CONFLICT_PRIOR) / (count + CONFLICT_PRIOR)
         overrules = shrunk > 0.5 and check != "flipped"
@@ -436,11 +438,7 @@ def weigh(
     majority = evidence.majority()
     override: str | None = None
     if overrules is not None and rule == "weighted":
-        lead = leader(evidence, member_w)
-        if overrules and mine is not None:
-            override = mine.key
-        elif lead is not None:
-            override = lead.key
+        override = mine.key if overrules and mine is not None else plural.key if plural is not None else None
     elif rule == "judge" and mine is not None:
         override = mine.key
     elif rule == "majority" and majority is not None:

@@ -203,3 +203,11 @@ def test_a_voice_below_chance_abstains_instead_of_voting_against_its_answer():
     assert weigh(
         _evidence("number:5", "number:5", "number:4"), weak, pick=None, check="no-judge"
     ).winner.key == ("number:5")
+
+
+def test_a_tie_break_is_no_conflict_so_a_low_conflict_accuracy_does_not_override_it():
+    members = {"m1": 0.66, "m2": 0.6, "m3": 0.6}
+    rel = Reliabilities(members=members, judge=0.9, source="calibration", labelled=True, conflict=(0.0, 10))
+    # three different answers: no most common one, so the judge's held pick breaks the tie
+    out = weigh(_evidence("number:1", "number:2", "number:3"), rel, pick="answer_2", check="held")
+    assert out.judge_stood and out.winner.key == "number:2"
