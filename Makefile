@@ -27,6 +27,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fusion_graph tool_registry tests examples bench
+	$(BIN)/ruff format --check fusion_graph tool_registry tests examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/pyright

@@ -200,9 +200,11 @@ def judge_messages(
     graph also shuffles the answers by a seed; the order does not change the prompt's cost.)
     """
     shown = dict(zip(labels(len(texts)), texts, strict=True))
-    keys, _ = answers.extract_answers({label: (text, ()) for label, text in shown.items()},
-                                      answer_format=answer_format)
+    keys, _ = answers.extract_answers(
+        {label: (text, ()) for label, text in shown.items()}, answer_format=answer_format
+    )
     agreement = answers.describe_agreement(keys, list(shown))
-    system, user = prompts.judge_prompt(kind, prompts.render_conversation(conversation), shown,
-                                        agreement=agreement)
+    system, user = prompts.judge_prompt(
+        kind, prompts.render_conversation(conversation), shown, agreement=agreement
+    )
     return [SystemMessage(system), HumanMessage(user)]

@@ -155,13 +155,21 @@ async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
     Interleaving matters: measured one after the other, the first runner's rounds met a different
     heap and machine load than the last's, and the ratio swung by a third from run to run.
     """
-    print(f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds} "
-          "interleaved rounds):")
-    print(f"{'pool':>4} {'fusion ms':>9} {'fuse ms':>8} {'graph ms':>8} {'gather ms':>9} "
-          f"{'fusion/graph':>12} {'fusion/gather':>13} {'fuse/fusion':>11}   of which garbage collection")
+    print(
+        f"CPU per fusion (best-of, in-process fakes, {concurrency} at once, median of {rounds} "
+        "interleaved rounds):"
+    )
+    print(
+        f"{'pool':>4} {'fusion ms':>9} {'fuse ms':>8} {'graph ms':>8} {'gather ms':>9} "
+        f"{'fusion/graph':>12} {'fusion/gather':>13} {'fuse/fusion':>11}   of which garbage collection"
+    )
     for n in sizes:
-        runs = {"fusion": fusion_runner(n), "fuse": fuse_runner(n), "graph": plain_graph_runner(n),
-                "gather": gather_runner(n)}
+        runs = {
+            "fusion": fusion_runner(n),
+            "fuse": fuse_runner(n),
+            "graph": plain_graph_runner(n),
+            "gather": gather_runner(n),
+        }
         for run in runs.values():  # warm-up: caches, lazy imports, first allocations
             await asyncio.gather(*(run() for _ in range(min(concurrency, 20))))
         samples: dict[str, list[float]] = {name: [] for name in runs}
@@ -176,8 +184,11 @@ async def cpu_table(sizes: list[int], concurrency: int, rounds: int) -> None:
         med = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
         gcs = {name: sorted(v)[len(v) // 2] for name, v in collecting.items()}
         ratios.sort()
-        print(f"{n:>4} {med['fusion'] * 1000:>9.2f} {med['fuse'] * 1000:>8.2f} {med['graph'] * 1000:>8.2f} "
-              f"{med['gather'] * 1000:>9.2f} {med['fusion'] / med['graph']:>12.2f} "
-              f"{med['fusion'] / med['gather']:>13.2f} {med['fuse'] / med['fusion']:>11.2f}   "
-              + ", ".join(f"{name} {gcs[name] * 1000:.2f} ms" for name in runs), flush=True)
+        print(
+            f"{n:>4} {med['fusion'] * 1000:>9.2f} {med['fuse'] * 1000:>8.2f} {med['graph'] * 1000:>8.2f} "
+            f"{med['gather'] * 1000:>9.2f} {med['fusion'] / med['graph']:>12.2f} "
+            f"{med['fusion'] / med['gather']:>13.2f} {med['fuse'] / med['fusion']:>11.2f}   "
+            + ", ".join(f"{name} {gcs[name] * 1000:.2f} ms" for name in runs),
+            flush=True,
+        )
         print(f"     (per-round fusion/graph {ratios[0]:.2f}-{ratios[-1]:.2f}; target <= 1.3)", flush=True)

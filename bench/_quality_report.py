@@ -159,11 +159,7 @@ class Report:
                 f"escalated {escalated:.0%}, {saved:.0%} fewer tokens and {faster:.0%} less time than the "
                 f"full pool, accuracy vs full {vs_full[0]:+.3f} [{vs_full[1]:+.3f}, {vs_full[2]:+.3f}]"
             )
-            rows[1].extra = "; ".join(
-                x
-                for x in (note, rows[1].extra)
-                if x
-            )
+            rows[1].extra = "; ".join(x for x in (note, rows[1].extra) if x)
             print_rows(rows, f" judge {kind}:")
             out.append({"judge": kind, "saved": saved, "diff": vs_full, "full": rows[0], "cascade": rows[1]})
         return out

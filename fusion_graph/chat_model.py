@@ -148,9 +148,7 @@ class FusionChatModel(BaseChatModel):
             >>> city = FusionChatModel(config).with_structured_output(City).invoke("Capital of France?")
         """
         if kwargs:
-            raise ConfigError(
-                next(iter(kwargs)), "is not an argument of with_structured_output", "drop it"
-            )
+            raise ConfigError(next(iter(kwargs)), "is not an argument of with_structured_output", "drop it")
         if method not in ("json_schema", "function_calling", "json_mode"):
             raise ConfigError(
                 "method", f"{method!r} is not a structured-output method", "use json_schema (the default)"
@@ -160,6 +158,7 @@ class FusionChatModel(BaseChatModel):
             response_format=wanted.openai(),
             ls_structured_output_format={"kwargs": {"method": method}, "schema": wanted.tool()},
         )
+
         def parse(message: BaseMessage) -> dict[str, Any] | BaseModel:
             return _parse_structured(message, schema, wanted)
 

@@ -106,8 +106,7 @@ class ModelSpec(BaseModel):
                 )
             if provider not in KNOWN_PROVIDERS:
                 raise ValueError(
-                    f"unknown provider prefix {provider!r}; use one of: "
-                    + ", ".join(KNOWN_PROVIDERS)
+                    f"unknown provider prefix {provider!r}; use one of: " + ", ".join(KNOWN_PROVIDERS)
                 )
         return value
 
@@ -402,8 +401,10 @@ class FusionConfig(BaseModel):
                     "scout samples=2 or more"
                 )
             if set(self.scouts) == set(names):
-                raise ValueError("scouts: every member is a scout, so there is nobody to escalate to; "
-                                 "leave out at least one member")
+                raise ValueError(
+                    "scouts: every member is a scout, so there is nobody to escalate to; "
+                    "leave out at least one member"
+                )
         if self.calibration is not None:
             self._check_calibration(self.calibration)
         if self.judge_swap and sum(m.samples for m in self.pool) < 2:

@@ -142,7 +142,8 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             self.second_opinion = FusionChatModel(_second_opinion_config(config, second_opinion))
         elif second_opinion is not None:
             raise ConfigError(
-                "second_opinion", f"a second opinion is only asked with when='disagree', not when={when!r}",
+                "second_opinion",
+                f"a second opinion is only asked with when='disagree', not when={when!r}",
                 "drop second_opinion, or set when='disagree'",
             )
         self._warned_format = False
@@ -265,9 +266,7 @@ class FusionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         messages: list[BaseMessage] = list(request.messages)
         if request.system_message is not None:
             messages.insert(0, request.system_message)
-        bound = (
-            model.bind_tools(request.tools, tool_choice=request.tool_choice) if request.tools else model
-        )
+        bound = model.bind_tools(request.tools, tool_choice=request.tool_choice) if request.tools else model
         return cast(AIMessage, await bound.ainvoke(messages))
 
 

@@ -91,7 +91,8 @@ class FusionNode:
         messages = state.get("messages") if isinstance(state, dict) else getattr(state, "messages", None)
         if not messages:
             raise ConfigError(
-                "state.messages", "the state has no messages to answer",
+                "state.messages",
+                "the state has no messages to answer",
                 "use FusionNode in a graph whose state has a non-empty 'messages' list",
             )
         fusion = self.fusion

@@ -510,9 +510,7 @@ class _AnswerMessages:
             return AIMessageChunk(content=event["text"], id=self.id), dict(self.metadata)
         if kind == "answer_finished":
             calls = tool_call_chunks(event.get("tool_calls") or [])
-            last = AIMessageChunk(
-                content="", id=self.id, tool_call_chunks=calls, chunk_position="last"
-            )
+            last = AIMessageChunk(content="", id=self.id, tool_call_chunks=calls, chunk_position="last")
             return last, dict(self.metadata)
         return None
 

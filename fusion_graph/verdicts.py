@@ -51,9 +51,7 @@ class BestOfVerdict(_SchemaCached):
 
     winner: str = Field(description="The best answer's label.")
     scores: list[CandidateScore] = Field(description="One per answer.")
-    rationale: str = Field(
-        description="Why the winner is best.", json_schema_extra={"maxLength": 160}
-    )
+    rationale: str = Field(description="Why the winner is best.", json_schema_extra={"maxLength": 160})
 
 
 _SHORT_LIST: dict[str, Any] = {"maxItems": 3, "items": {"type": "string", "maxLength": 100}}
@@ -64,9 +62,7 @@ class Analysis(_SchemaCached):
     """The judge's structured analysis of the candidates, written before it decides."""
 
     consensus: list[str] = Field(description="Points all agree on.", json_schema_extra=_SHORT_LIST)
-    contradictions: list[str] = Field(
-        description="Points they disagree on.", json_schema_extra=_SHORT_LIST
-    )
+    contradictions: list[str] = Field(description="Points they disagree on.", json_schema_extra=_SHORT_LIST)
     unique_insights: list[str] = Field(
         description="Useful points only one makes.", json_schema_extra=_SHORT_LIST
     )

@@ -103,6 +103,4 @@ def requests_to(server: OpenAIStubServer, model: str) -> list[dict[str, Any]]:
 
 def user_text(body: Mapping[str, Any]) -> str:
     """The text of every user message of a request body, joined."""
-    return "\n".join(
-        str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "user"
-    )
+    return "\n".join(str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "user")

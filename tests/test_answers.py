@@ -227,8 +227,13 @@ def test_choice_letter_respects_the_choice_count():
 def test_tool_calls_argument_order_and_string_args_do_not_matter():
     as_dict = [{"name": "get_weather", "args": {"city": "Paris", "unit": "C"}, "id": "1"}]
     as_string = [{"name": "get_weather", "arguments": '{"unit": "C", "city": " Paris "}'}]
-    openai = [{"id": "x", "type": "function", "function": {"name": "get_weather",
-                                                           "arguments": '{"unit":"C","city":"Paris"}'}}]
+    openai = [
+        {
+            "id": "x",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"unit":"C","city":"Paris"}'},
+        }
+    ]
     keys = {extract_answer("", calls) for calls in (as_dict, as_string, openai)}
     assert len(keys) == 1
     (key,) = keys

@@ -75,11 +75,19 @@ async def test_fuse_keeps_one_fusion_per_config_and_runs_it():
         {"answer_format": "number"},
         {"pool": [Member("fake:a", name="a"), Member("fake:b", name="b", params={"temperature": 1})]},
         {"pool": [Member("fake:a", name="a"), Member("fake:b", name="b", params={"temperature": True})]},
-        {"pool": [Member("fake:a", name="a"), Member("fake:b", name="b", params={"temperature": 0.5},
-                                                    api_key=SecretStr("k2"))]},
+        {
+            "pool": [
+                Member("fake:a", name="a"),
+                Member("fake:b", name="b", params={"temperature": 0.5}, api_key=SecretStr("k2")),
+            ]
+        },
         {"pool": [Member("fake:a", name="a"), Member("fake:b", name="b2", params={"temperature": 0.5})]},
-        {"pool": [Member("fake:a", name="a", samples=2),
-                  Member("fake:b", name="b", params={"temperature": 0.5})]},
+        {
+            "pool": [
+                Member("fake:a", name="a", samples=2),
+                Member("fake:b", name="b", params={"temperature": 0.5}),
+            ]
+        },
         {"judge": Judge("fake:judge", fallbacks=[Judge("fake:other")])},
         {"judge": Judge("fake:judge", timeout=5)},
     ],

@@ -179,7 +179,10 @@ FILES: dict[str, tuple[str, str, str, str]] = {
         "dict",
     ),
     "toml-mode-a-number": (
-        "f.toml", 'mode = 3\npool = ["fake:a"]', "mode", "'best-of', 'merge', 'debate' or 'vote'"
+        "f.toml",
+        'mode = 3\npool = ["fake:a"]',
+        "mode",
+        "'best-of', 'merge', 'debate' or 'vote'",
     ),
     "yaml-pool-a-string": ("f.yaml", "pool: fake:a", "pool", "valid list"),
     "yaml-timeout-a-word": (

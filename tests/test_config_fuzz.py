@@ -33,10 +33,12 @@ NUMBER = st.integers(-(2**70), 2**70) | st.floats() | st.sampled_from([0, -1, 1,
 LEAF = st.none() | st.booleans() | NUMBER | TEXT | st.binary(max_size=4)
 JUNK = st.recursive(
     LEAF | st.builds(object) | st.just(len) | st.builds(ScriptedChatModel),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.tuples(kids, kids)
-    | st.dictionaries(TEXT, kids, max_size=3)
-    | st.frozensets(LEAF.filter(lambda v: not isinstance(v, float) or not math.isnan(v)), max_size=2),
+    lambda kids: (
+        st.lists(kids, max_size=3)
+        | st.tuples(kids, kids)
+        | st.dictionaries(TEXT, kids, max_size=3)
+        | st.frozensets(LEAF.filter(lambda v: not isinstance(v, float) or not math.isnan(v)), max_size=2)
+    ),
     max_leaves=6,
 )
 SPEC_FIELDS = sorted(set(Member.model_fields) | set(Judge.model_fields))

@@ -168,8 +168,13 @@ async def test_a_new_prompt_on_a_finished_thread_is_the_next_turn_appended_once(
     assert [t for t, _ in turns] == ["human", "ai", "human", "ai"]
     assert turns[2] == ("human", "And 1003?")
     # the whole conversation, as a chat UI keeps it: only the new question is appended
-    history = [("user", "Is 1001 prime?"), ("assistant", first.answer), ("user", "And 1003?"),
-               ("assistant", turns[3][1]), ("user", "And 1007?")]
+    history = [
+        ("user", "Is 1001 prime?"),
+        ("assistant", first.answer),
+        ("user", "And 1003?"),
+        ("assistant", turns[3][1]),
+        ("user", "And 1007?"),
+    ]
     await entry(pool.fusion, history, thread_id="t", history=True)
     turns = await pool.messages("t")
     assert [c for _, c in turns if _ == "human"] == ["Is 1001 prime?", "And 1003?", "And 1007?"]

@@ -57,10 +57,18 @@ _MARKER = re.compile(
     # "<", a character that reads as one, or its HTML entity; then "/" (escaped or not) with any
     # spacing around it, or nothing but zero-width characters (so ``a < tool_output`` stays)
     r"(?:[<\uff1c\ufe64\u2039\u2329\u3008\u27e8]|&lt;|&#0*60;|&#x0*3c;)"
-    + r"(?:(?:" + _GAP + r"[\\/\uff0f\u2044\u2215])+" + _GAP + "|" + _ZERO_WIDTH + ")"
+    + r"(?:(?:"
+    + _GAP
+    + r"[\\/\uff0f\u2044\u2215])+"
+    + _GAP
+    + "|"
+    + _ZERO_WIDTH
+    + ")"
     + _letters("tool")
     + _GAP
-    + r"(?:[_\-\uff3f\u2010-\u2015.]" + _GAP + ")*"
+    + r"(?:[_\-\uff3f\u2010-\u2015.]"
+    + _GAP
+    + ")*"
     + _letters("output"),
     re.IGNORECASE,
 )

@@ -27,14 +27,19 @@ def eval_command(
     ],
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="A pool file (.toml/.yaml). Default: the local pool.",
-                     dir_okay=False),
+        typer.Option(
+            "--config", "-c", help="A pool file (.toml/.yaml). Default: the local pool.", dir_okay=False
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N items.", min=1)] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Results JSONL; re-running with the same file skips done items.",
-                     dir_okay=False),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results JSONL; re-running with the same file skips done items.",
+            dir_okay=False,
+        ),
     ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a PNG of accuracy against cost.", dir_okay=False)
@@ -44,22 +49,28 @@ def eval_command(
     ] = "best-of,merge,debate,vote",
     members: Annotated[
         bool,
-        typer.Option("--members/--no-members",
-                     help="Also run each member alone (and a sampled member's samples voted)."),
+        typer.Option(
+            "--members/--no-members",
+            help="Also run each member alone (and a sampled member's samples voted).",
+        ),
     ] = True,
     rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Debate revision rounds.")] = None,
     calibration_out: Annotated[
         Path | None,
-        typer.Option("--calibration-out",
-                     help="Write the measured reliabilities (members' accuracy; the judge's accuracy at "
-                          "picking a right answer when one exists) for FusionConfig(calibration=…).",
-                     dir_okay=False),
+        typer.Option(
+            "--calibration-out",
+            help="Write the measured reliabilities (members' accuracy; the judge's accuracy at "
+            "picking a right answer when one exists) for FusionConfig(calibration=…).",
+            dir_okay=False,
+        ),
     ] = None,
     by_item: Annotated[
         bool,
-        typer.Option("--by-item/--by-config",
-                     help="Run every configuration on an item before the next item (an interrupted run "
-                          "leaves every row on the same items), or each configuration in turn."),
+        typer.Option(
+            "--by-item/--by-config",
+            help="Run every configuration on an item before the next item (an interrupted run "
+            "leaves every row on the same items), or each configuration in turn.",
+        ),
     ] = False,
 ) -> None:
     """Score each member alone and each fusion mode on a dataset (accuracy, tokens, cost, latency).
@@ -84,11 +95,16 @@ def eval_command(
         fusion_config = loaded.replace(**_common.given(rounds=rounds))
         chosen = [m.strip() for m in modes.split(",") if m.strip()]
         configs = eval_configs(
-            fusion_config, [fusion_config.replace(mode=m).mode for m in chosen],
-            members=members, dataset_format=dataset_format,
+            fusion_config,
+            [fusion_config.replace(mode=m).mode for m in chosen],
+            members=members,
+            dataset_format=dataset_format,
         )
-        records = asyncio.run(run_eval(configs, items, out=out, console=Console(stderr=True),
-                                       order="item" if by_item else "config"))
+        records = asyncio.run(
+            run_eval(
+                configs, items, out=out, console=Console(stderr=True), order="item" if by_item else "config"
+            )
+        )
     except ConfigError as exc:
         _common.fail("Configuration error", exc, 2)
     except FusionRunError as exc:  # only raised outside an item (items record their own failures)

@@ -236,8 +236,9 @@ def _candidates_table(result: FusionResult, width: int) -> Table:
     columns = [
         _Column("member", members),
         _Column("label", labels, drop=2),
-        _Column("round", [Text(str(c.round)) for c in candidates], drop=7 if last_round else 8,
-                justify="right"),
+        _Column(
+            "round", [Text(str(c.round)) for c in candidates], drop=7 if last_round else 8, justify="right"
+        ),
         _Column("status", [_candidate_status(c) for c in candidates]),
         _Column("latency", [Text(f"{c.latency_s:.2f}s") for c in candidates], drop=4, justify="right"),
         _Column(
@@ -246,8 +247,12 @@ def _candidates_table(result: FusionResult, width: int) -> Table:
             drop=3,
             justify="right",
         ),
-        _Column("cost", [Text(money(c.usage.cost_usd)) for c in candidates], drop=5 if paid else 6,
-                justify="right"),
+        _Column(
+            "cost",
+            [Text(money(c.usage.cost_usd)) for c in candidates],
+            drop=5 if paid else 6,
+            justify="right",
+        ),
     ]
     texts = [c.text if c.ok else f"{c.error_kind}: {c.error}" for c in candidates]
     styles = ["" if c.ok else "red" for c in candidates]

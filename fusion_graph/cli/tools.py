@@ -202,4 +202,3 @@ def _registry_or_exit(path: Path) -> ToolRegistry:
             "Tools", f"{path} has no [tools] section; add [[tools.servers]] entries (see docs/tools.md)", 2
         )
     return registry
-

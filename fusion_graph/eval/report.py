@@ -101,16 +101,18 @@ def summarize(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> l
         rows = [r for r in records if r["config"] == label]
         if not rows:
             continue
-        out.append(Summary(
-            config=label,
-            items=len(rows),
-            correct=sum(bool(r["correct"]) for r in rows),
-            tokens=sum(int(r["input_tokens"]) + int(r["output_tokens"]) for r in rows),
-            cost_usd=sum(float(r["cost_usd"]) for r in rows),
-            p50_latency_s=statistics.median(float(r["latency_s"]) for r in rows),
-            errors=sum(r.get("error") is not None for r in rows),
-            latency_s=sum(float(r["latency_s"]) for r in rows),
-        ))
+        out.append(
+            Summary(
+                config=label,
+                items=len(rows),
+                correct=sum(bool(r["correct"]) for r in rows),
+                tokens=sum(int(r["input_tokens"]) + int(r["output_tokens"]) for r in rows),
+                cost_usd=sum(float(r["cost_usd"]) for r in rows),
+                p50_latency_s=statistics.median(float(r["latency_s"]) for r in rows),
+                errors=sum(r.get("error") is not None for r in rows),
+                latency_s=sum(float(r["latency_s"]) for r in rows),
+            )
+        )
     return out
 
 
@@ -119,15 +121,31 @@ def print_table(console: Console, summaries: Sequence[Summary], title: str = "")
     from rich.table import Table
 
     table = Table(title=title or None, title_justify="left")
-    for column, justify in (("configuration", "left"), ("accuracy", "right"), ("95% CI", "right"),
-                            ("correct", "right"), ("tokens/item", "right"), ("USD/item", "right"),
-                            ("s/item", "right"), ("p50 s", "right"), ("errors", "right")):
+    for column, justify in (
+        ("configuration", "left"),
+        ("accuracy", "right"),
+        ("95% CI", "right"),
+        ("correct", "right"),
+        ("tokens/item", "right"),
+        ("USD/item", "right"),
+        ("s/item", "right"),
+        ("p50 s", "right"),
+        ("errors", "right"),
+    ):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for s in summaries:
         low, high = s.interval
-        table.add_row(s.config, f"{s.accuracy:.0%}", f"{low:.0%}–{high:.0%}", f"{s.correct}/{s.items}",
-                      f"{s.tokens_per_item:,.0f}", f"{s.cost_per_item:.5f}", f"{s.seconds_per_item:.1f}",
-                      f"{s.p50_latency_s:.2f}", str(s.errors))
+        table.add_row(
+            s.config,
+            f"{s.accuracy:.0%}",
+            f"{low:.0%}–{high:.0%}",
+            f"{s.correct}/{s.items}",
+            f"{s.tokens_per_item:,.0f}",
+            f"{s.cost_per_item:.5f}",
+            f"{s.seconds_per_item:.1f}",
+            f"{s.p50_latency_s:.2f}",
+            str(s.errors),
+        )
     console.print(table)
 
 
@@ -168,19 +186,34 @@ def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
     for s, x, y in zip(summaries, xs, ys, strict=True):
         fusion = s.config.startswith("fusion:")
         low, high = s.interval
-        ax.errorbar([x], [y], yerr=[[max(0.0, y - 100 * low)], [max(0.0, 100 * high - y)]],
-                    fmt="o" if fusion else "s", markersize=8, capsize=4,
-                    color="tab:blue" if fusion else "tab:gray", zorder=3)
+        ax.errorbar(
+            [x],
+            [y],
+            yerr=[[max(0.0, y - 100 * low)], [max(0.0, 100 * high - y)]],
+            fmt="o" if fusion else "s",
+            markersize=8,
+            capsize=4,
+            color="tab:blue" if fusion else "tab:gray",
+            zorder=3,
+        )
         # Labels of points on the right go to their left; a label that would overlap one already
         # placed moves down until it is free, so that points close together stay readable.
         left = x > min(xs) + 0.6 * span
         label_y = y + 3
-        while any(abs(x - px) < 0.4 * span and abs(label_y - py) < 5.5 and side == left
-                  for px, py, side in placed):
+        while any(
+            abs(x - px) < 0.4 * span and abs(label_y - py) < 5.5 and side == left for px, py, side in placed
+        ):
             label_y -= 5.5
         placed.append((x, label_y, left))
-        ax.text(x, label_y, s.config, transform=left_of if left else right_of, fontsize=9,
-                ha="right" if left else "left", va="center")
+        ax.text(
+            x,
+            label_y,
+            s.config,
+            transform=left_of if left else right_of,
+            fontsize=9,
+            ha="right" if left else "left",
+            va="center",
+        )
     ax.set_xlabel("cost per item (USD)" if priced else "tokens per item (no prices set)")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(-12, 108)

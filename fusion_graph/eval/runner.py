@@ -77,8 +77,13 @@ def _solo(config: FusionConfig, member: Member, mode: str) -> FusionConfig:
     """``member`` as the whole pool: no scouts, a quorum it can reach, no swap for a lone answer."""
     answers = member.samples
     quorum = None if config.min_answers is None else min(config.min_answers, answers)
-    return config.replace(pool=[member], mode=mode, scouts=None, min_answers=quorum,
-                          judge_swap=config.judge_swap and answers > 1)
+    return config.replace(
+        pool=[member],
+        mode=mode,
+        scouts=None,
+        min_answers=quorum,
+        judge_swap=config.judge_swap and answers > 1,
+    )
 
 
 def _greedy(member: Member) -> Member:
@@ -125,11 +130,17 @@ def eval_configs(
     out: list[EvalConfig] = []
     if members:
         for member in config.pool:
-            out.append(EvalConfig(f"member:{member.name}", _solo(config, _greedy(member), "best-of"),
-                                  dataset_format))
+            out.append(
+                EvalConfig(f"member:{member.name}", _solo(config, _greedy(member), "best-of"), dataset_format)
+            )
             if member.samples > 1:
-                out.append(EvalConfig(f"fusion:{member.name} x{member.samples} vote",
-                                      _solo(config, member, "vote"), dataset_format))
+                out.append(
+                    EvalConfig(
+                        f"fusion:{member.name} x{member.samples} vote",
+                        _solo(config, member, "vote"),
+                        dataset_format,
+                    )
+                )
     for mode in modes:
         out.append(EvalConfig(f"fusion:{mode}", config.replace(mode=mode), dataset_format))
     return out
@@ -154,23 +165,40 @@ async def _run_one(fusion: Fusion, item: Item) -> dict[str, Any]:
     try:
         result = await fusion.run(item.question)
     except FusionRunError as exc:
-        return {"correct": False, "answer": "", "tool_calls": [], "input_tokens": 0, "output_tokens": 0,
-                "cost_usd": 0.0, "latency_s": round(time.perf_counter() - started, 3), "decided_by": None,
-                "answers": {}, "truncated": [], "escalated": None, "verdict_issues": [],
-                "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "correct": False,
+            "answer": "",
+            "tool_calls": [],
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": 0.0,
+            "latency_s": round(time.perf_counter() - started, 3),
+            "decided_by": None,
+            "answers": {},
+            "truncated": [],
+            "escalated": None,
+            "verdict_issues": [],
+            "error": f"{type(exc).__name__}: {exc}",
+        }
     total = result.usage.total
     calls = [{"name": c.get("name"), "args": c.get("args")} for c in result.tool_calls]
     right = {
-        c.member: score(item.kind, item.answer, c.text,
-                        [{"name": t["name"], "args": t["args"]} for t in c.tool_calls],
-                        choices=len(item.choices), names=item.tool_names)
+        c.member: score(
+            item.kind,
+            item.answer,
+            c.text,
+            [{"name": t["name"], "args": t["args"]} for t in c.tool_calls],
+            choices=len(item.choices),
+            names=item.tool_names,
+        )
         for c in result.candidates
         if c.round == 0 and c.ok
     }
     decision = result.decision
     return {
-        "correct": score(item.kind, item.answer, result.answer, calls, choices=len(item.choices),
-                         names=item.tool_names),
+        "correct": score(
+            item.kind, item.answer, result.answer, calls, choices=len(item.choices), names=item.tool_names
+        ),
         "answer": result.answer[:2000],
         "tool_calls": calls,
         "input_tokens": total.input_tokens,
@@ -183,7 +211,8 @@ async def _run_one(fusion: Fusion, item: Item) -> dict[str, Any]:
         "escalated": result.escalated,
         "verdict_issues": result.verdict_issues,
         "candidates_correct": right,
-        "judge": result.decided_by.split(":", 1)[1] if result.decided_by.startswith(("judge:", "fallback:"))
+        "judge": result.decided_by.split(":", 1)[1]
+        if result.decided_by.startswith(("judge:", "fallback:"))
         else None,
         "judge_pick": decision.judge_pick if decision is not None else None,
         "error": None,
@@ -229,8 +258,11 @@ async def run_eval(
     item_ids = {item.id for item in items}
     saved = [r for r in load_records(out) if r.get("config") in wanted and r.get("item") in item_ids]
     done = {(r["config"], r["item"]) for r in saved}
-    pairs = ((c, item) for c in configs for item in items) if order == "config" else (
-        (c, item) for item in items for c in configs)
+    pairs = (
+        ((c, item) for c in configs for item in items)
+        if order == "config"
+        else ((c, item) for item in items for c in configs)
+    )
     todo = [(c, item) for c, item in pairs if (c.label, item.id) not in done]
     records = list(saved)
     compiled: dict[str, Fusion] = {}
@@ -250,8 +282,12 @@ async def run_eval(
                 key = f"{config.label}\0{fusion_config.answer_format}"
                 fusion = compiled.get(key) or Fusion(fusion_config)
                 compiled[key] = fusion
-            record = {"config": config.label, "item": item.id, "expected": item.answer,
-                      **(await _run_one(fusion, item))}
+            record = {
+                "config": config.label,
+                "item": item.id,
+                "expected": item.answer,
+                **(await _run_one(fusion, item)),
+            }
             records.append(record)
             if sink is not None:
                 sink.write(json.dumps(record, default=str) + "\n")
@@ -271,5 +307,11 @@ def _progress(console: Console | None) -> Any:
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

@@ -122,8 +122,15 @@ def score_call(
     return False
 
 
-def score(kind: str, expected: Any, text: str, tool_calls: Sequence[Mapping[str, Any]] = (),
-          *, choices: int = 0, names: Mapping[str, str] | None = None) -> bool:
+def score(
+    kind: str,
+    expected: Any,
+    text: str,
+    tool_calls: Sequence[Mapping[str, Any]] = (),
+    *,
+    choices: int = 0,
+    names: Mapping[str, str] | None = None,
+) -> bool:
     """Score one reply by the item's kind (``numeric``, ``choice`` or ``call``)."""
     if kind == "numeric":
         return score_numeric(text, expected)

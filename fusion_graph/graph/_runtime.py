@@ -117,7 +117,8 @@ def _tool_source(
         return tools
     if isinstance(tools, str | bytes) or not isinstance(tools, Sequence):
         raise ConfigError(
-            "tools", f"cannot use {type(tools).__name__} as tools",
+            "tools",
+            f"cannot use {type(tools).__name__} as tools",
             "pass a ToolRegistry or a list of LangChain tools / functions",
         )
     converted: list[BaseTool] = []

@@ -84,8 +84,12 @@ _CLIENT_TIMEOUT = (600.0, 5.0)
 def _socket_options() -> list[tuple[int, int, int]]:
     """TCP keep-alive probes (idle 60 s, every 10 s, 3 probes) and a 120 s user timeout, where known."""
     options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
-    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3),
-                        ("TCP_USER_TIMEOUT", 120_000)):
+    for name, value in (
+        ("TCP_KEEPIDLE", 60),
+        ("TCP_KEEPINTVL", 10),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 120_000),
+    ):
         if hasattr(socket, name):
             options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
     return options
@@ -114,14 +118,17 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         socket_options: Options set on every new connection's socket.
     """
 
-    def __init__(self, shards: int = DEFAULT_SHARDS,
-                 socket_options: list[tuple[int, int, int]] | None = None) -> None:
+    def __init__(
+        self, shards: int = DEFAULT_SHARDS, socket_options: list[tuple[int, int, int]] | None = None
+    ) -> None:
         if shards < 1:
             raise ValueError("shards must be at least 1")
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=5.0)
         verify = _ssl_context()  # one for all pools: each default one loads the CA bundle (~20 ms)
-        self.pools = [httpx.AsyncHTTPTransport(verify=verify, limits=limits, socket_options=socket_options)
-                      for _ in range(shards)]
+        self.pools = [
+            httpx.AsyncHTTPTransport(verify=verify, limits=limits, socket_options=socket_options)
+            for _ in range(shards)
+        ]
         self.in_flight = [0] * shards
         """Requests sent and not yet answered (headers), per pool."""
 

@@ -34,10 +34,18 @@ PLACEHOLDER_KEY = "not-needed"
 
 logger = logging.getLogger("fusion_graph.providers")
 
-_URL_AND_KEY_PARAMS = frozenset({
-    "api_key", "base_url", "endpoint",
-    "openai_api_key", "openai_api_base", "anthropic_api_key", "anthropic_api_url", "mistral_api_key",
-})
+_URL_AND_KEY_PARAMS = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "endpoint",
+        "openai_api_key",
+        "openai_api_base",
+        "anthropic_api_key",
+        "anthropic_api_url",
+        "mistral_api_key",
+    }
+)
 """Client arguments that would move a model or its key past the rule; the spec's own fields set them."""
 
 _warned: set[tuple[str, str, str]] = set()
@@ -135,12 +143,14 @@ def _warn_foreign_host(spec: ModelSpec, info: ProviderInfo, url: str | None, fie
     if seen in _warned:
         return
     _warned.add(seen)
-    keyless = " For a server that takes no key, use the 'openai-compatible:' prefix." if (
-        info.extra == "openai"
-    ) else ""
+    keyless = (
+        " For a server that takes no key, use the 'openai-compatible:' prefix."
+        if (info.extra == "openai")
+        else ""
+    )
     logger.warning(
         "%s: %s is not an API host of '%s' (%s), so %s is not sent there and the model sends no real "
-        "key. If that server needs one, set api_key_env = \"VAR\" (the variable holding its key) or "
+        'key. If that server needs one, set api_key_env = "VAR" (the variable holding its key) or '
         "api_key on %s.%s",
         who,
         url,

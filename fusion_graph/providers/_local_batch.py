@@ -288,9 +288,12 @@ class BatchContext:
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         add = lib.llama_sampler_chain_add
-        add(chain, lib.llama_sampler_init_penalties(
-            self.n_vocab, _PENALTY_LAST_N, float(sampling.get("repeat_penalty", 1.0)), 0.0, 0.0
-        ))
+        add(
+            chain,
+            lib.llama_sampler_init_penalties(
+                self.n_vocab, _PENALTY_LAST_N, float(sampling.get("repeat_penalty", 1.0)), 0.0, 0.0
+            ),
+        )
         temperature = float(sampling.get("temperature", 0.0))
         if temperature == 0.0:
             add(chain, lib.llama_sampler_init_greedy())

@@ -52,7 +52,6 @@ class LocalModelError(RuntimeError):
     """
 
 
-
 def unload_local_models() -> int:
     """Drop every loaded model from the process-wide cache, freeing its memory when unused.
 
@@ -64,7 +63,6 @@ def unload_local_models() -> int:
         _CACHE.models.clear()
         _CACHE.loading.clear()
     return count
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,4 +229,3 @@ def _get_loaded(spec: str, n_ctx: int, n_threads: int, verbose: bool, instance: 
                     _CACHE.exit_hook = True
                     atexit.register(_close_at_exit)
         return loaded
-

@@ -159,4 +159,3 @@ def _prompt_tokens(loaded: _Loaded, request: _Request) -> list[int]:
     if request.forced is not None and not request.grammar_first:
         return _forced_prompt(loaded, request).prompt
     return _render(loaded, request)
-

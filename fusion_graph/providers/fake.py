@@ -42,6 +42,7 @@ __all__ = ["ScriptedChatModel", "Step", "count_tokens"]
 Step = str | AIMessage | BaseException | Callable[[list[BaseMessage]], "str | AIMessage"]
 """One scripted turn: a reply text, a whole message, an exception to raise, or a function."""
 
+
 def count_tokens(text: str) -> int:
     """A deterministic token count for fakes: one token per whitespace-separated word."""
     return len(text.split())
@@ -124,9 +125,11 @@ class ScriptedChatModel(BaseChatModel):
         else:
             if not self.script:
                 raise ValueError("ScriptedChatModel.script is empty; give it at least one step")
-            step = self.script[index % len(self.script)] if self.cycle else self.script[
-                min(index, len(self.script) - 1)
-            ]
+            step = (
+                self.script[index % len(self.script)]
+                if self.cycle
+                else self.script[min(index, len(self.script) - 1)]
+            )
             if isinstance(step, BaseException):
                 raise step
             if callable(step):
@@ -136,10 +139,11 @@ class ScriptedChatModel(BaseChatModel):
             message = step.model_copy() if isinstance(step, AIMessage) else AIMessage(content=step)
         prompt = " ".join(str(m.content) for m in messages)
         text = message.text + json.dumps([c["args"] for c in message.tool_calls])
-        inp, out = self.usage or (count_tokens(prompt), count_tokens(text) if message.tool_calls
-                                  else count_tokens(message.text))
-        message.usage_metadata = UsageMetadata(input_tokens=inp, output_tokens=out,
-                                               total_tokens=inp + out)
+        inp, out = self.usage or (
+            count_tokens(prompt),
+            count_tokens(text) if message.tool_calls else count_tokens(message.text),
+        )
+        message.usage_metadata = UsageMetadata(input_tokens=inp, output_tokens=out, total_tokens=inp + out)
         message.response_metadata = {"model_name": self.model_name, "finish_reason": "stop"}
         return message
 
@@ -168,11 +172,11 @@ class ScriptedChatModel(BaseChatModel):
     def _chunks(self, message: AIMessage) -> Iterator[AIMessageChunk]:
         words = re.split(r"(?<=\s)", message.text) if message.text else []
         for start in range(0, len(words), max(1, self.chunk_size)):
-            yield AIMessageChunk(content="".join(words[start : start + self.chunk_size]),
-                                 id=message.id)
+            yield AIMessageChunk(content="".join(words[start : start + self.chunk_size]), id=message.id)
         chunks = [
-            ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i,
-                          type="tool_call_chunk")
+            ToolCallChunk(
+                name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i, type="tool_call_chunk"
+            )
             for i, c in enumerate(message.tool_calls)
         ]
         yield AIMessageChunk(
@@ -209,9 +213,7 @@ class ScriptedChatModel(BaseChatModel):
             await asyncio.sleep(self.latency)
         for chunk in self._chunks(self._next_message(messages, kwargs)):
             if run_manager and isinstance(chunk.content, str):
-                await run_manager.on_llm_new_token(
-                    chunk.content, chunk=ChatGenerationChunk(message=chunk)
-                )
+                await run_manager.on_llm_new_token(chunk.content, chunk=ChatGenerationChunk(message=chunk))
             yield ChatGenerationChunk(message=chunk)
 
 

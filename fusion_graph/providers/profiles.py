@@ -70,6 +70,7 @@ __all__ = [
 StructuredOutput = Literal["json_schema", "function_calling", "json_mode", "grammar"]
 """How a model returns structured output (``grammar``: the local model constrains its own sampling)."""
 
+
 @dataclass(frozen=True)
 class ToolCallIds:
     """The tool-call ids a provider accepts, and the form a foreign id is mapped to."""

@@ -34,9 +34,19 @@ def test_bfcl_simple_ships_in_bfcl_eval():
 
 
 def test_openai_tool_converts_python_types():
-    tool = openai_tool({"name": "a.b", "parameters": {"type": "dict", "properties": {
-        "x": {"type": "float"}, "p": {"type": "tuple", "items": {"type": "integer"}},
-        "any": {"type": "any"}}}})
+    tool = openai_tool(
+        {
+            "name": "a.b",
+            "parameters": {
+                "type": "dict",
+                "properties": {
+                    "x": {"type": "float"},
+                    "p": {"type": "tuple", "items": {"type": "integer"}},
+                    "any": {"type": "any"},
+                },
+            },
+        }
+    )
     props = tool["function"]["parameters"]["properties"]
     assert tool["function"]["name"] == "a_b"
     assert props["x"] == {"type": "number"}

@@ -33,16 +33,24 @@ def _adder(offset: int):
 def _config() -> tuple[FusionConfig, ScriptedChatModel]:
     good = ScriptedChatModel(script=[_adder(0)], cycle=True)
     bad = ScriptedChatModel(script=[_adder(1)], cycle=True)
-    config = FusionConfig(pool=[Member(good, name="good"), Member(bad, name="bad")],
-                          judge=Judge(ScriptedChatModel(), name="judge"), consensus=None)
+    config = FusionConfig(
+        pool=[Member(good, name="good"), Member(bad, name="bad")],
+        judge=Judge(ScriptedChatModel(), name="judge"),
+        consensus=None,
+    )
     return config, good
 
 
 async def test_each_member_and_mode_is_scored(dataset: Path):
     config, _ = _config()
     configs = eval_configs(config, ["best-of", "merge", "debate"])
-    assert [c.label for c in configs] == ["member:good", "member:bad", "fusion:best-of", "fusion:merge",
-                                          "fusion:debate"]
+    assert [c.label for c in configs] == [
+        "member:good",
+        "member:bad",
+        "fusion:best-of",
+        "fusion:merge",
+        "fusion:debate",
+    ]
     records = await run_eval(configs, load_dataset(str(dataset)))
     assert len(records) == 15
     by_config = {s.config: s for s in summarize(records, [c.label for c in configs])}
@@ -77,8 +85,10 @@ async def test_function_calling_items_score_the_call():
     call = {"name": "calculate_triangle_area", "args": {"base": 10, "height": 5}, "id": "c1"}
     right = ScriptedChatModel(script=[AIMessage(content="", tool_calls=[call])])
     wrong = ScriptedChatModel(script=[AIMessage(content="", tool_calls=[{**call, "args": {"base": 5}}])])
-    config = FusionConfig(pool=[Member(right, name="right"), Member(wrong, name="wrong")],
-                          judge=Judge(ScriptedChatModel(), name="judge"))
+    config = FusionConfig(
+        pool=[Member(right, name="right"), Member(wrong, name="wrong")],
+        judge=Judge(ScriptedChatModel(), name="judge"),
+    )
     records = await run_eval(eval_configs(config, ["best-of"]), items)
     correct = {r["config"]: r["correct"] for r in records}
     assert correct["member:right"] is True
@@ -110,8 +120,19 @@ def test_cli_prints_the_table_writes_jsonl_and_plot(tmp_path: Path):
     pool.write_text(POOL, encoding="utf-8")
     out, png = tmp_path / "r.jsonl", tmp_path / "acc.png"
     runner = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"})
-    args = ["eval", "--dataset", str(data), "--config", str(pool), "--out", str(out), "--plot", str(png),
-            "--modes", "best-of,merge"]
+    args = [
+        "eval",
+        "--dataset",
+        str(data),
+        "--config",
+        str(pool),
+        "--out",
+        str(out),
+        "--plot",
+        str(png),
+        "--modes",
+        "best-of,merge",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "member:four" in result.output and "fusion:merge" in result.output
@@ -139,8 +160,18 @@ def test_cli_writes_a_calibration_that_a_config_takes(tmp_path: Path):
     pool = tmp_path / "pool.toml"
     pool.write_text(POOL, encoding="utf-8")
     cal = tmp_path / "cal.json"
-    args = ["eval", "--dataset", str(data), "--config", str(pool), "--modes", "best-of", "--no-members",
-            "--calibration-out", str(cal)]
+    args = [
+        "eval",
+        "--dataset",
+        str(data),
+        "--config",
+        str(pool),
+        "--modes",
+        "best-of",
+        "--no-members",
+        "--calibration-out",
+        str(cal),
+    ]
     result = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"}).invoke(app, args)
     assert result.exit_code == 0, result.output
     calibration = Calibration.model_validate_json(cal.read_text())

@@ -64,8 +64,10 @@ def dataset(tmp_path: Path) -> Path:
 
 def _pool_file(path: Path, server: OpenAIStubServer, extra: str = 'scouts = ["steady"]') -> Path:
     def member(name: str, body: str) -> str:
-        return (f'[[pool]]\nmodel = "openai:{name}"\nname = "{name}"\nbase_url = "{server.base_url}"\n'
-                f'api_key = "{KEY}"\n{body}\n')
+        return (
+            f'[[pool]]\nmodel = "openai:{name}"\nname = "{name}"\nbase_url = "{server.base_url}"\n'
+            f'api_key = "{KEY}"\n{body}\n'
+        )
 
     text = (
         f"{extra}\n"
@@ -83,13 +85,26 @@ def _bodies(server: OpenAIStubServer, model: str) -> list[dict[str, Any]]:
 
 def test_rows_of_a_sampled_pool_with_scouts():
     pool = FusionConfig(
-        pool=[Member("fake:4", name="a", samples=3, params={"temperature": 0.7, "seed": 3}),
-              Member("fake:4", name="b", samples=2), Member("fake:5", name="c")],
-        judge=Judge("fake:judge"), scouts=["b"], min_answers=4, judge_swap=True,
+        pool=[
+            Member("fake:4", name="a", samples=3, params={"temperature": 0.7, "seed": 3}),
+            Member("fake:4", name="b", samples=2),
+            Member("fake:5", name="c"),
+        ],
+        judge=Judge("fake:judge"),
+        scouts=["b"],
+        min_answers=4,
+        judge_swap=True,
     )
     rows = {c.label: c for c in eval_configs(pool, ["best-of", "vote"])}
-    assert list(rows) == ["member:a", "fusion:a x3 vote", "member:b", "fusion:b x2 vote", "member:c",
-                          "fusion:best-of", "fusion:vote"]
+    assert list(rows) == [
+        "member:a",
+        "fusion:a x3 vote",
+        "member:b",
+        "fusion:b x2 vote",
+        "member:c",
+        "fusion:best-of",
+        "fusion:vote",
+    ]
     alone = rows["member:a"].config
     assert [(m.samples, m.params) for m in alone.pool] == [(1, {"temperature": 0.0, "seed": 3})]
     assert (alone.scouts, alone.judge_swap, alone.min_answers) == (None, False, 1)
@@ -107,14 +122,32 @@ def test_cli_runs_samples_scouts_and_vote_from_a_pool_file(server, dataset: Path
     pool = _pool_file(tmp_path / "pool.toml", server)
     out, png = tmp_path / "r.jsonl", tmp_path / "acc.png"
     runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
-    args = ["eval", "-d", str(dataset), "-c", str(pool), "-o", str(out), "--plot", str(png),
-            "--modes", "best-of,vote", "--by-item"]
+    args = [
+        "eval",
+        "-d",
+        str(dataset),
+        "-c",
+        str(pool),
+        "-o",
+        str(out),
+        "--plot",
+        str(png),
+        "--modes",
+        "best-of,vote",
+        "--by-item",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = load_records(out)
     by = {(r["config"], r["item"]): r for r in records}
-    labels = ["member:sampler", "fusion:sampler x3 vote", "member:steady", "fusion:steady x2 vote",
-              "fusion:best-of", "fusion:vote"]
+    labels = [
+        "member:sampler",
+        "fusion:sampler x3 vote",
+        "member:steady",
+        "fusion:steady x2 vote",
+        "fusion:best-of",
+        "fusion:vote",
+    ]
     assert [r["config"] for r in records[:6]] == labels  # --by-item: every row on q1 first
     summary = {s.config: s for s in summarize(records)}
     # The member alone is its own greedy answer (temperature 0): off by one, every item.
@@ -122,8 +155,11 @@ def test_cli_runs_samples_scouts_and_vote_from_a_pool_file(server, dataset: Path
     # Three samples (seeds 11, 12, 13) voted: the two right ones win without a judge call.
     assert summary["fusion:sampler x3 vote"].accuracy == 1.0
     assert by[("fusion:sampler x3 vote", "q1")]["decided_by"] == "vote:majority"
-    assert by[("fusion:sampler x3 vote", "q1")]["answers"] == {"sampler#1": "2", "sampler#2": "2",
-                                                               "sampler#3": "4"}
+    assert by[("fusion:sampler x3 vote", "q1")]["answers"] == {
+        "sampler#1": "2",
+        "sampler#2": "2",
+        "sampler#3": "4",
+    }
     sampled = _bodies(server, "sampler")
     assert sorted((b["temperature"], b.get("seed")) for b in sampled) == sorted(
         [(0.0, 11)] * 2 + [(0.7, 11), (0.7, 12), (0.7, 13)] * 2
@@ -143,8 +179,20 @@ def test_cli_runs_samples_scouts_and_vote_from_a_pool_file(server, dataset: Path
 def test_a_pool_file_answer_format_is_kept(server, dataset: Path, tmp_path: Path):
     pool = _pool_file(tmp_path / "pool.toml", server, extra='answer_format = "auto"')  # no scouts
     out = tmp_path / "r.jsonl"
-    args = ["eval", "-d", str(dataset), "-c", str(pool), "-o", str(out), "--modes", "vote", "--no-members",
-            "--limit", "1"]
+    args = [
+        "eval",
+        "-d",
+        str(dataset),
+        "-c",
+        str(pool),
+        "-o",
+        str(out),
+        "--modes",
+        "vote",
+        "--no-members",
+        "--limit",
+        "1",
+    ]
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, args)
     assert result.exit_code == 0, result.output
     [record] = load_records(out)
@@ -159,8 +207,16 @@ def test_wilson_interval_and_table_columns():
     assert wilson(0, 0) == (0.0, 1.0)
     low, high = wilson(0, 5)
     assert low == 0.0 and 0.4 < high < 0.45
-    summary = Summary(config="fusion:vote", items=4, correct=3, tokens=1000, cost_usd=0.02,
-                      p50_latency_s=1.5, errors=0, latency_s=8.0)
+    summary = Summary(
+        config="fusion:vote",
+        items=4,
+        correct=3,
+        tokens=1000,
+        cost_usd=0.02,
+        p50_latency_s=1.5,
+        errors=0,
+        latency_s=8.0,
+    )
     assert (summary.tokens_per_item, summary.cost_per_item, summary.seconds_per_item) == (250, 0.005, 2.0)
     console = Console(width=200, record=True, no_color=True)
     print_table(console, [summary])

@@ -147,8 +147,10 @@ async def test_api_key_env_is_read_when_the_model_is_resolved(env_keys, monkeypa
 
 def test_unset_api_key_env_of_a_fallback_names_it(env_keys, monkeypatch):
     monkeypatch.delenv("NOPE_KEY", raising=False)
-    judge = Judge("fake:j", fallbacks=[{"model": "mistral:m", "base_url": "http://127.0.0.1:9/v1",
-                                         "api_key_env": "NOPE_KEY"}])
+    judge = Judge(
+        "fake:j",
+        fallbacks=[{"model": "mistral:m", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "NOPE_KEY"}],
+    )
     with pytest.raises(ConfigError) as info:
         Fusion(FusionConfig(pool=["fake:a"], judge=judge))
     assert info.value.field == "judge.fallbacks[0].api_key_env"

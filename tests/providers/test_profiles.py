@@ -20,8 +20,17 @@ from fusion_graph.usage import reported_cost
 from tool_registry import ToolRegistry
 
 PREFIXES = [
-    "openai", "openrouter", "anthropic", "mistral", "ollama", "local", "fake",
-    "openai-compatible", "vllm", "llamacpp", "lmstudio",
+    "openai",
+    "openrouter",
+    "anthropic",
+    "mistral",
+    "ollama",
+    "local",
+    "fake",
+    "openai-compatible",
+    "vllm",
+    "llamacpp",
+    "lmstudio",
 ]
 
 
@@ -40,9 +49,16 @@ def test_the_mistral_profile():
     assert profile.tool_call_ids is not None and profile.tool_call_ids.accepts("abcDEF123")
     assert not profile.tool_call_ids.accepts("call_abcDEF123")
     assert profile.strict_tool_turns and profile.native_tool_text
-    tool = {"type": "function", "function": {"name": "f", "parameters": {
-        "type": "object", "properties": {"x": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
-    }}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "f",
+            "parameters": {
+                "type": "object",
+                "properties": {"x": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+            },
+        },
+    }
     assert profile.adapt_tool(tool)["function"]["parameters"]["properties"]["x"] == {"type": "integer"}
     assert tool["function"]["parameters"]["properties"]["x"]["anyOf"]  # the input is untouched
 
@@ -109,7 +125,9 @@ def test_runtime_resolves_each_profile_once_beside_its_model():
     )
     runtime = build_runtime(config)
     assert {name: p.name for name, p in runtime.profiles.items()} == {
-        "a#1": "fake", "a#2": "fake", "b": "mistral",
+        "a#1": "fake",
+        "a#2": "fake",
+        "b": "mistral",
     }
     assert [p.name for p in runtime.judge_profiles] == ["fake", "mistral"]
 
@@ -139,7 +157,10 @@ async def test_each_member_request_follows_its_own_profile():
     server = OpenAIStubServer(models={"mistral-small-latest": script(), "gpt-x": script()})
     async with server:
         mistral = ChatMistralAI(
-            model="mistral-small-latest", endpoint=server.base_url, api_key="k", max_retries=0  # type: ignore[arg-type]
+            model="mistral-small-latest",
+            endpoint=server.base_url,
+            api_key="k",
+            max_retries=0,  # type: ignore[arg-type]
         )
         config = FusionConfig(
             pool=[

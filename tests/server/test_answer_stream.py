@@ -59,7 +59,10 @@ def _sdk(server: ServeProcess) -> openai.OpenAI:
 
 def test_a_merge_streams_the_writers_tokens_as_they_are_written(server: ServeProcess):
     stream = _sdk(server).chat.completions.create(
-        model="fusion/merge", messages=PROMPT, stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+        model="fusion/merge",
+        messages=PROMPT,
+        stream=True,
+        stream_options={"include_usage": True},  # type: ignore[arg-type]
     )
     timed = [(time.monotonic(), chunk) for chunk in stream]
     content = [

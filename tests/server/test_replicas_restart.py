@@ -290,6 +290,4 @@ def test_restarts_under_load_lose_nothing_and_pay_no_checkpointed_call_twice(clu
     # the kill cut runs short that were then resumed elsewhere, re-asking only what was not kept
     assert resumed >= 1
     assert took < 120
-    print(
-        f"{len(answers)} answered; {resumed} runs resumed after the SIGKILL; {took:.0f} s"
-    )
+    print(f"{len(answers)} answered; {resumed} runs resumed after the SIGKILL; {took:.0f} s")

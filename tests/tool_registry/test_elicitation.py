@@ -149,4 +149,3 @@ async def test_revisions_the_sdks_newest_handshake_a_pypi_server_and_the_oldest_
     }
     assert not now.is_error and "UTC" in now.text
     assert shout.text == "HELLO"
-

@@ -116,9 +116,7 @@ def combine(run: JudgeRun, first: BestOfVerdict, second: BestOfVerdict) -> BestO
             label: next((len(c.members) for c in run.evidence.classes if label in c.members), 0)
             for label in (first.winner, second.winner)
         }
-        winner = max(
-            (first.winner, second.winner), key=lambda label: (sizes[label], total.get(label, 0.0))
-        )
+        winner = max((first.winner, second.winner), key=lambda label: (sizes[label], total.get(label, 0.0)))
         run.swap = (
             f"the orders disagreed ({first.winner} vs {second.winner}); {winner} has more agreement "
             "or the higher summed score"
@@ -240,9 +238,7 @@ def _differ(run: JudgeRun) -> bool:
 
 def _relabel(verdict: BestOfVerdict, shown: dict[str, str]) -> BestOfVerdict:
     """A verdict on renumbered labels, in the run's own labels."""
-    scores = [
-        s.model_copy(update={"label": shown[normalise_label(s.label)]}) for s in verdict.scores
-    ]
+    scores = [s.model_copy(update={"label": shown[normalise_label(s.label)]}) for s in verdict.scores]
     return verdict.model_copy(update={"winner": shown[normalise_label(verdict.winner)], "scores": scores})
 
 

@@ -179,6 +179,7 @@ def _decide(
     }
     return update
 
+
 def _key_of_text(run: JudgeRun, text: str) -> str | None:
     try:
         return answers.extract_answer(text, (), answer_format=run.evidence.answer_format)
@@ -229,7 +230,9 @@ def _judge_free(run: JudgeRun) -> dict[str, Any]:
     if not config.judge_free_fallback:
         judges = run.runtime.judges
         raise JudgeFailed(
-            judges[-1][0], "; ".join(run.causes), raw=run.calls[-1]["raw"] if run.calls else None,
+            judges[-1][0],
+            "; ".join(run.causes),
+            raw=run.calls[-1]["raw"] if run.calls else None,
             causes=run.causes,
             exceptions=run.errors,
         )
@@ -458,9 +461,7 @@ async def _merge_streamed(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         run.evidence, _rel(run), pick=None, merged_key=key, check="unchecked", rule="judge"
     ).record
     if run.dissent is not None and config.merge_policy != "keep":
-        run.issues.append(
-            f"merge_policy {config.merge_policy!r} could not act: the answer had been streamed"
-        )
+        run.issues.append(f"merge_policy {config.merge_policy!r} could not act: the answer had been streamed")
     return _decide(run, "answer_1", decided_by, merged, answer=text, streamed=True)
 
 

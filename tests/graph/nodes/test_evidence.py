@@ -178,11 +178,16 @@ def test_whether_the_answers_differ_is_asked_only_when_every_score_is_equal():
         asked.append(True)
         return True
 
-    assert verdict_problems(_verdict("answer_1", {"answer_1": 9, "answer_2": 3, "answer_3": 2}), TEXTS,
-                            answers_differ=differ) == []
+    assert (
+        verdict_problems(
+            _verdict("answer_1", {"answer_1": 9, "answer_2": 3, "answer_3": 2}), TEXTS, answers_differ=differ
+        )
+        == []
+    )
     assert asked == []
-    verdict_problems(_verdict("answer_1", {"answer_1": 6, "answer_2": 6, "answer_3": 6}), TEXTS,
-                     answers_differ=differ)
+    verdict_problems(
+        _verdict("answer_1", {"answer_1": 6, "answer_2": 6, "answer_3": 6}), TEXTS, answers_differ=differ
+    )
     assert asked == [True]
 
 

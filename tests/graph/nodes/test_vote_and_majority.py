@@ -222,7 +222,9 @@ async def test_merge_reask_fixed_by_the_judge():
 
 async def test_merge_reask_still_novel_takes_the_majority():
     result, judge_calls, _ = await _fuse(
-        WRONG_FIRST, _merge_judge(NOVEL, "Now I say 402. The answer is 402."), mode="merge",
+        WRONG_FIRST,
+        _merge_judge(NOVEL, "Now I say 402. The answer is 402."),
+        mode="merge",
         merge_policy="reask",
     )
     assert judge_calls == 2

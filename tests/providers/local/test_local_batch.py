@@ -45,9 +45,7 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _model(**params: Any) -> LocalChatModel:
-    return LocalChatModel(
-        model="smollm2-135m", n_threads=1, max_tokens=MAX_TOKENS, temperature=1.0, **params
-    )
+    return LocalChatModel(model="smollm2-135m", n_threads=1, max_tokens=MAX_TOKENS, temperature=1.0, **params)
 
 
 async def _samples(model: LocalChatModel, seeds: list[int]) -> list[str]:
