@@ -423,7 +423,12 @@ def weigh(
         judge_w = log_odds(rel.judge)
     overrules: bool | None = None  # labels decide a conflict (see Reliabilities.conflict)
     plural = evidence.plurality()  # a conflict, as measured: the pick is not the most common answer
-    conflict = mine is not None and plural is not None and plural.key != mine.key
+    conflict = (
+        mine is not None
+        and plural is not None
+        and plural.key != mine.key
+        and len(plural.members) > len(mine.members)
+    )
     if conflict and rel.labelled and rel.conflict is not None and check not in ("agreed", "no-judge"):
         accuracy, count = rel.conflict
         shrunk = (accuracy * count + 0.5 * CONFLICT_PRIOR) / (count + CONFLICT_PRIOR)

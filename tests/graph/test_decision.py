@@ -211,3 +211,15 @@ def test_a_tie_break_is_no_conflict_so_a_low_conflict_accuracy_does_not_override
     # three different answers: no most common one, so the judge's held pick breaks the tie
     out = weigh(_evidence("number:1", "number:2", "number:3"), rel, pick="answer_2", check="held")
     assert out.judge_stood and out.winner.key == "number:2"
+
+
+def test_one_comparable_answer_against_a_free_text_pick_is_no_conflict():
+    rel = Reliabilities(
+        members=dict.fromkeys(["m1", "m2", "m3"], 0.6),
+        judge=0.9,
+        source="calibration",
+        labelled=True,
+        conflict=(0.0, 10),
+    )
+    out = weigh(_evidence("number:7", None, None), rel, pick="answer_2", check="held")
+    assert out.judge_stood
