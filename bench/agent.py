@@ -17,8 +17,8 @@ results it holds) and answers the plan's next step, right with a set per-step ac
   every model: members fail together), and each model also errs on its own with its own rate, each
   model with its own wrong call;
 - the judge sees the candidates (LangGraph fusion's real judge prompt) and picks a right one with
-  probability ``--judge`` when there is one; the fusion's majority rule (a strict majority of equal
-  tool calls overrides the judge) is the library's own.
+  probability ``--judge`` when there is one, the same pick in either order (its errors are about
+  content); the fusion's decision rule is the library's own.
 
 Tokens are the stub's (one token per word of the messages, not of the tool schemas), summed from the
 ``usage_metadata`` of the agent's messages: a FusionMiddleware step counts what it dropped (the
@@ -415,7 +415,7 @@ async def main() -> None:
         f"accuracy: a step is hard for every model with P={args.shared} (the same wrong call from all), "
         f"each model also errs alone at its own rate; the judge picks a right candidate with "
         f"P={args.judge} when one exists. Real: create_agent, the tools and ledger, FusionChatModel, "
-        "FusionMiddleware, the fusion graph and its majority rule.",
+        "FusionMiddleware, the fusion graph and its decision rule.",
         f"tasks: 1-3 transfers + a balance check + the answer (mean plan {plan_steps:.2f} "
         "steps); success = exactly the planned tool calls ran and the answer states the right balance.",
         "tokens: the stub's (one per word of the messages), summed from the agent's usage_metadata per task; "
