@@ -372,12 +372,14 @@ def leader(evidence: Evidence, weights: Mapping[str, float]) -> answers.AnswerCl
 
 
 def needs_check(evidence: Evidence, weights: Mapping[str, float], pick: str) -> bool:
-    """Whether the judge's pick disagrees with the members' weight: some answer outweighs its class."""
+    """Whether the judge's pick disagrees with the members: another answer is more common than its own.
+
+    Counted, not weighed: where no answer outnumbers the pick's (three different answers, say), the
+    judge breaks the tie and the weights settle it, with no second call. ``weights`` are kept for
+    callers that weigh; the count decides.
+    """
     mine = evidence.class_of(pick)
-    own = sum(weights[label] for label in mine.members)
-    return any(
-        sum(weights[label] for label in c.members) > own + 1e-9 for c in evidence.classes if c.key != mine.key
-    )
+    return any(len(c.members) > len(mine.members) for c in evidence.classes if c.key != mine.key)
 
 
 def weigh(
@@ -482,7 +484,18 @@ def weigh(
     size = len(winner.members)
     kind = "majority" if 2 * size > total_n else "plurality"
     tag = "judge" if stood else f"{kind}:{size}/{total_n}"
-    why = _why(evidence, winner, mine, stood, check, override is not None and not stood, rule, size, total_n)
+    why = _why(
+        evidence,
+        winner,
+        mine,
+        stood,
+        check,
+        override is not None and not stood,
+        rule,
+        size,
+        total_n,
+        labelled=overrules is not None,
+    )
     if overrules is not None and rel.conflict is not None:
         accuracy, count = rel.conflict
         why += (
@@ -518,6 +531,8 @@ def _why(
     rule: str,
     size: int,
     total: int,
+    *,
+    labelled: bool = False,
 ) -> str:
     answer = _shown(winner, evidence)
     if mine is None:
@@ -530,6 +545,8 @@ def _why(
         return f"the judge's pick ({answer}) has the most weight"
     if capped and rule == "majority":
         return f"majority_policy='majority': {size} of {total} answers reach {answer}"
+    if capped and labelled:
+        return f"{size} of {total} answers reach {answer}, against the judge's pick"
     if capped:
         return (
             f"{size} of {total} answers reach {answer}: more than two thirds, which one voice "
