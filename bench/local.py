@@ -30,8 +30,8 @@ import time
 from fusion_graph import fuse
 from fusion_graph.defaults import pool_config
 from fusion_graph.providers import resolve_model
-from fusion_graph.providers._samples import SAMPLE_GROUP, SampleGroup
 from fusion_graph.providers.local import LocalChatModel
+from fusion_graph.providers.samples import SAMPLE_GROUP, SampleGroup
 
 SAMPLE_PROMPT = "Explain how a hash table works, step by step."
 """Long enough an answer that every sample writes ``max_tokens`` tokens in either mode."""

@@ -23,7 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from fusion_graph.providers._samples import SampleGroup
+from fusion_graph.providers.samples import SampleGroup
 
 __all__ = ["RoundCoordinator", "RoundRegistry"]
 

@@ -6,7 +6,7 @@ more than one. This module has two halves.
 
 * **Meeting** (async). The samples of a member (``name#1`` … ``name#k``) are k graph nodes calling the
   same model at once; the member node announces them through
-  :data:`~fusion_graph.providers._samples.SAMPLE_GROUP`. Each call joins the group's meeting for its
+  :data:`~fusion_graph.providers.samples.SAMPLE_GROUP`. Each call joins the group's meeting for its
   loaded model. The batch starts when every sample has arrived, or :data:`WAIT_S` after the first
   one (a sample may never call: the budget skipped it, or its call was cached), and runs in a worker
   thread, not in any caller's task: a caller that is cancelled (a timeout, a straggler) only stops
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from fusion_graph.providers._local_loader import _Loaded
 from fusion_graph.providers._local_prompt import _max_tokens, _Outcome, _render, _Request
 from fusion_graph.providers._local_run import _iter_run
-from fusion_graph.providers._samples import SampleGroup
+from fusion_graph.providers.samples import SampleGroup
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

@@ -80,7 +80,7 @@ from fusion_graph.providers._local_tools import (
     parse_forced_call,
     parse_tool_calls,
 )
-from fusion_graph.providers._samples import SAMPLE_GROUP, SampleGroup
+from fusion_graph.providers.samples import SAMPLE_GROUP, SampleGroup
 
 __all__ = [
     "BUNDLED_MODEL_NAMES",

@@ -32,8 +32,8 @@ from fusion_graph.graph._runtime import FusionRuntime
 from fusion_graph.graph.nodes import AsyncNode
 from fusion_graph.graph.nodes._elicitation import member_elicitation
 from fusion_graph.graph.nodes._structured import bind_structured, structured_reply
-from fusion_graph.providers._samples import SAMPLE_GROUP
 from fusion_graph.providers.profiles import ModelProfile, ToolCallIdMap
+from fusion_graph.providers.samples import SAMPLE_GROUP
 from fusion_graph.state import CandidateRecord, MemberTask
 from fusion_graph.structured import run_format
 from fusion_graph.usage import (

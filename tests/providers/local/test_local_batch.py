@@ -13,8 +13,8 @@ import pytest
 
 from fusion_graph import FusionConfig, Judge, Member, fuse
 from fusion_graph.providers import _local_batch
-from fusion_graph.providers._samples import SAMPLE_GROUP, SampleGroup
 from fusion_graph.providers.local import LocalChatModel
+from fusion_graph.providers.samples import SAMPLE_GROUP, SampleGroup
 from fusion_graph.testing import ScriptedChatModel
 
 from .conftest import _require

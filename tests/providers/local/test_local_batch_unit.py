@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage
 from fusion_graph.providers import _local_batch
 from fusion_graph.providers._local_batch import _held_back, decode_together, withdraw
 from fusion_graph.providers._local_prompt import _Outcome, _Request
-from fusion_graph.providers._samples import SampleGroup
+from fusion_graph.providers.samples import SampleGroup
 
 KEY = ("model.gguf", 4096, 1, "")
 
