@@ -238,6 +238,12 @@ def _judge_free(run: JudgeRun) -> dict[str, Any]:
         )
     label, how = _consensus_pick(run)
     run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
+    if how != "agreement":  # not the weighed answer: say what decided
+        member = run.labels[label]
+        key = run.evidence.key_of(label)
+        run.decision["winner"] = answers.display(key) if key is not None else f"text of {member}"
+        reason = "the most reliable member" if how == "most-reliable" else "the answer most alike the others"
+        run.decision["why"] = f"no judge decided and no answer had two votes; took {member}'s, {reason}"
     return _decide(run, label, f"judge-free:{how}")
 
 
