@@ -24,15 +24,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _quality_sim import GRID_JUDGES, MemberSim, SimServer, final_number, item, judge_script, member_script
+from _quality_sim import (
+    GRID_JUDGES,
+    MemberSim,
+    SimServer,
+    final_number,
+    item,
+    judge_script,
+    member_script,
+    sim_config,
+)
 from _quality_stats import paired_bootstrap, wilson
 
-from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph import FusionConfig
 from fusion_graph.eval.calibrate import leading_answer
 from fusion_graph.providers._http import ShardedTransport, httpx
 from fusion_graph.runner import Fusion
 
-KEY = "sk-bench"
 NOISE = 0.2
 STRUCTURES: dict[str, tuple[float, float]] = {  # name: (rho, collision)
     "independent": (0.0, 0.05),
@@ -106,25 +114,11 @@ def server_models(seeds: list[int]) -> dict[str, dict[str, Any]]:
 
 
 def build(cell: Cell, seed: int, url: str, http: httpx.AsyncClient, **overrides: Any) -> FusionConfig:
-    pool = [
-        Member(
-            f"openai:{_model(cell.pool, name, cell.structure, seed)}",
-            name=name,
-            base_url=url,
-            api_key=KEY,
-            samples=SAMPLES.get(name, 1),
-            params={"max_retries": 0, "temperature": 0.7, "seed": 1000 * (i + 1), "http_async_client": http},
-        )
-        for i, (name, _) in enumerate(POOLS[cell.pool])
+    members = [
+        (_model(cell.pool, name, cell.structure, seed), name, SAMPLES.get(name, 1))
+        for name, _ in POOLS[cell.pool]
     ]
-    judge = Judge(
-        f"openai:judge-{cell.judge}-s{seed}",
-        name="judge",
-        base_url=url,
-        api_key=KEY,
-        params={"max_retries": 0, "http_async_client": http},
-    )
-    return FusionConfig(pool=pool, judge=judge, **overrides)
+    return sim_config(members, (f"judge-{cell.judge}-s{seed}", "judge"), url, http, **overrides)
 
 
 def row_of(seed: int, index: int, gold: int, result: Any) -> Row:

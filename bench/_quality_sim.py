@@ -449,6 +449,34 @@ def judge_script(kind: str, seed: int, p_weak: float, latency: float) -> dict[st
     return {"judge": True, "judge_fields": fields, "latency": latency}
 
 
+def sim_config(
+    members: list[tuple[str, str, int]], judge: tuple[str, str], url: str, http: Any, **fields: Any
+) -> Any:
+    """A ``FusionConfig`` of stub models on ``url``: ``(model, name, samples)`` members and a
+    ``(model, name)`` judge, sharing one HTTP client, no retries, each member its own seed."""
+    from fusion_graph import FusionConfig, Judge, Member
+
+    pool = [
+        Member(
+            f"openai:{model}",
+            name=name,
+            base_url=url,
+            api_key="sk-bench",
+            samples=samples,
+            params={"max_retries": 0, "temperature": 0.7, "seed": 1000 * (i + 1), "http_async_client": http},
+        )
+        for i, (model, name, samples) in enumerate(members)
+    ]
+    judge_spec = Judge(
+        f"openai:{judge[0]}",
+        name=judge[1],
+        base_url=url,
+        api_key="sk-bench",
+        params={"max_retries": 0, "http_async_client": http},
+    )
+    return FusionConfig(pool=pool, judge=judge_spec, **fields)
+
+
 def member_script(sim: MemberSim, latency: float) -> dict[str, Any]:
     """``ModelScript`` keyword arguments of a simulated member."""
     return {"reply": functools.partial(member_reply, sim), "latency": latency}

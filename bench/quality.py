@@ -66,14 +66,14 @@ from _quality_sim import (
     item,
     judge_script,
     member_script,
+    sim_config,
 )
 from _quality_stats import Outcome
 
-from fusion_graph import FusionConfig, Judge, Member
+from fusion_graph import FusionConfig
 from fusion_graph.providers._http import ShardedTransport, httpx
 from fusion_graph.runner import Fusion
 
-KEY = "sk-bench"
 POOLS: dict[str, list[tuple[str, float]]] = {
     "pool5": [("m1", 0.75), ("m2", 0.65), ("m3", 0.60), ("m4", 0.55), ("m5", 0.50)],
     "pool3": [("t1", 0.70), ("t2", 0.60), ("t3", 0.55)],
@@ -160,24 +160,8 @@ def server_models(sim: Sim) -> dict[str, dict[str, Any]]:
 
 
 def build(job: Job, url: str, http: httpx.AsyncClient) -> FusionConfig:
-    pool = [
-        Member(
-            f"openai:{name}",
-            name=name,
-            base_url=url,
-            api_key=KEY,
-            samples=SAMPLES.get(name, 1),
-            params={"max_retries": 0, "temperature": 0.7, "seed": 1000 * (i + 1), "http_async_client": http},
-        )
-        for i, (name, _) in enumerate(POOLS[job.pool])
-    ]
-    judge = Judge(
-        f"openai:judge-{job.judge}",
-        name=f"judge-{job.judge}",
-        base_url=url,
-        api_key=KEY,
-        params={"max_retries": 0, "http_async_client": http},
-    )
+    members = [(name, name, SAMPLES.get(name, 1)) for name, _ in POOLS[job.pool]]
+    judge = (f"judge-{job.judge}", f"judge-{job.judge}")
     extra: dict[str, Any] = {"answer_format": "number", "judge_swap": job.swap}
     if job.majority is not None:
         extra["majority_policy"] = job.majority
@@ -185,7 +169,7 @@ def build(job: Job, url: str, http: httpx.AsyncClient) -> FusionConfig:
         extra["merge_policy"] = job.merge
     if job.scouts:
         extra.update(scouts=SCOUTS, escalate="disagree")
-    return FusionConfig(pool=pool, judge=judge, mode=job.mode, seed=7, **extra)
+    return sim_config(members, judge, url, http, mode=job.mode, seed=7, **extra)
 
 
 def normalise(job: Job) -> Job:
