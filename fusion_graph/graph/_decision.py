@@ -371,12 +371,11 @@ def leader(evidence: Evidence, weights: Mapping[str, float]) -> answers.AnswerCl
     return totals[0][1]
 
 
-def needs_check(evidence: Evidence, weights: Mapping[str, float], pick: str) -> bool:
+def needs_check(evidence: Evidence, pick: str) -> bool:
     """Whether the judge's pick disagrees with the members: another answer is more common than its own.
 
     Counted, not weighed: where no answer outnumbers the pick's (three different answers, say), the
-    judge breaks the tie and the weights settle it, with no second call. ``weights`` are kept for
-    callers that weigh; the count decides.
+    judge breaks the tie and the weights settle it, with no second call.
     """
     mine = evidence.class_of(pick)
     return any(len(c.members) > len(mine.members) for c in evidence.classes if c.key != mine.key)

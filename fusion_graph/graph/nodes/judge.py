@@ -343,7 +343,7 @@ async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any
     if majority is not None and pick_key != majority.key:
         shown = answers.display(pick_key) if pick_key is not None else "no comparable answer"
         _dissent(run, shown, f"the judge chose {pick}")
-    disagrees = needs_check(run.evidence, _member_weights(run), pick)
+    disagrees = needs_check(run.evidence, pick)
     check: JudgeCheck
     rule = "weighted"
     if not disagrees:
