@@ -37,7 +37,8 @@ from _quality_sim import (
 from _quality_stats import paired_bootstrap, wilson
 
 from fusion_graph import FusionConfig
-from fusion_graph.eval.calibrate import leading_answer
+from fusion_graph.calibration import CalibrationEntry
+from fusion_graph.eval.calibrate import calibration_from_records
 from fusion_graph.providers._http import ShardedTransport, httpx
 from fusion_graph.runner import Fusion
 
@@ -84,6 +85,11 @@ class Row:
     """Each candidate's final number as the bench reads it (for offline checks)."""
     judge_name: str | None = None
     """The candidate the judge picked."""
+    judge_check: str | None = None
+    """What the pick went through (``Decision.judge_check``)."""
+    rule: str | None = None
+    """The rule that decided (``Decision.rule``) and where its weights came from (``source``)."""
+    source: str | None = None
 
 
 def _model(pool: str, name: str, structure: str, seed: int) -> str:
@@ -137,6 +143,9 @@ def row_of(seed: int, index: int, gold: int, result: Any) -> Row:
         stood=decision.judge_stood if decision is not None else None,
         answers={name: final_number(text) for name, text in texts.items()},
         judge_name=pick,
+        judge_check=decision.judge_check if decision is not None else None,
+        rule=decision.rule if decision is not None else None,
+        source=decision.source if decision is not None else None,
     )
 
 
@@ -335,30 +344,24 @@ async def main_grid(args: Any) -> None:
 
 
 def calibration_for(rows: list[Row], judge: str) -> dict[str, Any]:
-    """A calibration from labelled rows: each member's accuracy, the judge's at picking a right one."""
-    members: dict[str, list[bool]] = defaultdict(list)
-    picks: list[bool] = []
-    for r in rows:
-        for name, ok in r.members.items():
-            members[name.split("#")[0]].append(ok)
-        if r.judge_pick is not None and any(r.members.values()):
-            picks.append(bool(r.judge_pick))
-    conflicts: list[bool] = []
-    for r in rows:
-        answers = r.answers or {}
-        lead = leading_answer(answers)
-        if r.judge_name is not None and lead is not None and answers.get(r.judge_name) != lead:
-            conflicts.append(bool(r.judge_pick))
-    entry: dict[str, Any] = {
-        "members": {n: {"accuracy": sum(v) / len(v), "count": len(v)} for n, v in members.items()},
-        "judges": {judge: {"accuracy": sum(picks) / len(picks), "count": len(picks)}} if picks else {},
-        "conflicts": (
-            {judge: {"accuracy": sum(conflicts) / len(conflicts), "count": len(conflicts)}}
-            if conflicts
-            else {}
-        ),
-    }
-    return {"entries": [entry]}
+    """A calibration from labelled rows, by the library's own ``fusion eval`` calibration."""
+    records = [
+        {
+            "config": "fusion:best-of",
+            "item": (r.seed, r.item),
+            "correct": r.fused,
+            "candidates_correct": r.members,
+            "answers": r.answers or {},
+            "judge": judge,
+            "judge_pick": r.judge_name,
+            "judge_check": r.judge_check,
+            "rule": r.rule,
+            "weights_source": r.source,
+        }
+        for r in rows
+        if r.decided_by != "error"
+    ]
+    return calibration_from_records(records, tag=None, answer_format=None).model_dump()
 
 
 def majority_policy(row: Row, gold: int) -> bool:
@@ -374,9 +377,36 @@ def majority_policy(row: Row, gold: int) -> bool:
     return bool(row.judge_pick)
 
 
+async def _run_work(
+    work: list[tuple[str, Cell, int, int]], fusions: dict[tuple[str, Cell, int], Fusion], concurrency: int
+) -> dict[str, dict[Cell, list[Row]]]:
+    """Run every (kind, cell, seed, item) through its fusion, item by item (history learns in order)."""
+    work = sorted(work, key=lambda w: (w[3], w[0]), reverse=True)
+    out: dict[str, dict[Cell, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    finished = [0]
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        while work:
+            kind, cell, seed, index = work.pop()
+            it = item(seed, index)
+            try:
+                result = await fusions[(kind, cell, seed)].run(it.question)
+                out[kind][cell].append(row_of(seed, index, it.gold, result))
+            except Exception:
+                out[kind][cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
+            finished[0] += 1
+            if finished[0] % max(1, len(fusions) * 20) == 0:
+                print(f"  {finished[0]} fusions, {time.perf_counter() - started:.0f} s", flush=True)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {k: dict(v) for k, v in out.items()}
+
+
 async def main_calibrated(args: Any) -> None:
-    """Calibrate on the first ``--labelled`` items of a saved default run, run the rest calibrated
-    (and, with ``--history``, all items learning from history), and compare with the static policies."""
+    """Run the default on the first ``--labelled`` items, calibrate on them (labels), run the rest
+    calibrated (and, with ``--history``, all items learning from history), and compare with the static
+    policies of a saved default run (``--load``) on the same items."""
     seeds = list(range(1, args.seeds + 1))
     base: dict[Cell, list[Row]] = {}
     for path in args.load.split(","):
@@ -386,48 +416,40 @@ async def main_calibrated(args: Any) -> None:
     labelled = args.labelled
     server = SimServer(server_models(seeds))
     results: dict[str, dict[Cell, list[Row]]] = {}
+    chosen: dict[Cell, list[str]] = defaultdict(list)
     with server as url:
         http = httpx.AsyncClient(transport=ShardedTransport(128), timeout=httpx.Timeout(120.0))
-        work: list[tuple[str, Cell, int, int]] = []
-        fusions: dict[tuple[str, Cell, int], Fusion] = {}
-        for cell in cells:
-            for seed in seeds:
-                train = [r for r in base[cell] if r.seed == seed and r.item < labelled]
-                cal = calibration_for(train, "judge")
-                if not args.history_only:
-                    config = build(cell, seed, url, http, calibration=cal)
-                    fusions[("calibrated", cell, seed)] = Fusion(config)
-                    work += [("calibrated", cell, seed, i) for i in range(labelled, args.items)]
-                if args.history or args.history_only:
-                    fusions[("history", cell, seed)] = Fusion(
-                        build(cell, seed, url, http, learn_reliability=True)
-                    )
-                    work += [("history", cell, seed, i) for i in range(args.items)]
-        print(f"{len(work)} fusions ({len(cells)} cells x {len(seeds)} seeds)", flush=True)
-        work.sort(key=lambda w: (w[3], w[0]))  # item by item: history learns in item order
-        work.reverse()
-        out: dict[str, dict[Cell, list[Row]]] = defaultdict(lambda: defaultdict(list))
-        finished = [0]
-        started = time.perf_counter()
-
-        async def worker() -> None:
-            while work:
-                kind, cell, seed, index = work.pop()
-                it = item(seed, index)
-                try:
-                    result = await fusions[(kind, cell, seed)].run(it.question)
-                    out[kind][cell].append(row_of(seed, index, it.gold, result))
-                except Exception:
-                    out[kind][cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
-                finished[0] += 1
-                if finished[0] % max(1, len(fusions) * 20) == 0:
-                    print(f"  {finished[0]} fusions, {time.perf_counter() - started:.0f} s", flush=True)
-
         try:
-            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            work: list[tuple[str, Cell, int, int]] = []
+            fusions: dict[tuple[str, Cell, int], Fusion] = {}
+            if not args.history_only:  # the labelled items, decided by the default at this commit
+                for cell in cells:
+                    for seed in seeds:
+                        fusions[("labelled", cell, seed)] = Fusion(build(cell, seed, url, http))
+                        work += [("labelled", cell, seed, i) for i in range(labelled)]
+                print(f"{len(work)} labelled fusions ({len(cells)} cells x {len(seeds)} seeds)", flush=True)
+                results.update(await _run_work(work, fusions, args.concurrency))
+            work, fusions = [], {}
+            for cell in cells:
+                for seed in seeds:
+                    if not args.history_only:
+                        train = [r for r in results["labelled"][cell] if r.seed == seed]
+                        cal = calibration_for(train, "judge")
+                        name, _ = CalibrationEntry.model_validate(cal["entries"][0]).chosen_rule()
+                        chosen[cell].append(name)
+                        fusions[("calibrated", cell, seed)] = Fusion(
+                            build(cell, seed, url, http, calibration=cal)
+                        )
+                        work += [("calibrated", cell, seed, i) for i in range(labelled, args.items)]
+                    if args.history or args.history_only:
+                        fusions[("history", cell, seed)] = Fusion(
+                            build(cell, seed, url, http, learn_reliability=True)
+                        )
+                        work += [("history", cell, seed, i) for i in range(args.items)]
+            print(f"{len(work)} fusions ({len(cells)} cells x {len(seeds)} seeds)", flush=True)
+            results.update(await _run_work(work, fusions, args.concurrency))
         finally:
             await http.aclose()
-        results = {k: dict(v) for k, v in out.items()}
     if args.save:
         for kind, by_cell in results.items():
             save(Path(f"{args.save}.{kind}.json"), by_cell)
@@ -439,9 +461,9 @@ async def main_calibrated(args: Any) -> None:
     )
     print(
         f"{'pool':<14} {'structure':<12} {'judge':<14} {'weighted':>8} {'judge':>6} {'majority':>8} "
-        f"{'calib':>6} {'Δ best static':>13}{'  hist Δ':>9}"
+        f"{'member':>6} {'calib':>6} {'Δ best static':>13}{'  hist Δ':>9}  rules labels chose (per seed)"
     )
-    misses = 0
+    misses = promise_misses = 0
     for cell in cells:
         test = [r for r in base[cell] if r.item >= labelled]
         gold = {(r.seed, r.item): item(r.seed, r.item).gold for r in test}
@@ -450,8 +472,11 @@ async def main_calibrated(args: Any) -> None:
         majority = np.mean([majority_policy(r, gold[(r.seed, r.item)]) for r in test])
         cal_rows = results.get("calibrated", {}).get(cell, [])
         cal = float(np.mean([r.fused for r in cal_rows])) if cal_rows else float("nan")
+        names = sorted({n.split("#")[0] for r in test for n in r.members})
+        member = max(np.mean([any(v for k, v in r.members.items() if k == n) for r in test]) for n in names)
         best = max(weighted, judge, majority)
         misses += cal < best - 0.01
+        promise_misses += cal < max(member, judge) - TARGET
         hist = ""
         if history:
             h = results["history"][cell]
@@ -461,10 +486,18 @@ async def main_calibrated(args: Any) -> None:
         flag = " ✗" if cal < best - 0.01 else ""
         print(
             f"{cell.pool:<14} {cell.structure:<12} {cell.judge:<14} {weighted:8.3f} {judge:6.3f} "
-            f"{majority:8.3f} {cal:6.3f} {cal - best:+13.3f}{hist}{flag}"
+            f"{majority:8.3f} {member:6.3f} {cal:6.3f} {cal - best:+13.3f}{hist}{flag}  "
+            f"{', '.join(chosen.get(cell, []))}"
         )
     if not args.history_only:
         print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
+        print(
+            f"calibrated ≥ max(best member alone, the judge's picks) − {TARGET * 100:.0f} points in "
+            f"{len(cells) - promise_misses} of {len(cells)} cells (member: the best member alone)"
+        )
+        if results.get("calibrated"):
+            calls = [r.judge_calls for rows in results.get("calibrated", {}).values() for r in rows]
+            print(f"judge calls per item, calibrated: {np.mean(calls):.2f}")
     if history:
         print(
             f"hist Δ: learning from history (no labels), accuracy on items "

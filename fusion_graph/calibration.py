@@ -18,14 +18,40 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fusion_graph.errors import ConfigError
 
-__all__ = ["Calibration", "CalibrationEntry", "Reliability", "load_calibration"]
+__all__ = [
+    "BASE_RULE",
+    "RULES",
+    "RULE_MARGIN_Z",
+    "Calibration",
+    "CalibrationEntry",
+    "Reliability",
+    "RuleScore",
+    "load_calibration",
+]
+
+RULE_MARGIN_Z = 1.0
+"""How far a rule must beat the default on the labelled items before labels choose it: its paired
+gain (wins − losses) must be at least this many standard deviations of a tie, ``z·√(wins + losses)``,
+and at least one item. One standard deviation: 50 labels cannot tell rules a point or two apart,
+and a switch on noise costs more than it gains."""
+BASE_RULE = "weighted"
+"""The rule the labelled items are run with (``fusion eval`` with the default ``majority_policy``)."""
+RULES = ("weighted", "weights", "judge", "majority")
+"""The decision rules a calibration can measure, besides ``member:<name>`` (follow that member):
+
+* ``weighted``: the default without labels (prior weights, the two-thirds cap);
+* ``weights``: the members' and the judge's measured accuracies as log-odds weights, and the judge's
+  measured accuracy in conflicts deciding them;
+* ``judge``: the judge's pick stands (no reversed-order check);
+* ``majority``: a strict majority of all final answers stands, else the weights decide."""
 
 
 class Reliability(BaseModel):
@@ -38,6 +64,26 @@ class Reliability(BaseModel):
     least one candidate was right, on which the judge picked a right one."""
     count: int = Field(ge=0)
     """How many items the accuracy was measured on."""
+
+
+class RuleScore(BaseModel):
+    """How one decision rule did on the labelled items, paired against :data:`BASE_RULE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    right: int = Field(ge=0)
+    """Items the rule's answer was right on."""
+    count: int = Field(ge=0)
+    """Items it was measured on."""
+    wins: int = Field(default=0, ge=0)
+    """Items it was right on and the default rule wrong."""
+    losses: int = Field(default=0, ge=0)
+    """Items it was wrong on and the default rule right."""
+
+    @property
+    def gain(self) -> int:
+        """Wins minus losses against the default rule."""
+        return self.wins - self.losses
 
 
 class CalibrationEntry(BaseModel):
@@ -57,6 +103,36 @@ class CalibrationEntry(BaseModel):
     """Judge name → accuracy on the items where its pick disagreed with the members' leading answer
     (the unique largest class of final answers): how often it was right to overrule them. With
     labels this, not the judge's overall accuracy, decides such a conflict."""
+    rules: dict[str, RuleScore] = Field(default_factory=dict)
+    """Decision rule (see :data:`RULES`, or ``member:<name>``) → how it did on the labelled items,
+    replayed on the recorded answers and verdicts. :meth:`chosen_rule` picks the one to decide with."""
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, RuleScore]) -> dict[str, RuleScore]:
+        for name in value:
+            if name not in RULES and not (name.startswith("member:") and len(name) > len("member:")):
+                raise ValueError(
+                    f"unknown decision rule {name!r}; use one of {', '.join(RULES)} or member:<name>"
+                )
+        return value
+
+    def chosen_rule(self) -> tuple[str, RuleScore | None]:
+        """The rule labels choose: the one that beat the default most, by at least :data:`RULE_MARGIN_Z`.
+
+        Returns:
+            ``(name, its score)``; ``(BASE_RULE, its score or None)`` when no rule beat the default
+            by the margin, or when no rule was measured.
+        """
+        best_name, best = BASE_RULE, self.rules.get(BASE_RULE)
+        best_gain = 0
+        for name, score in self.rules.items():
+            if name == BASE_RULE:
+                continue
+            needed = max(1.0, RULE_MARGIN_Z * math.sqrt(score.wins + score.losses))
+            if score.gain >= needed and score.gain > best_gain:
+                best_name, best, best_gain = name, score, score.gain
+        return best_name, best
 
 
 class Calibration(BaseModel):

@@ -215,6 +215,9 @@ async def _run_one(fusion: Fusion, item: Item) -> dict[str, Any]:
         if result.decided_by.startswith(("judge:", "fallback:"))
         else None,
         "judge_pick": decision.judge_pick if decision is not None else None,
+        "judge_check": decision.judge_check if decision is not None else None,
+        "rule": decision.rule if decision is not None else None,
+        "weights_source": decision.source if decision is not None else None,
         "error": None,
     }
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from langchain_core.messages import BaseMessage
 
 from fusion_graph import answers
-from fusion_graph.calibration import Calibration
+from fusion_graph.calibration import BASE_RULE, Calibration, CalibrationEntry
 from fusion_graph.config import FusionConfig, Judge
 from fusion_graph.graph import _similarity
 from fusion_graph.state import CandidateRecord
@@ -46,11 +46,13 @@ __all__ = [
     "all_alike",
     "answer_agreement",
     "final_keys",
+    "follows_member",
     "log_odds",
     "member_weight",
     "over_budget",
     "read_evidence",
     "reliabilities",
+    "replay",
     "scouts_agree",
     "weigh",
 ]
@@ -255,6 +257,28 @@ class Reliabilities:
     """Labels only: the judge's accuracy (and item count) when its pick was not the members' most
     common answer (the unique largest class). It decides such a conflict: the pick stands when,
     shrunk to one half with :data:`CONFLICT_PRIOR` pseudo-items, it is above one half."""
+    rule: str | None = None
+    """The decision rule labels chose (``CalibrationEntry.chosen_rule``): ``weighted`` weighs as
+    without labels, ``weights`` with the measured reliabilities, ``judge``, ``majority`` or
+    ``member:<name>`` replace the rule. ``None``: no rule was measured (a calibration without
+    ``rules`` weighs with the measured reliabilities)."""
+    rule_why: str | None = None
+    """What the labels showed about the chosen rule, for the decision record."""
+
+    def for_weighing(self) -> Reliabilities:
+        """The reliabilities the rule weighs with: the prior when labels chose the default rule.
+
+        The measured accuracies stay in ``members`` for the judge-free fallback's ordering.
+        """
+        if self.rule != "weighted":
+            return self
+        return replace(
+            self,
+            members=dict.fromkeys(self.members, PRIOR_MEMBER),
+            judge=PRIOR_JUDGE,
+            labelled=False,
+            conflict=None,
+        )
 
 
 MIN_MEMBER_WEIGHT = 0.1
@@ -298,12 +322,15 @@ def reliabilities(
         }
         judged = entry.judges.get(judge)
         conflict = entry.conflicts.get(judge)
+        rule, why = _chosen(entry, candidates)
         return Reliabilities(
             members={n: (r.accuracy if r is not None else PRIOR_MEMBER) for n, r in members.items()},
             judge=judged.accuracy if judged is not None else PRIOR_JUDGE,
             source="calibration",
             labelled=True,
             conflict=(conflict.accuracy, conflict.count) if conflict is not None and conflict.count else None,
+            rule=rule,
+            rule_why=why,
         )
     if learned:
         return Reliabilities(
@@ -314,6 +341,27 @@ def reliabilities(
         )
     return Reliabilities(
         members=dict.fromkeys(candidates, PRIOR_MEMBER), judge=PRIOR_JUDGE, source="prior", labelled=False
+    )
+
+
+def _chosen(entry: CalibrationEntry, candidates: Sequence[str]) -> tuple[str | None, str | None]:
+    """The rule the labels chose, and why; ``member:<name>`` only while that member is a candidate."""
+    if not entry.rules:
+        return None, None
+    name, score = entry.chosen_rule()
+    base = entry.rules.get(BASE_RULE)
+    if name.startswith("member:") and name.removeprefix("member:") not in candidates:
+        name, score = BASE_RULE, base
+    if score is None:
+        return name, None
+    if name == BASE_RULE:
+        return name, (
+            f"labels: the default rule was right on {score.right} of {score.count} labelled items and "
+            "no other rule beat it by the margin"
+        )
+    return name, (
+        f"labels: rule {name} was right on {score.right} of {score.count} labelled items, "
+        f"+{score.wins} / -{score.losses} against the default rule"
     )
 
 
@@ -371,6 +419,12 @@ def leader(evidence: Evidence, weights: Mapping[str, float]) -> answers.AnswerCl
     return totals[0][1]
 
 
+def follows_member(rel: Reliabilities, evidence: Evidence) -> bool:
+    """Whether labels chose to follow one member and it answered: the judge need not be asked."""
+    rule = rel.rule or ""
+    return rule.startswith("member:") and rule[7:] in evidence.labels.values()
+
+
 def needs_check(evidence: Evidence, pick: str) -> bool:
     """Whether the judge's pick disagrees with the members: another answer is more common than its own.
 
@@ -407,7 +461,15 @@ def weigh(
     Ties go to the judge's class, then to the class with the best-scored candidate, then to the one
     shown first. Without labels (``rel.labelled`` false) a class holding more than two thirds of
     all final answers wins whatever the weights, so no single voice overrules it.
+
+    With a calibration whose labels chose a rule (``rel.rule``), the default ``weighted`` rule
+    becomes that rule: ``weighted`` weighs with the prior, ``weights`` with the measured
+    reliabilities, ``judge`` and ``majority`` as above, ``member:<name>`` takes that member's answer.
     """
+    chosen = rel.rule if rule == "weighted" else None
+    if chosen in ("judge", "majority") or (chosen or "").startswith("member:"):
+        rule = cast(str, chosen)
+    rel = rel.for_weighing()
     member_w = {
         label: member_weight(rel.members.get(name, PRIOR_MEMBER)) for label, name in evidence.labels.items()
     }
@@ -449,6 +511,13 @@ def weigh(
         override = mine.key
     elif rule == "majority" and majority is not None:
         override = majority.key
+    elif rule.startswith("member:"):
+        followed = next((lab for lab, name in evidence.labels.items() if name == rule[7:]), None)
+        if followed is not None:
+            cls = evidence.class_of(followed)
+            if all(c.key != cls.key for c in classes):
+                classes.append(cls)
+            override = cls.key
     elif not rel.labelled:
         top = classes[0] if evidence.classes else None
         beyond = top is not None and len(top.members) > SUPERMAJORITY * total_n
@@ -495,7 +564,13 @@ def weigh(
         total_n,
         labelled=overrules is not None,
     )
-    if overrules is not None and rel.conflict is not None:
+    if rule.startswith("member:"):
+        why = (
+            f"labels chose to follow {rule[7:]}: {size} of {total_n} answers reach {_shown(winner, evidence)}"
+        )
+    if chosen is not None and rel.rule_why:
+        why += f" ({rel.rule_why})"
+    elif overrules is not None and rel.conflict is not None:
         accuracy, count = rel.conflict
         why += (
             f" (labels: the judge was right in {accuracy:.0%} of {count} measured conflicts, so "
@@ -557,3 +632,25 @@ def _why(
             f"{size} of {total} answers reach {answer}"
         )
     return f"{size} of {total} answers reach {answer}, which outweighs the judge's pick"
+
+
+def replay(
+    answers_by_name: Mapping[str, str | None],
+    rel: Reliabilities,
+    *,
+    pick: str | None,
+    check: str | None,
+    rule: str = "weighted",
+) -> str | None:
+    """The candidate whose answer a rule would have chosen, from a recorded decision's inputs.
+
+    ``fusion eval`` calibrates by replaying each rule on its labelled records: the candidates'
+    final answers (by name), the judge's pick and what its check found. Returns a candidate of the
+    winning answer, or ``None`` when the winner is an answer no candidate gave.
+    """
+    evidence = Evidence(labels={name: name for name in answers_by_name}, keys=dict(answers_by_name))
+    if pick not in evidence.labels:
+        pick, check = None, "no-judge"
+    judge_check = cast(JudgeCheck, check if check in get_args(JudgeCheck) else "unchecked")
+    weighed = weigh(evidence, rel, pick=pick, check=judge_check, rule=rule)
+    return weighed.winner.members[0] if weighed.winner.members else None

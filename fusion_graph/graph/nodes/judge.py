@@ -27,6 +27,7 @@ from fusion_graph.graph._decision import (
     PRIOR_MEMBER,
     JudgeCheck,
     Reliabilities,
+    follows_member,
     leader,
     member_weight,
     needs_check,
@@ -332,12 +333,17 @@ def _dissent(run: JudgeRun, pick_shown: str, who: str) -> None:
 async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any]:
     """The judge's pick, weighed against the members' answers (:func:`weigh`)."""
     config = run.runtime.config
+    policy = config.majority_policy
+    rel = _rel(run)
+    if policy == "weighted" and follows_member(rel, run.evidence):  # labels: the judge would not count
+        weighed = weigh(run.evidence, rel, pick=None, check="no-judge")
+        run.decision = weighed.record
+        return _decide(run, run.evidence.best_of_class(weighed.winner), weighed.tag)
     asked = await ask_judges(run, asker, kind)
     if asked is None:
         return _judge_free(run)
     verdict, decided_by = asked
     pick = verdict.winner
-    policy = config.majority_policy
     pick_key = run.evidence.key_of(pick)
     majority = run.evidence.majority()
     if majority is not None and pick_key != majority.key:
@@ -350,6 +356,8 @@ async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any
         check = "agreed"
     elif run.check is not None:  # judge_swap: both orders were asked already
         check = run.check
+    elif policy == "weighted" and rel.rule == "judge":  # labels: the pick stands unchecked
+        check = "unchecked"
     elif policy == "weighted":
         check = await _check(run, asker, kind, pick_key, pick)
     else:
@@ -363,7 +371,7 @@ async def _best_of(run: JudgeRun, asker: JudgeAsker, kind: str) -> dict[str, Any
         again = await ask_judges(run, asker, kind, note=note, only_first=True)
         if again is not None and run.evidence.key_of(again[0].winner) == majority.key:
             verdict, decided_by, pick = again[0], again[1], again[0].winner
-    weighed = weigh(run.evidence, _rel(run), pick=pick, check=check, rule=rule, scores=_scores(verdict))
+    weighed = weigh(run.evidence, rel, pick=pick, check=check, rule=rule, scores=_scores(verdict))
     run.decision = weighed.record
     if weighed.judge_stood:
         return _decide(run, pick, decided_by, verdict)

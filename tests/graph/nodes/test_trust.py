@@ -151,3 +151,115 @@ async def test_a_store_that_is_not_a_langgraph_store_is_a_config_error():
             assert exc.field == "store" and "BaseStore" in str(exc)
         else:
             raise AssertionError("no ConfigError")
+
+
+def _records(n: int, *, correct: bool, pick: str, check: str = "held") -> list[dict[str, Any]]:
+    """``fusion eval`` records of the default rule: a and c reach 400 (right), b reaches 409."""
+    return [
+        {
+            "config": "fusion:best-of",
+            "item": i,
+            "error": None,
+            "correct": correct,
+            "judge": "judge",
+            "judge_pick": pick,
+            "judge_check": check,
+            "rule": "weighted",
+            "weights_source": "prior",
+            "answers": {"a": "400", "b": "409", "c": "400"},
+            "candidates_correct": {"a": True, "b": False, "c": True},
+        }
+        for i in range(n)
+    ]
+
+
+def test_rules_are_replayed_on_the_records_and_paired_against_the_default():
+    # The default followed a held wrong pick 30 times; 10 times the judge agreed with the members.
+    records = _records(30, correct=False, pick="b") + [
+        r | {"item": 100 + r["item"]} for r in _records(10, correct=True, pick="a", check="agreed")
+    ]
+    entry = calibration_from_records(records, tag=None, answer_format=None).entries[0]
+    rules = entry.rules
+    assert rules["weighted"].right == 10 and rules["weighted"].count == 40
+    assert (rules["majority"].wins, rules["majority"].losses, rules["majority"].right) == (30, 0, 40)
+    assert (rules["judge"].wins, rules["judge"].losses) == (0, 0)
+    assert rules["member:a"].right == 40 and rules["member:b"].losses == 10
+    # ``weights`` is replayed with the other items' accuracies: a judge measured wrong in its
+    # conflicts (29 of 29 others) is outvoted.
+    assert rules["weights"].wins == 30
+    assert entry.chosen_rule()[0] == "majority"  # the first of the rules that gained most
+
+
+def test_a_rule_must_beat_the_default_by_a_margin_before_labels_choose_it():
+    from fusion_graph.calibration import CalibrationEntry, RuleScore
+
+    close = CalibrationEntry(
+        rules={
+            "weighted": RuleScore(right=30, count=50),
+            "judge": RuleScore(right=33, count=50, wins=9, losses=6),  # +3 of 15 flips: noise
+        }
+    )
+    assert close.chosen_rule()[0] == "weighted"
+    clear = close.model_copy(
+        update={"rules": {**close.rules, "majority": RuleScore(right=36, count=50, wins=7)}}
+    )
+    assert clear.chosen_rule()[0] == "majority"
+
+
+def test_an_unknown_rule_in_a_calibration_is_a_config_error_naming_the_field():
+    from fusion_graph import FusionConfig, Member
+
+    bad = {"entries": [{"rules": {"loudest": {"right": 1, "count": 2}}}]}
+    try:
+        FusionConfig(pool=[Member("fake:a")], calibration=bad)
+    except ConfigError as exc:
+        assert "calibration.entries[0].rules" in str(exc) and "member:<name>" in str(exc)
+    else:
+        raise AssertionError("an unknown rule was accepted")
+
+
+async def test_labels_choose_the_rule_and_the_decision_says_so():
+    members = {"a": RIGHT, "b": WRONG, "c": RIGHT.replace("The answer", "So the answer")}
+    judge = judge_script(pick=label_with("409"))  # consistently wrong: holds under reversal
+    calibration = calibration_from_records(
+        _records(50, correct=False, pick="b"), tag=None, answer_format=None
+    )
+    async with server_of(members, judge=judge) as server:
+        config = make_config(server, list(members), calibration=calibration)
+        result = await fuse(QUESTION, config)
+    assert result.answer != WRONG and result.decided_by == "majority:2/3"
+    decision = result.decision
+    assert decision is not None and decision.rule == "majority" and decision.source == "calibration"
+    assert "labels: rule majority was right on 50 of 50 labelled items, +50 / -0" in decision.why
+
+
+async def test_labels_that_chose_a_member_follow_it_without_asking_the_judge():
+    members = {"a": WRONG, "b": RIGHT, "c": WRONG_B}
+    rules = {
+        "weighted": {"right": 20, "count": 50},
+        "member:b": {"right": 45, "count": 50, "wins": 27, "losses": 2},
+    }
+    async with server_of(members, judge=judge_script(pick=label_with("409"))) as server:
+        config = make_config(server, list(members), calibration={"entries": [{"rules": rules}]})
+        result = await fuse(QUESTION, config)
+        calls = server.calls("judge")
+    assert calls == 0 and result.winner == "b" and result.answer == RIGHT
+    assert result.decision is not None and result.decision.rule == "member:b"
+    assert result.decision.why.startswith("labels chose to follow b")
+
+
+async def test_labels_that_found_nothing_better_keep_the_default_rule_with_the_prior():
+    members = {"a": WRONG, "b": RIGHT, "c": WRONG_B}
+    rules = {
+        "weighted": {"right": 40, "count": 50},
+        "majority": {"right": 41, "count": 50, "wins": 3, "losses": 2},
+    }
+    entry = {"members": {"a": {"accuracy": 0.9, "count": 50}}, "rules": rules}
+    async with server_of(members, judge=judge_script(pick=label_with("400"))) as server:
+        config = make_config(server, list(members), calibration={"entries": [entry]})
+        result = await fuse(QUESTION, config)
+    decision = result.decision
+    assert decision is not None and decision.rule == "weighted" and decision.source == "calibration"
+    assert decision.weights["a"] == decision.weights["b"]  # the prior, not a's measured 0.9
+    assert result.answer == RIGHT and decision.judge_check == "held"
+    assert "no other rule beat it by the margin" in decision.why
