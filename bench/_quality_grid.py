@@ -413,10 +413,30 @@ async def main_calibrated(args: Any) -> None:
         base.update(load(Path(path)))
     cells = [c for c in base if (args.pools is None or c.pool in args.pools)]
     cells = [c for c in cells if args.structures is None or c.structure in args.structures]
+    results: dict[str, dict[Cell, list[Row]]] = {}
+    chosen: dict[Cell, list[str]] = defaultdict(list)
+    if args.reuse:
+        for kind in ("labelled", "calibrated", "history"):
+            path = Path(f"{args.reuse}.{kind}.json")
+            if path.is_file():
+                results[kind] = {c: rows for c, rows in load(path).items() if c in cells}
+        for cell in results.get("labelled", {}):
+            for seed in seeds:
+                train = [r for r in results["labelled"][cell] if r.seed == seed]
+                cal = calibration_for(train, "judge")
+                chosen[cell].append(CalibrationEntry.model_validate(cal["entries"][0]).chosen_rule()[0])
+    else:
+        results = await _run_calibrated(args, cells, seeds, chosen)
+    _report_calibrated(args, base, cells, seeds, results, chosen)
+
+
+async def _run_calibrated(
+    args: Any, cells: list[Cell], seeds: list[int], chosen: dict[Cell, list[str]]
+) -> dict[str, dict[Cell, list[Row]]]:
+    """Run the labelled items, calibrate per cell and seed, run the rest calibrated (and history)."""
     labelled = args.labelled
     server = SimServer(server_models(seeds))
     results: dict[str, dict[Cell, list[Row]]] = {}
-    chosen: dict[Cell, list[str]] = defaultdict(list)
     with server as url:
         http = httpx.AsyncClient(transport=ShardedTransport(128), timeout=httpx.Timeout(120.0))
         try:
@@ -453,6 +473,19 @@ async def main_calibrated(args: Any) -> None:
     if args.save:
         for kind, by_cell in results.items():
             save(Path(f"{args.save}.{kind}.json"), by_cell)
+    return results
+
+
+def _report_calibrated(
+    args: Any,
+    base: dict[Cell, list[Row]],
+    cells: list[Cell],
+    seeds: list[int],
+    results: dict[str, dict[Cell, list[Row]]],
+    chosen: dict[Cell, list[str]],
+) -> None:
+    """The calibrated and history rows against the static policies of the saved default run."""
+    labelled = args.labelled
     history = args.history or args.history_only
     print(
         f"\nCalibrated from the first {labelled} items of each seed (labels), measured on items "
@@ -461,19 +494,33 @@ async def main_calibrated(args: Any) -> None:
     )
     print(
         f"{'pool':<14} {'structure':<12} {'judge':<14} {'weighted':>8} {'judge':>6} {'majority':>8} "
-        f"{'member':>6} {'calib':>6} {'Δ best static':>13}{'  hist Δ':>9}  rules labels chose (per seed)"
+        f"{'member':>6} {'calib':>6} {'Δ best static, 95% CI':>24}{'  hist Δ':>9}    "
+        "rules labels chose (per seed)"
     )
     misses = promise_misses = 0
     for cell in cells:
-        test = [r for r in base[cell] if r.item >= labelled]
+        test = sorted((r for r in base[cell] if r.item >= labelled), key=lambda r: (r.seed, r.item))
         gold = {(r.seed, r.item): item(r.seed, r.item).gold for r in test}
-        weighted = np.mean([r.fused for r in test])
-        judge = np.mean([bool(r.judge_pick) for r in test])
-        majority = np.mean([majority_policy(r, gold[(r.seed, r.item)]) for r in test])
-        cal_rows = results.get("calibrated", {}).get(cell, [])
-        cal = float(np.mean([r.fused for r in cal_rows])) if cal_rows else float("nan")
-        names = sorted({n.split("#")[0] for r in test for n in r.members})
-        member = max(np.mean([any(v for k, v in r.members.items() if k == n) for r in test]) for n in names)
+        static = {
+            "weighted": np.array([r.fused for r in test]),
+            "judge": np.array([bool(r.judge_pick) for r in test]),
+            "majority": np.array([majority_policy(r, gold[(r.seed, r.item)]) for r in test]),
+        }
+        weighted, judge, majority = (float(v.mean()) for v in static.values())
+        best_static = max(static, key=lambda k: static[k].mean())
+        cal_by = {(r.seed, r.item): r.fused for r in results.get("calibrated", {}).get(cell, [])}
+        names = sorted({n for r in test for n in r.members})
+        if any(n.endswith("#1") for n in names):  # samples: one model, its first sample is "alone"
+            names = [n for n in names if n.endswith("#1")]
+        member = max(float(np.mean([r.members.get(n, False) for r in test])) for n in names)
+        interval = ""
+        if cal_by:
+            calibrated = np.array([cal_by.get((r.seed, r.item), False) for r in test])
+            cal = float(calibrated.mean())
+            _, low, high = paired_bootstrap(calibrated, static[best_static])
+            interval = f"[{low:+.3f}, {high:+.3f}]"
+        else:
+            cal = float("nan")
         best = max(weighted, judge, majority)
         misses += cal < best - 0.01
         promise_misses += cal < max(member, judge) - TARGET
@@ -483,17 +530,21 @@ async def main_calibrated(args: Any) -> None:
             last = {(r.seed, r.item): r.fused for r in h if r.item >= args.items // 2}
             ref = {(r.seed, r.item): r.fused for r in base[cell] if r.item >= args.items // 2}
             hist = f"{np.mean(list(last.values())) - np.mean([ref[k] for k in last]):+9.3f}"
-        flag = " ✗" if cal < best - 0.01 else ""
+        flag = " ✗" if cal < best - 0.01 else "  "
         print(
             f"{cell.pool:<14} {cell.structure:<12} {cell.judge:<14} {weighted:8.3f} {judge:6.3f} "
-            f"{majority:8.3f} {member:6.3f} {cal:6.3f} {cal - best:+13.3f}{hist}{flag}  "
+            f"{majority:8.3f} {member:6.3f} {cal:6.3f} {cal - best:+7.3f} {interval:>16}{hist}{flag}  "
             f"{', '.join(chosen.get(cell, []))}"
         )
     if not args.history_only:
         print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
         print(
             f"calibrated ≥ max(best member alone, the judge's picks) − {TARGET * 100:.0f} points in "
-            f"{len(cells) - promise_misses} of {len(cells)} cells (member: the best member alone)"
+            f"{len(cells) - promise_misses} of {len(cells)} cells (member: the best member alone; for "
+            "samples, its first sample)"
+        )
+        print(
+            "Δ best static: calibrated − the best static policy on the same items, paired bootstrap interval"
         )
         if results.get("calibrated"):
             calls = [r.judge_calls for rows in results.get("calibrated", {}).values() for r in rows]

@@ -312,6 +312,9 @@ async def main() -> None:
     parser.add_argument("--labelled", type=int, default=50, help="--calibrated: labelled items per seed")
     parser.add_argument("--history", action="store_true", help="--calibrated: also learn from history")
     parser.add_argument("--history-only", action="store_true", help="--calibrated: only learn from history")
+    parser.add_argument(
+        "--reuse", help="--calibrated: report from the files a --save PREFIX run wrote (PREFIX), run nothing"
+    )
     args = parser.parse_args()
     if args.grid and args.calibrated:
         from _quality_grid import main_calibrated
