@@ -105,9 +105,10 @@ class FusionResult(BaseModel):
     verdict: DebateVerdict | BestOfVerdict | MergeVerdict | None
     """The judge's structured verdict (``None`` when no judge was needed or none could decide)."""
     decided_by: str
-    """Who decided: ``judge:<name>``, ``fallback:<name>``, ``majority:<n>/<m>`` (a strict majority of
-    the comparable answers overrode the judge), ``vote:majority`` / ``vote:plurality``,
-    ``scouts:agree``, ``judge-free:agreement``, ``judge-free:most-consistent`` or ``only-candidate``."""
+    """Who decided: ``judge:<name>``, ``fallback:<name>``, ``majority:<n>/<m>`` / ``plurality:<n>/<m>``
+    (the answers outweighed the judge), ``labels:<member>`` (a calibration's labels chose to follow
+    that member), ``vote:majority`` / ``vote:plurality``, ``scouts:agree``, ``judge-free:agreement``,
+    ``judge-free:most-reliable``, ``judge-free:most-consistent`` or ``only-candidate``."""
     winner: str | None = None
     """The winning member's name (best-of and debate)."""
     labels: dict[str, str] = Field(default_factory=dict)

@@ -51,6 +51,11 @@ def decision_in_words(result: FusionResult) -> str:
             f"majority; no judge was asked.{unread_note}"
         )
     why = f" Why: {result.decision.why}." if result.decision is not None else ""
+    if how.startswith("labels:"):
+        return (
+            f"Decided by labels: a calibration measured {judge} as the voice to follow on this task, "
+            f"so its answer ({shown}) was taken and no judge was asked.{why}"
+        )
     if how.startswith(("majority:", "plurality:")):
         kind = "a strict majority" if how.startswith("majority:") else "the most weight"
         return (

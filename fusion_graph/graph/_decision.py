@@ -399,7 +399,8 @@ class Weighed:
     record: DecisionRecord
     judge_stood: bool
     tag: str
-    """``judge`` when the judge's class won, else ``majority:k/n`` or ``plurality:k/n``."""
+    """``judge`` when the judge's class won, else ``majority:k/n`` or ``plurality:k/n``, or
+    ``labels:<name>`` when labels chose to follow that member."""
 
 
 def _shown(cls: answers.AnswerClass, evidence: Evidence) -> str:
@@ -552,6 +553,8 @@ def weigh(
     size = len(winner.members)
     kind = "majority" if 2 * size > total_n else "plurality"
     tag = "judge" if stood else f"{kind}:{size}/{total_n}"
+    if rule.startswith("member:") and override is not None and not stood:
+        tag = f"labels:{rule[7:]}"
     why = _why(
         evidence,
         winner,

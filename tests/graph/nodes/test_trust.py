@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.store.memory import InMemoryStore
 
 from fusion_graph import Fusion, fuse
+from fusion_graph.cli._explain import decision_in_words
 from fusion_graph.errors import ConfigError
 from fusion_graph.eval.calibrate import calibration_from_records
 from fusion_graph.graph._history import namespace
@@ -244,8 +245,11 @@ async def test_labels_that_chose_a_member_follow_it_without_asking_the_judge():
         result = await fuse(QUESTION, config)
         calls = server.calls("judge")
     assert calls == 0 and result.winner == "b" and result.answer == RIGHT
+    assert result.decided_by == "labels:b"
     assert result.decision is not None and result.decision.rule == "member:b"
     assert result.decision.why.startswith("labels chose to follow b")
+    words = decision_in_words(result)
+    assert words.startswith("Decided by labels: a calibration measured b as the voice to follow")
 
 
 async def test_labels_that_found_nothing_better_keep_the_default_rule_with_the_prior():
