@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from _common import load_note
@@ -246,7 +247,8 @@ async def run_local(
     judge = pool.judge
     plan_steps = _mean([len(t.plan) + 1 for t in tasks])
     head = [
-        f"bench/agent.py --local at commit {commit}: {len(tasks)} tasks, seed {args.seed}, "
+        f"bench/agent.py --local at commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
+        f"{len(tasks)} tasks, seed {args.seed}, "
         f"at most {args.max_transfers} transfer(s) per task; {load_note()}",
         "REAL local models (llama.cpp in this process, CPU, n_threads=1 each, one task at a time): "
         f"the agent's own model {QWEN['model']} (temperature {QWEN['temperature']}, seed {QWEN['seed']}); "
@@ -263,6 +265,7 @@ async def run_local(
     ]
     print("\n".join(head), flush=True)
     made = local_rows(pool)
+    begun = time.perf_counter()
     with counting_calls() as count:
         for row in made:
             started = time.perf_counter()
@@ -274,6 +277,8 @@ async def run_local(
                     flush=True,
                 )
             print(f"  {row.name}: {time.perf_counter() - started:.1f} s", flush=True)
-    lines = [*head, *report(made), "", f"cores: {os.cpu_count()}; {load_note()} at the end"]
+    took = time.perf_counter() - begun
+    end = f"the run took {took / 60:.1f} min; cores: {os.cpu_count()}; {load_note()} at the end"
+    lines = [*head, *report(made), "", end]
     print("\n".join(lines[len(head) :]), flush=True)
     return lines
