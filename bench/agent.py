@@ -9,7 +9,7 @@ Every row is a real ``langchain.agents.create_agent`` agent that runs real tools
 A task succeeds when the agent's executed tool calls are exactly the plan (each transfer once, in
 order, then one ``get_balance``) and its last message states the right balance.
 
-Simulated members (this script's only kind so far): every model is an ``OpenAIStubServer`` model over
+Simulated members (the default): every model is an ``OpenAIStubServer`` model over
 real loopback HTTP whose turn is chosen by a policy that reads the conversation (how many tool
 results it holds) and answers the plan's next step, right with a set per-step accuracy or wrong:
 
@@ -27,6 +27,12 @@ the task. Wall time is per task, with ``--concurrency`` tasks at a time and the 
 this process: compare rows, not absolute values.
 
     PYTHONPATH=$PWD .venv/bin/python bench/agent.py [--tasks 60] [--seed 1] [--out docs/results/agent.txt]
+
+``--local`` runs REAL local models instead (Qwen2.5-Coder-0.5B alone, FusionMiddleware
+``when="disagree"`` and FusionChatModel over the bundled pool, every step a forced tool call; see
+``bench/_agent_local.py``); slow on a CPU, so 10 tasks of one transfer by default:
+
+    PYTHONPATH=$PWD .venv/bin/python bench/agent.py --local [--tasks 10] [--out docs/results/agent_local.txt]
 """
 
 from __future__ import annotations
@@ -92,15 +98,15 @@ class Task:
         return f"The {self.account} balance is {self.balance}."
 
 
-def make_tasks(seed: int, count: int) -> list[Task]:
-    """``count`` tasks of 1 to 3 transfers and a balance check (2 to 4 tool steps, then the answer)."""
+def make_tasks(seed: int, count: int, max_transfers: int = 3) -> list[Task]:
+    """``count`` tasks of 1 to ``max_transfers`` transfers and a balance check, then the answer."""
     tasks = []
     for index in range(count):
         rng = _rng(seed, "task", index)
         start = {name: rng.randrange(10, 60) * 10 for name in ACCOUNTS}
         ledger = dict(start)
         plan: list[Call] = []
-        for _ in range(rng.choice((1, 2, 3))):
+        for _ in range(rng.choice(range(1, max_transfers + 1))):
             source = rng.choice([name for name in ACCOUNTS if ledger[name] >= 20])
             target = rng.choice([name for name in ACCOUNTS if name != source])
             amount = rng.randrange(1, ledger[source] // 5) * 5
@@ -392,7 +398,18 @@ async def run_pool(args: argparse.Namespace, member_errors: str, tasks: Sequence
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--tasks", type=int, default=None, help="default: 60, or 10 with --local")
+    parser.add_argument(
+        "--max-transfers",
+        type=int,
+        default=None,
+        help="transfers per task: 1 to this (default: 3, or 1 with --local)",
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="REAL local models instead of the simulated pool (bench/_agent_local.py; slow)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--shared", type=float, default=0.04, help="P(a step is hard for every model)")
     parser.add_argument("--agent-error", type=float, default=0.12, help="the agent's own per-step error")
@@ -406,8 +423,19 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
+    if args.tasks is None:
+        args.tasks = 10 if args.local else 60
+    if args.max_transfers is None:
+        args.max_transfers = 1 if args.local else 3
+    tasks = make_tasks(args.seed, args.tasks, args.max_transfers)
+    if args.local:
+        from _agent_local import run_local  # loads llama.cpp models: only when asked
 
-    tasks = make_tasks(args.seed, args.tasks)
+        lines = await run_local(args, tasks, Ledger, _commit())
+        if args.out is not None:
+            args.out.write_text("\n".join(lines) + "\n")
+        return
+
     plan_steps = _mean([len(t.plan) + 1 for t in tasks])
     head = [
         f"bench/agent.py at commit {_commit()}: {args.tasks} tasks, seed {args.seed}; {load_note()}",
