@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from fusion_graph.calibration import Calibration, CalibrationEntry, Reliability
+from fusion_graph.calibration import Calibration, CalibrationEntry, Reliability, RuleScore
 from fusion_graph.chat_model import FusionChatModel
 from fusion_graph.config import FusionConfig, Judge, Member, load_config
 from fusion_graph.errors import (
@@ -56,6 +56,7 @@ __all__ = [
     "ProviderNotInstalled",
     "QuorumNotReached",
     "Reliability",
+    "RuleScore",
     "StructuredOutputError",
     "ThreadConflict",
     "Usage",

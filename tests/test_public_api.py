@@ -9,6 +9,7 @@ PUBLIC = {
         "CalibrationEntry",
         "Decision",
         "Reliability",
+        "RuleScore",
         "DebateVerdict",
         "Dissent",
         "AllMembersFailed",
