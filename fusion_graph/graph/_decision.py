@@ -266,11 +266,13 @@ class Reliabilities:
     """What the labels showed about the chosen rule, for the decision record."""
 
     def for_weighing(self) -> Reliabilities:
-        """The reliabilities the rule weighs with: the prior when labels chose the default rule.
+        """The reliabilities the rule weighs with: the prior, unless labels chose ``weights``.
 
-        The measured accuracies stay in ``members`` for the judge-free fallback's ordering.
+        Every other rule was measured (replayed) with the prior weights where the weights decide,
+        so it decides with them too. The measured accuracies stay in ``members`` for the judge-free
+        fallback's ordering.
         """
-        if self.rule != "weighted":
+        if self.rule in (None, "weights"):
             return self
         return replace(
             self,

@@ -231,6 +231,8 @@ async def test_labels_choose_the_rule_and_the_decision_says_so():
     assert result.answer != WRONG and result.decided_by == "majority:2/3"
     decision = result.decision
     assert decision is not None and decision.rule == "majority" and decision.source == "calibration"
+    # The rule decides with the weights it was replayed with (the prior), not the measured ones.
+    assert decision.weights["a"] == decision.weights["b"] and decision.weights["judge"] > 0
     assert "labels: rule majority was right on 50 of 50 labelled items, +50 / -0" in decision.why
 
 
