@@ -90,6 +90,9 @@ class Row:
     rule: str | None = None
     """The rule that decided (``Decision.rule``) and where its weights came from (``source``)."""
     source: str | None = None
+    keys: dict[str, str | None] | None = None
+    """Each candidate's final answer as the library read it (``FusionResult.answers``): what its
+    rules, and a replay of them, see (``answers`` is the bench's reading, which knows the format)."""
 
 
 def _model(pool: str, name: str, structure: str, seed: int) -> str:
@@ -146,6 +149,7 @@ def row_of(seed: int, index: int, gold: int, result: Any) -> Row:
         judge_check=decision.judge_check if decision is not None else None,
         rule=decision.rule if decision is not None else None,
         source=decision.source if decision is not None else None,
+        keys=dict(result.answers),
     )
 
 
@@ -351,7 +355,7 @@ def calibration_for(rows: list[Row], judge: str) -> dict[str, Any]:
             "item": (r.seed, r.item),
             "correct": r.fused,
             "candidates_correct": r.members,
-            "answers": r.answers or {},
+            "answers": r.keys if r.keys is not None else (r.answers or {}),
             "judge": judge,
             "judge_pick": r.judge_name,
             "judge_check": r.judge_check,
@@ -364,8 +368,21 @@ def calibration_for(rows: list[Row], judge: str) -> dict[str, Any]:
     return calibration_from_records(records, tag=None, answer_format=None).model_dump()
 
 
-def majority_policy(row: Row, gold: int) -> bool:
-    """``majority_policy="majority"`` on a recorded row: a strict majority of all answers, else the pick."""
+def majority_policy(row: Row, gold: int, keys: dict[str, str | None] | None = None) -> bool:
+    """``majority_policy="majority"`` on a recorded row: a strict majority of all answers, else the pick.
+
+    ``keys``: the library's reading of the answers (``Row.keys``); without it the bench's own reading,
+    which knows the simulator's format and so finds majorities the library cannot see.
+    """
+    if keys is not None:
+        counted: dict[str, list[str]] = defaultdict(list)
+        for name, key in keys.items():
+            if key is not None:
+                counted[key].append(name)
+        best = max(counted.values(), key=len, default=[])
+        if len(keys) >= 3 and 2 * len(best) > len(keys):
+            return bool(row.members.get(best[0]))
+        return bool(row.judge_pick)
     values = list((row.answers or {}).values())
     counts: dict[int, int] = defaultdict(int)
     for v in values:
@@ -490,7 +507,8 @@ def _report_calibrated(
     print(
         f"\nCalibrated from the first {labelled} items of each seed (labels), measured on items "
         f"{labelled}–{args.items - 1} x {len(seeds)} seeds; static policies on the same items from the "
-        "saved default run (majority: recomputed from the recorded answers). SIMULATED."
+        "saved default run (majority: recomputed from the recorded answers as the library read them in "
+        "this run). SIMULATED."
     )
     print(
         f"{'pool':<14} {'structure':<12} {'judge':<14} {'weighted':>8} {'judge':>6} {'majority':>8} "
@@ -499,12 +517,23 @@ def _report_calibrated(
     )
     misses = promise_misses = 0
     for cell in cells:
-        test = sorted((r for r in base[cell] if r.item >= labelled), key=lambda r: (r.seed, r.item))
+        test = [r for r in base[cell] if labelled <= r.item < args.items and r.seed in seeds]
+        test.sort(key=lambda r: (r.seed, r.item))
         gold = {(r.seed, r.item): item(r.seed, r.item).gold for r in test}
+        # The library's reading of each answer, from this run's rows of the same items (the saved
+        # default run predates Row.keys): the majority it can see.
+        seen = {
+            (r.seed, r.item): r.keys
+            for kind in ("calibrated", "history")
+            for r in results.get(kind, {}).get(cell, [])
+            if r.keys is not None
+        }
         static = {
             "weighted": np.array([r.fused for r in test]),
             "judge": np.array([bool(r.judge_pick) for r in test]),
-            "majority": np.array([majority_policy(r, gold[(r.seed, r.item)]) for r in test]),
+            "majority": np.array(
+                [majority_policy(r, gold[(r.seed, r.item)], seen.get((r.seed, r.item))) for r in test]
+            ),
         }
         weighted, judge, majority = (float(v.mean()) for v in static.values())
         best_static = max(static, key=lambda k: static[k].mean())
