@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fusion_graph.calibration import BASE_RULE, Calibration, CalibrationEntry, Reliability, RuleScore
-from fusion_graph.graph._decision import PRIOR_JUDGE, PRIOR_MEMBER, Reliabilities, replay
+from fusion_graph.graph import replay
 
 __all__ = ["calibration_from_records", "leading_answer"]
 
@@ -90,15 +90,11 @@ def _rule_scores(
             name: (None if value is None else str(value))
             for name, value in (record.get("answers") or {}).items()
         }
-        names = list(answers)
         base = bool(record.get("correct"))
         pick, check, judge = record.get("judge_pick"), record.get("judge_check"), record.get("judge")
-        prior = Reliabilities(
-            members=dict.fromkeys(names, PRIOR_MEMBER), judge=PRIOR_JUDGE, source="prior", labelled=False
-        )
         outcome: dict[str, bool] = {BASE_RULE: base}
         for rule in ("judge", "majority"):
-            winner = replay(answers, prior, pick=pick, check=check, rule=rule)
+            winner = replay(answers, pick=pick, check=check, rule=rule)
             outcome[rule] = bool(winner is not None and right.get(winner))
         # Leave this item out of the reliabilities the ``weights`` rule weighs with.
         own = _observations(record)
@@ -106,17 +102,14 @@ def _rule_scores(
         for counts, seen in zip(loo, own, strict=True):
             _add(counts, seen, -1)
         members, judges, conflicts = (_measured(c) for c in loo)
-        measured = Reliabilities(
-            members={
-                n: (members.get(n.split("#")[0]) or Reliability(accuracy=PRIOR_MEMBER, count=0)).accuracy
-                for n in names
-            },
-            judge=judges[judge].accuracy if judge in judges else PRIOR_JUDGE,
-            source="calibration",
-            labelled=True,
+        winner = replay(
+            answers,
+            pick=pick,
+            check=check,
+            members={n: r.accuracy for n, r in members.items()},
+            judge=judges[judge].accuracy if judge in judges else None,
             conflict=(conflicts[judge].accuracy, conflicts[judge].count) if judge in conflicts else None,
         )
-        winner = replay(answers, measured, pick=pick, check=check)
         outcome["weights"] = bool(winner is not None and right.get(winner))
         for member in members_seen:
             outcome[f"member:{member}"] = bool(right[member]) if member in right else base

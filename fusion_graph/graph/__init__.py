@@ -26,7 +26,8 @@ Where dependencies live:
   keyed by the ``round_key`` of the ``Send`` payload; process-local, see ``_rounds``.
 """
 
+from fusion_graph.graph._decision import replay
 from fusion_graph.graph._runtime import ToolSource
 from fusion_graph.graph.build import build_graph, create_fusion_graph
 
-__all__ = ["ToolSource", "build_graph", "create_fusion_graph"]
+__all__ = ["ToolSource", "build_graph", "create_fusion_graph", "replay"]

@@ -641,19 +641,46 @@ def _why(
 
 def replay(
     answers_by_name: Mapping[str, str | None],
-    rel: Reliabilities,
     *,
     pick: str | None,
     check: str | None,
     rule: str = "weighted",
+    members: Mapping[str, float] | None = None,
+    judge: float | None = None,
+    conflict: tuple[float, int] | None = None,
 ) -> str | None:
     """The candidate whose answer a rule would have chosen, from a recorded decision's inputs.
 
     ``fusion eval`` calibrates by replaying each rule on its labelled records: the candidates'
-    final answers (by name), the judge's pick and what its check found. Returns a candidate of the
-    winning answer, or ``None`` when the winner is an answer no candidate gave.
+    final answers (by name), the judge's pick and what its check found.
+
+    Args:
+        answers_by_name: Each candidate's final answer (``None``: nothing comparable).
+        pick: The judge's pick (a candidate name), or ``None``.
+        check: What the pick went through (``Decision.judge_check``).
+        rule: ``weighted``, ``judge`` or ``majority`` (see :func:`weigh`).
+        members: Measured accuracies by member (a sample ``name#i`` takes ``name``'s): weigh as
+            with labels. ``None``: the prior, as without labels.
+        judge: The judge's measured accuracy (with ``members``; default the prior).
+        conflict: The judge's measured conflict accuracy and its count (with ``members``).
+
+    Returns:
+        A candidate of the winning answer, or ``None`` when the winner is an answer no candidate gave.
     """
-    evidence = Evidence(labels={name: name for name in answers_by_name}, keys=dict(answers_by_name))
+    names = list(answers_by_name)
+    if members is None:
+        rel = Reliabilities(
+            members=dict.fromkeys(names, PRIOR_MEMBER), judge=PRIOR_JUDGE, source="prior", labelled=False
+        )
+    else:
+        rel = Reliabilities(
+            members={n: members.get(n.split("#")[0], PRIOR_MEMBER) for n in names},
+            judge=PRIOR_JUDGE if judge is None else judge,
+            source="calibration",
+            labelled=True,
+            conflict=conflict,
+        )
+    evidence = Evidence(labels={name: name for name in names}, keys=dict(answers_by_name))
     if pick not in evidence.labels:
         pick, check = None, "no-judge"
     judge_check = cast(JudgeCheck, check if check in get_args(JudgeCheck) else "unchecked")
