@@ -208,3 +208,18 @@ def judge_messages(
         kind, prompts.render_conversation(conversation), shown, agreement=agreement
     )
     return [SystemMessage(system), HumanMessage(user)]
+
+
+def fusions_file(path: Path, base_url: str, members: int, model: str) -> Path:
+    """A ``fusion serve --fusions`` file: ``model`` fuses ``members`` stub members with a stub judge."""
+
+    def entry(name: str) -> str:
+        return (
+            f'model = "openai:{name}"\nname = "{name}"\nbase_url = "{base_url}"\napi_key = "x"\n'
+            "params = { max_retries = 0 }\n"
+        )
+
+    parts = ["[judge]", entry("judge"), f'[fusions."{model}"]\nmode = "best-of"']
+    parts += [f'[[fusions."{model}".pool]]\n{entry(f"m{i}")}' for i in range(members)]
+    path.write_text("\n".join(parts))
+    return path

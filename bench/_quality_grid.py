@@ -157,38 +157,17 @@ async def run_grid(
     cells: list[Cell], seeds: list[int], items: int, url: str, concurrency: int, **overrides: Any
 ) -> dict[Cell, list[Row]]:
     http = httpx.AsyncClient(transport=ShardedTransport(128), timeout=httpx.Timeout(120.0))
-    fusions = {(c, s): Fusion(build(c, s, url, http, **overrides)) for c in cells for s in seeds}
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-    out: dict[Cell, list[Row]] = defaultdict(list)
-    work = [(c, s, i) for s in seeds for i in range(items) for c in cells]
-    work.reverse()
-    total, started = len(work), time.perf_counter()
-    errors: dict[str, int] = defaultdict(int)
-    finished = [0]
-
-    async def worker() -> None:
-        while work:
-            cell, seed, index = work.pop()
-            it = item(seed, index)
-            try:
-                result = await fusions[(cell, seed)].run(it.question)
-                out[cell].append(row_of(seed, index, it.gold, result))
-            except Exception as exc:  # a failed fusion is a wrong answer, counted and shown
-                errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
-                out[cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
-            finished[0] += 1
-            if finished[0] % max(1, total // 20) == 0:
-                print(f"  {finished[0]}/{total} fusions, {time.perf_counter() - started:.0f} s", flush=True)
-
     try:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        fusions = {
+            ("default", c, s): Fusion(build(c, s, url, http, **overrides)) for c in cells for s in seeds
+        }
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        work = [("default", c, s, i) for s in seeds for i in range(items) for c in cells]
+        return (await _run_work(work, fusions, concurrency)).get("default", {})
     finally:
         await http.aclose()
-    for text, count in errors.items():
-        print(f"  {count} fusions failed: {text}")
-    return out
 
 
 @dataclass
@@ -397,11 +376,14 @@ def majority_policy(row: Row, gold: int, keys: dict[str, str | None] | None = No
 async def _run_work(
     work: list[tuple[str, Cell, int, int]], fusions: dict[tuple[str, Cell, int], Fusion], concurrency: int
 ) -> dict[str, dict[Cell, list[Row]]]:
-    """Run every (kind, cell, seed, item) through its fusion, item by item (history learns in order)."""
+    """Run every (kind, cell, seed, item) through its fusion, item by item (history learns in order).
+
+    A failed fusion is a wrong answer, counted and shown.
+    """
     work = sorted(work, key=lambda w: (w[3], w[0]), reverse=True)
     out: dict[str, dict[Cell, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    finished = [0]
-    started = time.perf_counter()
+    errors: dict[str, int] = defaultdict(int)
+    total, finished, started = len(work), [0], time.perf_counter()
 
     async def worker() -> None:
         while work:
@@ -410,13 +392,16 @@ async def _run_work(
             try:
                 result = await fusions[(kind, cell, seed)].run(it.question)
                 out[kind][cell].append(row_of(seed, index, it.gold, result))
-            except Exception:
+            except Exception as exc:
+                errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
                 out[kind][cell].append(Row(seed, index, False, None, {}, 0, 0, "error", None))
             finished[0] += 1
-            if finished[0] % max(1, len(fusions) * 20) == 0:
-                print(f"  {finished[0]} fusions, {time.perf_counter() - started:.0f} s", flush=True)
+            if finished[0] % max(1, total // 20) == 0:
+                print(f"  {finished[0]}/{total} fusions, {time.perf_counter() - started:.0f} s", flush=True)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    for text, count in errors.items():
+        print(f"  {count} fusions failed: {text}")
     return {k: dict(v) for k, v in out.items()}
 
 

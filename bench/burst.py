@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from _common import ServeProcess, StubProcess, load_note, pct
+from _common import ServeProcess, StubProcess, fusions_file, load_note, pct
 
 PROMPT = [{"role": "user", "content": "Is 1001 prime? Answer briefly."}]
 MODEL = "fusion/best-of"
@@ -44,19 +44,6 @@ from fusion_graph.cli import app
 sys.argv = ["fusion", *sys.argv[1:]]
 app()
 """
-
-
-def _fusions_file(path: Path, base_url: str, members: int) -> Path:
-    def model(name: str) -> str:
-        return (
-            f'model = "openai:{name}"\nname = "{name}"\nbase_url = "{base_url}"\napi_key = "x"\n'
-            "params = { max_retries = 0 }\n"
-        )
-
-    parts = ["[judge]", model("judge"), f'[fusions."{MODEL}"]\nmode = "best-of"']
-    parts += [f'[[fusions."{MODEL}".pool]]\n{model(f"m{i}")}' for i in range(members)]
-    path.write_text("\n".join(parts))
-    return path
 
 
 def _memory_kb(pid: int) -> dict[str, int]:
@@ -145,7 +132,7 @@ def main() -> None:
     }
     models["judge"] = {"judge": True, "latency": args.judge_latency}
     with StubProcess(models) as base_url, tempfile.TemporaryDirectory() as tmp:
-        config = _fusions_file(Path(tmp) / "fusions.toml", base_url, args.members)
+        config = fusions_file(Path(tmp) / "fusions.toml", base_url, args.members, MODEL)
         runs = {
             "before (429, Retry-After 1)": run(config, args, 0, legacy=True),
             "queue off (--max-queue 0)": run(config, args, 0),

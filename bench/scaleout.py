@@ -36,25 +36,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import psycopg
-from _common import ServeProcess, StubProcess, load_note, pct
+from _common import ServeProcess, StubProcess, fusions_file, load_note, pct
 from psycopg import sql
 
 MODEL = "fusion/best-of"
 PROMPT = "Is 1001 prime? Answer briefly."
 _TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _fusions_file(path: Path, base_url: str, members: int) -> Path:
-    def model(name: str) -> str:
-        return (
-            f'model = "openai:{name}"\nname = "{name}"\nbase_url = "{base_url}"\napi_key = "x"\n'
-            "params = { max_retries = 0 }\n"
-        )
-
-    parts = ["[judge]", model("judge"), f'[fusions."{MODEL}"]\nmode = "best-of"']
-    parts += [f'[[fusions."{MODEL}".pool]]\n{model(f"m{i}")}' for i in range(members)]
-    path.write_text("\n".join(parts))
-    return path
 
 
 def _cpu_s(pid: int) -> float:
@@ -203,7 +190,7 @@ def main() -> None:
     )
     rows = []
     with StubProcess(models) as base_url, tempfile.TemporaryDirectory() as tmp:
-        config = _fusions_file(Path(tmp) / "fusions.toml", base_url, args.members)
+        config = fusions_file(Path(tmp) / "fusions.toml", base_url, args.members, MODEL)
         stub_pid = _stub_pid()
         for n in (int(s) for s in args.sizes.split(",")):
             rows.append(_size(args, config, stub_pid, n))
