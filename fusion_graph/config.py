@@ -166,10 +166,24 @@ class Member(ModelSpec):
     """Self-consistency: draw this many answers from the model, at its own temperature. With more
     than one they are candidates ``name#1`` … ``name#k``, each counted in usage, and their agreement
     feeds the decision. Give the model a temperature above 0 (greedy samples are all alike)."""
+    greedy_first: bool = False
+    """With ``samples`` above 1: the first sample (``name#1``) decodes greedily (temperature 0), the
+    model's own single best answer; the others sample at the member's temperature. With
+    ``FusionConfig(mode="vote", tie_break="member:name")`` the samples then overrule the greedy
+    answer only when a majority of them agree on another one."""
 
     def __init__(self, model: str | BaseChatModel | None = None, /, **data: Any) -> None:
         """Create a member; the model may be given positionally: ``Member("openai:gpt-4o-mini")``."""
         super().__init__(model, **data)
+
+    @model_validator(mode="after")
+    def _check_greedy_first(self) -> Member:
+        if self.greedy_first and self.samples < 2:
+            raise ValueError(
+                "greedy_first: a single answer has no first sample to make greedy; set samples=2 or "
+                "more, or leave greedy_first out (give the member temperature 0 for one greedy answer)"
+            )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -258,6 +272,11 @@ class FusionConfig(BaseModel):
     ``judge``: the judge's pick always stands; ``reask``: the judge is asked once more with the
     disagreement named, then the majority wins if it still disagrees. ``result.decision`` records
     the inputs and why."""
+    tie_break: str = "judge"
+    """vote: who decides when no final answer has two votes. ``judge`` (default) asks the judge;
+    ``member:<name>`` takes that member's answer without asking the judge (its first sample, or the
+    sample named ``name#k``): for a judge that cannot judge, or a member known to be the most
+    reliable. The decision says so (``decided_by="vote:tie-break"``)."""
     calibration: Calibration | None = None
     """Measured reliabilities (``fusion eval --calibration-out``): a :class:`Calibration`, a dict or
     a JSON file path. They weight the votes and order the judge-free fallback; with them, the
@@ -407,6 +426,8 @@ class FusionConfig(BaseModel):
                 )
         if self.calibration is not None:
             self._check_calibration(self.calibration)
+        if self.tie_break != "judge":
+            self._check_tie_break()
         if self.judge_swap and sum(m.samples for m in self.pool) < 2:
             raise ValueError(
                 "judge_swap: a single candidate has no order to swap; add a member or samples, "
@@ -432,6 +453,30 @@ class FusionConfig(BaseModel):
                         "to bound its cost; set params = {max_tokens = …}"
                     )
         return self
+
+    def _check_tie_break(self) -> None:
+        kind, _, name = self.tie_break.partition(":")
+        if kind != "member" or not name:
+            raise ValueError(
+                f"tie_break: {self.tie_break!r} is neither 'judge' nor 'member:<name>'; use "
+                f"'judge' or one of {[f'member:{n}' for n in self.member_names]}"
+            )
+        if name not in self.member_names and name not in self.candidate_names:
+            raise ValueError(
+                f"tie_break: no member or sample is named {name!r}; use one of {self.member_names}"
+            )
+        if self.mode != "vote":
+            raise ValueError(
+                f"tie_break: only vote mode breaks ties without the judge ({self.mode} always asks it); "
+                "set mode='vote' or tie_break='judge'"
+            )
+
+    def tie_breaker(self) -> str | None:
+        """The candidate that breaks a vote's tie (``tie_break="member:…"``), or ``None`` (the judge)."""
+        if self.tie_break == "judge":
+            return None
+        name = self.tie_break.partition(":")[2]
+        return name if name in self.candidate_names else self.member(name).sample_names()[0]
 
     def _check_calibration(self, calibration: Calibration) -> None:
         members = set(self.member_names) | set(self.candidate_names)
@@ -480,7 +525,9 @@ class FusionConfig(BaseModel):
         if self.judge is not None:
             return self.judge
         first = self.pool[0]
-        return Judge(**first.model_dump(exclude={"model", "tool_choice", "samples"}), model=first.model)
+        return Judge(
+            **first.model_dump(exclude={"model", "tool_choice", "samples", "greedy_first"}), model=first.model
+        )
 
     def judge_member(self) -> str | None:
         """The name of the pool member that is also the judge, if any."""

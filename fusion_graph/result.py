@@ -107,8 +107,9 @@ class FusionResult(BaseModel):
     decided_by: str
     """Who decided: ``judge:<name>``, ``fallback:<name>``, ``majority:<n>/<m>`` / ``plurality:<n>/<m>``
     (the answers outweighed the judge), ``labels:<member>`` (a calibration's labels chose to follow
-    that member), ``vote:majority`` / ``vote:plurality``, ``scouts:agree``, ``judge-free:agreement``,
-    ``judge-free:most-reliable``, ``judge-free:most-consistent`` or ``only-candidate``."""
+    that member), ``vote:majority`` / ``vote:plurality`` / ``vote:tie-break`` (the ``tie_break``
+    member's answer), ``scouts:agree``, ``judge-free:agreement``, ``judge-free:most-reliable``,
+    ``judge-free:most-consistent`` or ``only-candidate``."""
     winner: str | None = None
     """The winning member's name (best-of and debate)."""
     labels: dict[str, str] = Field(default_factory=dict)

@@ -15,6 +15,8 @@ def test_the_default_votes_over_samples_of_one_qwen() -> None:
     assert member.model == "local:qwen2.5-coder-0.5b"
     assert member.samples == DEFAULT_SAMPLES == 3
     assert member.params["temperature"] > 0  # greedy samples would all be alike
+    assert member.greedy_first  # ... except the first: Qwen's own best single answer
+    assert config.tie_break == "member:qwen-0.5b" and config.tie_breaker() == "qwen-0.5b#1"
     assert member.params.get("batch_samples", True)  # decoded together
     assert config.judge is not None and config.judge.params["instance"] == "judge"
 
@@ -27,3 +29,13 @@ def test_every_mode_keeps_the_default_members(mode: str) -> None:
 def test_the_pool_is_kept_as_pool_config() -> None:
     assert [m.name for m in pool_config().pool] == ["qwen-0.5b", "smollm2-135m"]
     assert pool_config().judge == default_config().judge
+
+
+@pytest.mark.parametrize("mode", ["best-of", "merge", "debate"])
+def test_other_modes_ask_the_judge(mode: str) -> None:
+    assert default_config(mode).tie_break == "judge"  # type: ignore[arg-type]
+
+
+def test_one_sample_is_just_greedy_qwen() -> None:
+    config = default_config(samples=1)
+    assert not config.pool[0].greedy_first and config.tie_break == "judge"

@@ -50,6 +50,13 @@ def decision_in_words(result: FusionResult) -> str:
             f"Decided by vote: {shown} is the most common final answer ({of}{names}), short of a "
             f"majority; no judge was asked.{unread_note}"
         )
+    if how == "vote:tie-break":
+        split = f" ({result.agreement_summary})" if result.agreement_summary else ""
+        return (
+            f"Decided by the tie-break: no final answer was shared by two answers{split}, so "
+            f"{result.winner}'s answer ({shown or 'its text'}) stands, as configured "
+            f"(tie_break); no judge was asked.{unread_note}"
+        )
     why = f" Why: {result.decision.why}." if result.decision is not None else ""
     if how.startswith("labels:"):
         return (

@@ -283,6 +283,15 @@ async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         strict = 2 * len(top.members) > len(run.labels)
         run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
         return _decide(run, evidence.best_of_class(top), "vote:majority" if strict else "vote:plurality")
+    breaker = _tie_breaker(run)
+    if breaker is not None:
+        run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
+        key = evidence.key_of(breaker)
+        run.decision["winner"] = answers.display(key) if key is not None else f"text of {run.labels[breaker]}"
+        run.decision["why"] = (
+            f"no final answer had two votes; {run.labels[breaker]}'s stands (tie_break), no judge asked"
+        )
+        return _decide(run, breaker, "vote:tie-break")
     asked = await ask_judges(run, asker, "best-of")
     if asked is None:
         return _judge_free(run)
@@ -300,6 +309,18 @@ async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         )
     run.decision = weigh(evidence, _rel(run), pick=winner, check="unchecked", rule="judge").record
     return _decide(run, winner, decided_by, verdict)
+
+
+def _tie_breaker(run: JudgeRun) -> str | None:
+    """The label of the ``tie_break`` member's answer, if one is set and it answered."""
+    name = run.runtime.config.tie_breaker()
+    if name is None:
+        return None
+    for label, member in run.labels.items():
+        if member == name:
+            return label
+    run.issues.append(f"tie_break: {name} gave no answer, so the judge breaks the tie")
+    return None
 
 
 async def _check(run: JudgeRun, asker: JudgeAsker, kind: str, pick_key: str | None, pick: str) -> JudgeCheck:

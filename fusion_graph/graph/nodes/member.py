@@ -252,10 +252,8 @@ async def _answer(
     forced: Runnable[Any, Any] | None = None
     if tools and spec.tool_choice:
         forced = model.bind_tools(schemas, tool_choice=profile.tool_choice(spec.tool_choice))
-    seed = spec.params.get("seed")
-    if spec.samples > 1 and isinstance(seed, int) and not isinstance(seed, bool):
-        # A fixed seed would make every sample the same answer: each sample gets its own.
-        offset = {"seed": seed + runtime.sample_index(task["member"])}
+    offset = _sample_offset(spec, runtime.sample_index(task["member"]))
+    if offset:
         runnable = runnable.bind(**offset)
         forced = forced.bind(**offset) if forced is not None else None
         model_now: Runnable[Any, Any] = model.bind(**offset)
@@ -403,3 +401,20 @@ async def _run_tool(by_name: dict[str, BaseTool], call: Any) -> ToolMessage:
         return result
     content = result if isinstance(result, str) else json.dumps(result, default=str)
     return ToolMessage(content=content, tool_call_id=call["id"] or "", name=call["name"])
+
+
+def _sample_offset(spec: Member, index: int) -> dict[str, Any]:
+    """What sample ``index`` of a sampled member changes in its calls: its own seed; greedy if first.
+
+    A fixed seed would make every sample the same answer, so each sample gets ``seed + index``.
+    With ``greedy_first`` the first sample decodes at temperature 0.
+    """
+    if spec.samples < 2:
+        return {}
+    offset: dict[str, Any] = {}
+    seed = spec.params.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        offset["seed"] = seed + index
+    if spec.greedy_first and index == 0:
+        offset["temperature"] = 0.0
+    return offset
