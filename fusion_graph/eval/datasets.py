@@ -12,7 +12,9 @@ Nothing is downloaded at run time. Built-in names:
   ``GSMSymbolicDataset`` does with seed :data:`GSM_SYMBOLIC_SEED` (2026) and difficulty 1.0; 100
   items unless ``limit`` asks for more (``limit`` items are always the first of a longer run). Held
   out from GSM8K-100: their templates come from GSM8K test questions, with other names and
-  numbers. Only the stdlib-only generators are loaded, never the package itself; install it with
+  numbers; 8 of the 100 (indices 13, 36, 39, 42, 58, 60, 66, 79: generators 52, 30, 4 and 85) share
+  a template with a GSM8K-100 question (``gsm8k-test-`` 0546, 0740, 0469, 0440). Only the
+  stdlib-only generators are loaded, never the package itself; install it with
   ``pip install --no-deps reasoning-gym==0.1.25``. Scored like ``gsm8k``.
 
 A JSONL file holds one object per line: ``{"question": …, "answer": …}`` (numeric answers) or
