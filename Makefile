@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	# BFCL v4 data for `fusion eval`: only its data files are read, so none of its pinned, heavy deps.
 	$(BIN)/pip install --quiet --no-deps 'bfcl-eval==2026.3.23'
+	# GSM-Symbolic for `fusion eval -d gsm-symbolic`: only its stdlib-only generators are loaded (never the
+	# package's __init__, which needs heavy deps), so none of its deps.
+	$(BIN)/pip install --quiet --no-deps 'reasoning-gym==0.1.25'
 	touch $(STAMP)
 
 install: $(STAMP)

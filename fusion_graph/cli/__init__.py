@@ -9,7 +9,7 @@ Commands::
                  [--queue-timeout S] [--max-body-bytes N] [--graceful-timeout S] [--startup-timeout S]
                  [--log-level LEVEL]
     fusion db migrate --postgres-url URL [--timeout S]
-    fusion eval --dataset gsm8k|bfcl-simple|FILE.jsonl [--config pool.toml] [--limit N]
+    fusion eval --dataset gsm8k|bfcl-simple|gsm-symbolic|FILE.jsonl [--config pool.toml] [--limit N]
                 [--out results.jsonl] [--plot FILE.png] [--modes ...] [--members ...] [--rounds N]
     fusion models
     fusion version

