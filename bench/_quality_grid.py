@@ -432,6 +432,24 @@ async def main_calibrated(args: Any) -> None:
     _report_calibrated(args, base, cells, seeds, results, chosen)
 
 
+def _labels_saw(rows: list[Row], policy: str, seeds: list[int]) -> str:
+    """Per seed, the labelled items' paired record of ``policy`` against the default (``+w/-l``)."""
+    if policy == "weighted" or not rows:
+        return "(the default)"
+    out: list[str] = []
+    for seed in seeds:
+        wins = losses = 0
+        for r in (r for r in rows if r.seed == seed):
+            if policy == "judge":
+                other = bool(r.judge_pick)
+            else:
+                other = majority_policy(r, item(r.seed, r.item).gold, r.keys or {})
+            wins += other and not r.fused
+            losses += r.fused and not other
+        out.append(f"{policy} +{wins}/-{losses}")
+    return ", ".join(out)
+
+
 async def _run_calibrated(
     args: Any, cells: list[Cell], seeds: list[int], chosen: dict[Cell, list[str]]
 ) -> dict[str, dict[Cell, list[Row]]]:
@@ -498,7 +516,7 @@ def _report_calibrated(
     print(
         f"{'pool':<14} {'structure':<12} {'judge':<14} {'weighted':>8} {'judge':>6} {'majority':>8} "
         f"{'member':>6} {'calib':>6} {'Δ best static, 95% CI':>24}{'  hist Δ':>9}    "
-        "rules labels chose (per seed)"
+        f"{'rules labels chose (per seed)':<32} labels: best static vs default (per seed)"
     )
     misses = promise_misses = 0
     for cell in cells:
@@ -545,10 +563,11 @@ def _report_calibrated(
             ref = {(r.seed, r.item): r.fused for r in base[cell] if r.item >= args.items // 2}
             hist = f"{np.mean(list(last.values())) - np.mean([ref[k] for k in last]):+9.3f}"
         flag = " ✗" if cal < best - 0.01 else "  "
+        saw = _labels_saw(results.get("labelled", {}).get(cell, []), best_static, seeds)
         print(
             f"{cell.pool:<14} {cell.structure:<12} {cell.judge:<14} {weighted:8.3f} {judge:6.3f} "
             f"{majority:8.3f} {member:6.3f} {cal:6.3f} {cal - best:+7.3f} {interval:>16}{hist}{flag}  "
-            f"{', '.join(chosen.get(cell, []))}"
+            f"{', '.join(chosen.get(cell, [])):<32} {saw}"
         )
     if not args.history_only:
         print(f"\ncalibrated ≥ best static policy − 1 point in {len(cells) - misses} of {len(cells)} cells")
@@ -559,6 +578,10 @@ def _report_calibrated(
         )
         print(
             "Δ best static: calibrated − the best static policy on the same items, paired bootstrap interval"
+        )
+        print(
+            "labels: on each seed's labelled items, where the best static policy (best on the test items) "
+            "was right and the default wrong / the reverse: the evidence any rule chosen from the labels had"
         )
         if results.get("calibrated"):
             calls = [r.judge_calls for rows in results.get("calibrated", {}).values() for r in rows]
