@@ -84,6 +84,7 @@ REUSED = {
     "fusion:pool vote": "fusion:pool best-of",
     "member:qwen-0.5b": "fusion:pool best-of",
     "member:smollm2-135m": "fusion:pool best-of",
+    "fusion:default": "member:qwen greedy",  # its greedy first sample is that row's answer
 }
 """Rows whose member answers come from the cache, and the row that computed them."""
 
@@ -245,10 +246,11 @@ def report(
             f"{s.tokens_per_item:>11,.0f} {s.seconds_per_item:>7.1f} {cut:>4} {s.errors:>6}{mark}"
         )
     print("cut: items where some answer stopped at the token limit")
-    if any(label in REUSED for label in labels):
+    for source in dict.fromkeys(REUSED[label] for label in labels if label in REUSED):
+        rows_of = ", ".join(label for label in labels if REUSED.get(label) == source)
         print(
-            "* member answers reused from fusion:pool best-of (same prompt, seed and parameters): tokens "
-            "counted, their generation seconds not"
+            f"* {rows_of}: member answers reused from {source} where the prompt, seed and parameters are "
+            "the same (the answer cache): tokens counted, their generation seconds not"
         )
     if BASE in labels:
         print(
