@@ -1,4 +1,4 @@
-"""A real fusion with the offline default: three samples of a local Qwen, voted (a local judge breaks ties).
+"""A real fusion with the offline default: a local Qwen answers three times (the first greedily), voted.
 
 python examples/local_default.py "Is 1001 prime?"
 """
