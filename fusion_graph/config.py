@@ -276,7 +276,9 @@ class FusionConfig(BaseModel):
     """vote: who decides when no final answer has two votes. ``judge`` (default) asks the judge;
     ``member:<name>`` takes that member's answer without asking the judge (its first sample, or the
     sample named ``name#k``): for a judge that cannot judge, or a member known to be the most
-    reliable. The decision says so (``decided_by="vote:tie-break"``)."""
+    reliable. The decision says so (``decided_by="vote:tie-break"``). Only ``vote`` has ties:
+    best-of, merge and debate always ask the judge, so a config keeps its ``tie_break`` across
+    ``replace(mode=…)``."""
     calibration: Calibration | None = None
     """Measured reliabilities (``fusion eval --calibration-out``): a :class:`Calibration`, a dict or
     a JSON file path. They weight the votes and order the judge-free fallback; with them, the
@@ -464,11 +466,6 @@ class FusionConfig(BaseModel):
         if name not in self.member_names and name not in self.candidate_names:
             raise ValueError(
                 f"tie_break: no member or sample is named {name!r}; use one of {self.member_names}"
-            )
-        if self.mode != "vote":
-            raise ValueError(
-                f"tie_break: only vote mode breaks ties without the judge ({self.mode} always asks it); "
-                "set mode='vote' or tie_break='judge'"
             )
 
     def tie_breaker(self) -> str | None:

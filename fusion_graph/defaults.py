@@ -94,7 +94,7 @@ def default_config(
             "seed": 7,
         },
     )
-    tie_break = "member:qwen-0.5b" if mode == "vote" and samples > 1 else "judge"
+    tie_break = "member:qwen-0.5b" if samples > 1 else "judge"  # vote's ties; other modes ask the judge
     return FusionConfig(pool=[qwen], judge=_judge(share), mode=mode, rounds=rounds, tie_break=tie_break)
 
 

@@ -32,8 +32,10 @@ def test_the_pool_is_kept_as_pool_config() -> None:
 
 
 @pytest.mark.parametrize("mode", ["best-of", "merge", "debate"])
-def test_other_modes_ask_the_judge(mode: str) -> None:
-    assert default_config(mode).tie_break == "judge"  # type: ignore[arg-type]
+def test_other_modes_keep_the_tie_break_for_a_later_vote(mode: str) -> None:
+    # `fusion run --mode best-of` replaces the mode of the default: that must stay valid both ways
+    assert default_config().replace(mode=mode) == default_config(mode)  # type: ignore[arg-type]
+    assert default_config(mode).replace(mode="vote") == default_config()  # type: ignore[arg-type]
 
 
 def test_one_sample_is_just_greedy_qwen() -> None:

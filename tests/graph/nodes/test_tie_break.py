@@ -58,6 +58,15 @@ async def test_a_tie_break_member_that_failed_leaves_the_tie_to_the_judge():
     assert any("tie_break: b gave no answer" in issue for issue in result.verdict_issues)
 
 
+async def test_best_of_asks_the_judge_whatever_the_tie_break():
+    members = {"a": R409, "b": R400, "c": R401}
+    async with server_of(members, judge=judge_script(pick=first_shown)) as server:
+        config = make_config(server, list(members), mode="best-of", tie_break="member:b")
+        result = await fuse(QUESTION, config)
+        assert server.calls("judge") >= 1
+    assert result.decided_by != "vote:tie-break" and result.judge_calls
+
+
 def _greedy_or_sampled(body: dict[str, Any]) -> str:
     """Greedy calls say 400; sampled ones give an answer of their own seed."""
     if body.get("temperature") == 0.0:
@@ -95,7 +104,6 @@ async def test_two_samples_that_agree_overrule_the_greedy_first_sample():
     [
         ({"tie_break": "first"}, "tie_break", "'judge' or one of"),
         ({"tie_break": "member:zed"}, "tie_break", "use one of ['a', 'b']"),
-        ({"tie_break": "member:a", "mode": "best-of"}, "tie_break", "set mode='vote'"),
     ],
 )
 def test_a_bad_tie_break_names_the_field_and_the_fix(changes: dict[str, Any], field: str, fix: str):
