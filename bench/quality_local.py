@@ -81,10 +81,14 @@ BASE = "member:qwen greedy"
 SEED = 7
 SAMPLE_TEMPERATURE = 0.7
 REUSED = {
+    "fusion:qwen x3 vote": "fusion:default (#2, #3) where that ran first",
     "fusion:pool vote": "fusion:pool best-of",
     "member:qwen-0.5b": "fusion:pool best-of",
     "member:smollm2-135m": "fusion:pool best-of",
-    "fusion:default": "member:qwen greedy",  # its greedy first sample is that row's answer
+    # its greedy first sample is that row's answer; its samples #2, #3 are qwen x3's, where that ran
+    "fusion:default": (
+        "member:qwen greedy (the greedy answer) and, where it ran first, fusion:qwen x3 vote (#2, #3)"
+    ),
 }
 """Rows whose member answers come from the cache, and the row that computed them."""
 
