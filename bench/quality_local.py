@@ -82,6 +82,7 @@ SEED = 7
 SAMPLE_TEMPERATURE = 0.7
 REUSED = {
     "fusion:qwen x3 vote": "fusion:default (#2, #3) where that ran first",
+    "fusion:qwen x5 vote": "fusion:qwen x3 vote (#1-#3) where that ran first",
     "fusion:pool vote": "fusion:pool best-of",
     "member:qwen-0.5b": "fusion:pool best-of",
     "member:smollm2-135m": "fusion:pool best-of",
