@@ -443,7 +443,7 @@ def _labels_saw(rows: list[Row], policy: str, seeds: list[int]) -> str:
             if policy == "judge":
                 other = bool(r.judge_pick)
             else:
-                other = majority_policy(r, item(r.seed, r.item).gold, r.keys or {})
+                other = majority_policy(r, item(r.seed, r.item).gold, r.keys)
             wins += other and not r.fused
             losses += r.fused and not other
         out.append(f"{policy} +{wins}/-{losses}")

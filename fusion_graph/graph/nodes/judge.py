@@ -238,14 +238,21 @@ def _judge_free(run: JudgeRun) -> dict[str, Any]:
             exceptions=run.errors,
         )
     label, how = _consensus_pick(run)
-    run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
-    if how != "agreement":  # not the weighed answer: say what decided
-        member = run.labels[label]
-        key = run.evidence.key_of(label)
-        run.decision["winner"] = answers.display(key) if key is not None else f"text of {member}"
+    if how == "agreement":
+        run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
+    else:  # not the weighed answer: say what decided
         reason = "the most reliable member" if how == "most-reliable" else "the answer most alike the others"
-        run.decision["why"] = f"no judge decided and no answer had two votes; took {member}'s, {reason}"
+        took = f"took {run.labels[label]}'s, {reason}"
+        _record_taken(run, label, f"no judge decided and no answer had two votes; {took}")
     return _decide(run, label, f"judge-free:{how}")
+
+
+def _record_taken(run: JudgeRun, label: str, why: str) -> None:
+    """Record a decision that took ``label``'s answer without asking the judge, and ``why``."""
+    run.decision = weigh(run.evidence, _rel(run), pick=None, check="no-judge").record
+    key = run.evidence.key_of(label)
+    run.decision["winner"] = answers.display(key) if key is not None else f"text of {run.labels[label]}"
+    run.decision["why"] = why
 
 
 def _rel(run: JudgeRun) -> Reliabilities:
@@ -285,12 +292,8 @@ async def _vote(run: JudgeRun, asker: JudgeAsker) -> dict[str, Any]:
         return _decide(run, evidence.best_of_class(top), "vote:majority" if strict else "vote:plurality")
     breaker = _tie_breaker(run)
     if breaker is not None:
-        run.decision = weigh(evidence, _rel(run), pick=None, check="no-judge").record
-        key = evidence.key_of(breaker)
-        run.decision["winner"] = answers.display(key) if key is not None else f"text of {run.labels[breaker]}"
-        run.decision["why"] = (
-            f"no final answer had two votes; {run.labels[breaker]}'s stands (tie_break), no judge asked"
-        )
+        stands = f"{run.labels[breaker]}'s stands (tie_break), no judge asked"
+        _record_taken(run, breaker, f"no final answer had two votes; {stands}")
         return _decide(run, breaker, "vote:tie-break")
     asked = await ask_judges(run, asker, "best-of")
     if asked is None:
@@ -316,11 +319,10 @@ def _tie_breaker(run: JudgeRun) -> str | None:
     name = run.runtime.config.tie_breaker()
     if name is None:
         return None
-    for label, member in run.labels.items():
-        if member == name:
-            return label
-    run.issues.append(f"tie_break: {name} gave no answer, so the judge breaks the tie")
-    return None
+    label = next((label for label, member in run.labels.items() if member == name), None)
+    if label is None:
+        run.issues.append(f"tie_break: {name} gave no answer, so the judge breaks the tie")
+    return label
 
 
 async def _check(run: JudgeRun, asker: JudgeAsker, kind: str, pick_key: str | None, pick: str) -> JudgeCheck:
