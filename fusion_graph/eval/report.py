@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,14 @@ def print_table(console: Console, summaries: Sequence[Summary], title: str = "")
     console.print(table)
 
 
+def _label_steps() -> Iterator[float]:
+    """Offsets from a label's first line: 0, then one line down, one up, two down, two up, and so on."""
+    yield 0.0
+    for n in itertools.count(1):
+        yield -5.5 * n
+        yield 5.5 * n
+
+
 def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
     """Write a PNG of accuracy (95% Wilson interval as error bars) against cost or tokens per item.
 
@@ -197,13 +206,17 @@ def plot(summaries: Sequence[Summary], path: Path, name: str = "") -> Path:
             zorder=3,
         )
         # Labels of points on the right go to their left; a label that would overlap one already
-        # placed moves down until it is free, so that points close together stay readable.
+        # placed takes the nearest free line above or below its point, so that points close
+        # together stay readable and each label stays near its own point.
         left = x > min(xs) + 0.6 * span
-        label_y = y + 3
-        while any(
-            abs(x - px) < 0.4 * span and abs(label_y - py) < 5.5 and side == left for px, py, side in placed
-        ):
-            label_y -= 5.5
+        label_y = next(
+            y + 3 + step
+            for step in _label_steps()
+            if not any(
+                abs(x - px) < 0.25 * span and abs(y + 3 + step - py) < 5.5 and side == left
+                for px, py, side in placed
+            )
+        )
         placed.append((x, label_y, left))
         ax.text(
             x,
