@@ -96,7 +96,7 @@ REUSED = {
         "member:qwen greedy (the greedy answer) and, where it ran first, fusion:qwen x3 vote (#2, #3)"
     ),
     # the same answers as the default's (#1-#3) and qwen x5's (#4, #5), where those ran first
-    "fusion:default x5": ("fusion:default (#1-#3) and, where it ran first, fusion:qwen x5 vote (#4, #5)"),
+    "fusion:default x5": "fusion:default (#1-#3) and, where it ran first, fusion:qwen x5 vote (#4, #5)",
 }
 """Rows whose member answers come from the cache, and the row that computed them."""
 
@@ -168,8 +168,8 @@ def rows(max_tokens: int) -> list[EvalConfig]:
         if k == 3:
             out.append(replace(solo[0], label="member:qwen greedy"))
         out.append(replace(solo[1], label=f"fusion:qwen x{k} vote"))
-    by_label = {c.label: c for c in eval_configs(pool, ["best-of", "vote", "merge", "debate"])}
-    modes = ("best-of", "vote", "merge", "debate")
+    modes = ["best-of", "vote", "merge", "debate"]
+    by_label = {c.label: c for c in eval_configs(pool, modes)}
     renamed = {f"fusion:{mode}": f"fusion:pool {mode}" for mode in modes}
     for old in (*renamed, "member:qwen-0.5b", "member:smollm2-135m"):
         out.append(replace(by_label[old], label=renamed.get(old, old)))
